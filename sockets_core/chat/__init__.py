@@ -1,0 +1,1 @@
+"""Sans-I/O chat: framing of native clients' byte streams into messages."""

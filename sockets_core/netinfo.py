@@ -1,0 +1,74 @@
+"""The machine's LAN addresses, for the banner and the dashboard's "how to connect" hints.
+
+Standard library only: on Linux the IPv4 address of each interface comes from the
+SIOCGIFADDR ioctl and IPv6 from /proc/net/if_inet6; elsewhere, from resolving the host
+name. Nothing is sent on the network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+
+SIOCGIFADDR = 0x8915
+
+
+def _linux_ipv4() -> list[str]:
+    import fcntl
+
+    found = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _, name in socket.if_nameindex():
+            try:
+                packed = fcntl.ioctl(probe.fileno(), SIOCGIFADDR,
+                                     struct.pack("256s", name.encode()[:15]))
+            except OSError:
+                continue
+            found.append(socket.inet_ntoa(packed[20:24]))
+    return found
+
+
+def _linux_ipv6() -> list[str]:
+    found = []
+    try:
+        with open("/proc/net/if_inet6") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 4 and fields[3] == "00":  # global scope only
+                    found.append(str(ipaddress.IPv6Address(bytes.fromhex(fields[0]))))
+    except OSError:
+        pass
+    return found
+
+
+def _by_hostname() -> list[str]:
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None)
+    except OSError:
+        return []
+    return [info[4][0] for info in infos]
+
+
+def lan_addresses(include_ipv6: bool = False) -> list[str]:
+    """Non-loopback addresses of this machine, IPv4 first."""
+    try:
+        candidates = _linux_ipv4() + (_linux_ipv6() if include_ipv6 else [])
+    except (ImportError, OSError, AttributeError):
+        candidates = []
+    if not candidates:
+        candidates = _by_hostname()
+    result: list[str] = []
+    for addr in candidates:
+        ip = ipaddress.ip_address(addr.split("%")[0])
+        if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
+            continue
+        if ip.version == 6 and not include_ipv6:
+            continue
+        if addr not in result:
+            result.append(addr)
+    return result
+
+
+def url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

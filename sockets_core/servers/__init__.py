@@ -1,0 +1,1 @@
+"""Thin gevent adapters: move bytes between sockets and the sans-I/O cores, and tap them."""

@@ -1,0 +1,82 @@
+"""TCP file-download adapter (port 8080): the course's protocol.
+
+The client connects and sends a file name (UTF-8 or GBK, optional trailing \\r\\n, at most
+1 KiB, usually with no newline at all); the server streams the file and closes. A missing
+or refused name closes the connection with no data, which those clients take as failure,
+and the reason goes to the log. The file is streamed with os.sendfile, never read whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from gevent.socket import wait_write
+
+from ..files import FileStore, UnsafePath
+from ..packetlog import format_address
+from ..textcodec import decode
+from ..traffic import ServiceTap
+from .stream import Address, TappedStreamServer
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST = 1024
+FIRST_BYTE_TIMEOUT = 30.0
+REQUEST_SETTLE = 0.2  # a name without newline is complete once the client pauses this long
+SENDFILE_CHUNK = 1 << 20
+STALL_TIMEOUT = 60.0  # a client that reads nothing for this long is dropped
+
+
+class FileDownloadServer(TappedStreamServer):
+    def __init__(self, listener: socket.socket, tap: ServiceTap, store: FileStore) -> None:
+        super().__init__(listener, tap)
+        self.store = store
+
+    def serve_client(self, sock: socket.socket, peer: Address) -> str:
+        who = format_address(peer)
+        request, peer_closed = self._read_request(sock, peer)
+        if not request:
+            log.info("file: %s sent no file name%s", who,
+                     "" if peer_closed else f" within {FIRST_BYTE_TIMEOUT:.0f} s: dropped")
+            return "peer" if peer_closed else "us"
+        name, _ = decode(request.rstrip(b"\r\n"))
+        try:
+            path, size = self.store.open_for_reading(name)
+            with open(path, "rb") as source:
+                self._stream(sock, peer, source.fileno(), size)
+        except (UnsafePath, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            log.info("file: %s asked for %r: refused (%s)", who, name, exc)
+            return "us"
+        log.info("file: sent %r (%d bytes) to %s", name, size, who)
+        return "us"
+
+    def _read_request(self, sock: socket.socket, peer: Address) -> tuple[bytes, bool]:
+        """Read the name: up to a newline, MAX_REQUEST bytes, EOF, or a pause after the first bytes."""
+        request = b""
+        sock.settimeout(FIRST_BYTE_TIMEOUT)
+        while len(request) < MAX_REQUEST and b"\n" not in request:
+            try:
+                data = self.receive(sock, peer, MAX_REQUEST - len(request))
+            except TimeoutError:
+                return request, False
+            if not data:
+                return request, True
+            request += data
+            sock.settimeout(REQUEST_SETTLE)
+        return request.split(b"\n", 1)[0], False
+
+    def _stream(self, sock: socket.socket, peer: Address, fd: int, size: int) -> None:
+        sock.settimeout(None)
+        offset = 0
+        while offset < size:
+            try:
+                sent = os.sendfile(sock.fileno(), fd, offset, min(SENDFILE_CHUNK, size - offset))
+            except BlockingIOError:
+                wait_write(sock.fileno(), timeout=STALL_TIMEOUT)
+                continue
+            if sent == 0:
+                break  # the file shrank while we were sending it
+            offset += sent
+            self.tap.sent(self.local, peer, sent, f"file data {offset}/{size}")

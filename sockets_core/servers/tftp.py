@@ -1,0 +1,151 @@
+"""TFTP adapter: requests on the well-known port, each transfer on its own ephemeral port.
+
+The protocol is in sockets_core.tftp; this module only moves datagrams, opens files
+through the FileStore and taps every packet.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+import gevent
+from gevent import socket as gsocket
+from gevent.server import DatagramServer
+
+from ..files import FileStore, UnsafePath
+from ..packetlog import format_address
+from ..tftp.packets import (ERR_ACCESS, ERR_EXISTS, ERR_NOT_FOUND, ERR_UNDEFINED, RRQ, MalformedPacket,
+                            Request, decode, encode_error, summarize)
+from ..tftp.transfer import ReadTransfer, WriteTransfer
+from ..traffic import ServiceTap
+from .listen import local_address, plain_address
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_TRANSFERS = 64
+DEFAULT_MAX_UPLOAD = 1 << 30
+
+
+class TftpServer(DatagramServer):
+    def __init__(self, sock: socket.socket, tap: ServiceTap, store: FileStore, allow_write: bool,
+                 max_transfers: int = DEFAULT_MAX_TRANSFERS, max_upload: int = DEFAULT_MAX_UPLOAD) -> None:
+        super().__init__(sock)
+        self.tap = tap
+        self.store = store
+        self.allow_write = allow_write
+        self.max_transfers = max_transfers
+        self.max_upload = max_upload
+        self.local = local_address(sock)
+        self.active: dict[tuple, gevent.Greenlet] = {}  # type: ignore[type-arg]
+
+    def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
+        peer = plain_address(address)
+        self.tap.received(self.local, peer, data, summarize(data))
+        try:
+            request = decode(data)
+        except MalformedPacket as exc:
+            self._reply(self.socket, self.local, address, encode_error(exc.code, str(exc)))
+            return
+        if not isinstance(request, Request) or address in self.active:
+            return  # stray packet, or the client retransmitting a request already being served
+        if len(self.active) >= self.max_transfers:
+            log.warning("tftp: %d transfers running (limit): refused %s from %s",
+                        self.max_transfers, request.filename, format_address(peer))
+            self._reply(self.socket, self.local, address, encode_error(ERR_UNDEFINED, "Server busy, try again"))
+            return
+        self.active[address] = gevent.spawn(self._serve, request, address)
+        self.active[address].link(lambda _: self._forget(address))
+        self.tap.counters.clients = len(self.active)
+
+    def _forget(self, address: tuple) -> None:  # type: ignore[type-arg]
+        self.active.pop(address, None)
+        self.tap.counters.clients = len(self.active)
+
+    def _serve(self, request: Request, address: tuple) -> None:  # type: ignore[type-arg]
+        sock = gsocket.socket(self.socket.family, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self.local[0], 0))
+            local = local_address(sock)
+            transfer, finish = self._open(request, sock, local, address)
+            if transfer is not None:
+                self._run(transfer, sock, local, address)
+                finish(transfer.error is None)
+                self._log_result(request, address, transfer)
+                if isinstance(transfer, WriteTransfer) and transfer.error is None:
+                    self._dally(transfer, sock, local, address)
+        finally:
+            sock.close()
+
+    def _dally(self, transfer: WriteTransfer, sock: socket.socket, local: tuple[str, int],
+               address: tuple) -> None:  # type: ignore[type-arg]
+        """Stay a while after an upload: if our final ACK was lost the client repeats its last DATA."""
+        sock.settimeout(transfer.timeout)
+        try:
+            while True:
+                data, source = sock.recvfrom(65536)
+                if source == address:
+                    for packet in transfer.receive(data, time.monotonic()):
+                        self._reply(sock, local, address, packet)
+        except TimeoutError:
+            pass
+
+    def _open(self, request: Request, sock: socket.socket, local: tuple[str, int], address: tuple):  # type: ignore[no-untyped-def,type-arg]
+        who = format_address(plain_address(address))
+        try:
+            if request.opcode == RRQ:
+                path, size = self.store.open_for_reading(request.filename)
+                source = open(path, "rb")
+                return ReadTransfer(request, source.read, size), lambda ok: source.close()
+            if not self.allow_write:
+                raise PermissionError("uploads are disabled (start sockdash with --tftp-write)")
+            writer = self.store.writer(request.filename)
+            transfer = WriteTransfer(request, writer.write, self.max_upload)
+            return transfer, lambda ok: writer.commit() if ok else writer.abort()
+        except (UnsafePath, PermissionError, IsADirectoryError) as exc:
+            code, reason = ERR_ACCESS, str(exc)
+        except FileNotFoundError:
+            code, reason = ERR_NOT_FOUND, "File not found"
+        except FileExistsError:
+            code, reason = ERR_EXISTS, "File already exists"
+        log.info("tftp: %s %r from %s refused: %s", "RRQ" if request.opcode == RRQ else "WRQ",
+                 request.filename, who, reason)
+        self._reply(sock, local, address, encode_error(code, reason))
+        return None, None
+
+    def _run(self, transfer: ReadTransfer | WriteTransfer, sock: socket.socket,
+             local: tuple[str, int], address: tuple) -> None:  # type: ignore[type-arg]
+        for packet in transfer.start(time.monotonic()):
+            self._reply(sock, local, address, packet)
+        while not transfer.done:
+            deadline = transfer.get_timer()
+            sock.settimeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            try:
+                data, source = sock.recvfrom(65536)
+            except TimeoutError:
+                replies = transfer.handle_timer(time.monotonic())
+            else:
+                self.tap.received(local, plain_address(source), data, summarize(data))
+                if source != address:
+                    self._reply(sock, local, source, transfer.wrong_source_reply())
+                    continue
+                replies = transfer.receive(data, time.monotonic())
+            for packet in replies:
+                self._reply(sock, local, address, packet)
+
+    def _reply(self, sock: socket.socket, local: tuple[str, int], address: tuple, packet: bytes) -> None:  # type: ignore[type-arg]
+        try:
+            sock.sendto(packet, address)
+        except OSError as exc:
+            log.debug("tftp: send to %s failed: %s", address, exc)
+            return
+        self.tap.sent(local, plain_address(address), packet, summarize(packet))
+
+    def _log_result(self, request: Request, address: tuple, transfer: ReadTransfer | WriteTransfer) -> None:  # type: ignore[type-arg]
+        kind = "download" if request.opcode == RRQ else "upload"
+        who = format_address(plain_address(address))
+        if transfer.error is None:
+            log.info("tftp: %s of %r by %s done, %d bytes", kind, request.filename, who, transfer.bytes_moved)
+        else:
+            log.warning("tftp: %s of %r by %s failed: %s", kind, request.filename, who, transfer.error)

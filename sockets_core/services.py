@@ -1,0 +1,160 @@
+"""Build the socket services from Settings; start, stop and report them.
+
+Each service has a ServiceTap that outlives its server, so counters survive a stop and
+start from the dashboard. A sampler greenlet turns the counters into per-second rates
+once a second; status() is therefore cheap enough to push to every browser each second.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+from gevent.baseserver import BaseServer
+
+from . import __version__
+from .bus import Bus
+from .chat.hub import ChatHub
+from .files import FileStore
+from .packetlog import PacketLog
+from .servers.file_download import FileDownloadServer
+from .servers.listen import BindError, tcp_listener, udp_socket
+from .servers.tcp_chat import TcpChatServer
+from .servers.tftp import TftpServer
+from .servers.udp_chat import UdpChatServer
+from .settings import SERVICES, TFTP_FALLBACK_PORT, Settings
+from .traffic import ServiceTap
+
+log = logging.getLogger(__name__)
+
+STATUS_TOPIC = "status"
+TRANSPORTS = {"tcp_chat": "tcp", "udp_chat": "udp", "file": "tcp", "tftp": "udp"}
+STOP_TIMEOUT = 1.5
+
+
+@dataclass
+class Endpoint:
+    host: str
+    port: int
+
+
+class Services:
+    def __init__(self, settings: Settings, bus: Bus, packetlog: PacketLog, store: FileStore) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.packetlog = packetlog
+        self.store = store
+        self.hub = ChatHub(bus)
+        self.taps = {name: ServiceTap(name, TRANSPORTS[name], packetlog) for name in SERVICES}
+        self.endpoints: dict[str, Endpoint] = {}
+        self.notes: dict[str, str] = {}
+        self.http: Endpoint | None = None
+        self.started_at = time.time()
+        self._servers: dict[str, BaseServer] = {}
+        self._rates: dict[str, dict[str, float]] = {}
+        self._sampler: gevent.Greenlet | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start_all(self) -> None:
+        """Start every enabled service; on a BindError stop those already started and re-raise."""
+        try:
+            for name in SERVICES:
+                if name not in self.settings.disabled:
+                    self.start(name)
+        except BindError:
+            self.stop_all()
+            raise
+        self._sampler = gevent.spawn(self._sample_rates)
+
+    def start(self, name: str) -> Endpoint:
+        if name in self._servers:
+            return self.endpoints[name]
+        host = self.settings.host
+        # A service restarted from the dashboard keeps the port it had (even if it was 0).
+        port = self.endpoints[name].port if name in self.endpoints else self.settings.port_of(name)
+        try:
+            server = self._build(name, host, port)
+        except BindError as exc:
+            if name != "tftp" or port != 69 or exc.cause.errno != errno.EACCES:
+                raise
+            server = self._build(name, host, TFTP_FALLBACK_PORT)
+            self.notes[name] = f"port 69 needs root; using {TFTP_FALLBACK_PORT} instead"
+        server.start()
+        self._servers[name] = server
+        self.endpoints[name] = Endpoint(host, server.socket.getsockname()[1])
+        log.info("%s listening on %s port %d", name, host, self.endpoints[name].port)
+        return self.endpoints[name]
+
+    def _build(self, name: str, host: str, port: int) -> BaseServer:
+        factories: dict[str, Callable[[], BaseServer]] = {
+            "tcp_chat": lambda: TcpChatServer(tcp_listener(name, host, port), self.taps[name], self.hub),
+            "udp_chat": lambda: UdpChatServer(udp_socket(name, host, port), self.taps[name], self.hub),
+            "file": lambda: FileDownloadServer(tcp_listener(name, host, port), self.taps[name], self.store),
+            "tftp": lambda: TftpServer(udp_socket(name, host, port), self.taps[name], self.store,
+                                       self.settings.tftp_write),
+        }
+        return factories[name]()
+
+    def stop(self, name: str, timeout: float = STOP_TIMEOUT) -> None:
+        server = self._servers.pop(name, None)
+        if server is not None:
+            server.stop(timeout=timeout)
+            log.info("%s stopped", name)
+
+    def stop_all(self, timeout: float = STOP_TIMEOUT) -> None:
+        if self._sampler is not None:
+            self._sampler.kill(block=False)
+        gevent.joinall([gevent.spawn(self.stop, name, timeout) for name in list(self._servers)],
+                       timeout=timeout + 0.3)
+
+    def running(self, name: str) -> bool:
+        return name in self._servers
+
+    # -- status ----------------------------------------------------------------------------
+    def _sample_rates(self, interval: float = 1.0) -> None:
+        previous = {n: t.counters.as_dict() for n, t in self.taps.items()}
+        while True:
+            gevent.sleep(interval)
+            for name, tap in self.taps.items():
+                now = tap.counters.as_dict()
+                before = previous[name]
+                self._rates[name] = {
+                    "packets_per_s": (now["packets_in"] + now["packets_out"]
+                                      - before["packets_in"] - before["packets_out"]) / interval,
+                    "bytes_per_s": (now["bytes_in"] + now["bytes_out"]
+                                    - before["bytes_in"] - before["bytes_out"]) / interval,
+                }
+                previous[name] = now
+            self.bus.publish(STATUS_TOPIC, None)
+
+    def status(self) -> dict[str, Any]:
+        services: dict[str, Any] = {}
+        if self.http is not None:
+            services["http"] = {"running": True, "transport": "tcp", "host": self.http.host,
+                                "port": self.http.port}
+        for name in SERVICES:
+            endpoint = self.endpoints.get(name)
+            entry: dict[str, Any] = {
+                "running": name in self._servers,
+                "transport": TRANSPORTS[name],
+                "host": endpoint.host if endpoint else self.settings.host,
+                "port": endpoint.port if endpoint else self.settings.port_of(name),
+                "disabled": name in self.settings.disabled,
+            }
+            entry.update(self.taps[name].counters.as_dict())
+            entry.update(self._rates.get(name, {"packets_per_s": 0.0, "bytes_per_s": 0.0}))
+            if name in self.notes:
+                entry["note"] = self.notes[name]
+            services[name] = entry
+        return {
+            "version": __version__,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "packet_log": {"events": len(self.packetlog), "recorded": self.packetlog.recorded,
+                           "capacity": self.packetlog.capacity},
+            "services": services,
+        }

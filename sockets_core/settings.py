@@ -1,0 +1,196 @@
+"""One Settings object built from command-line flags and SOCKDASH_* environment variables.
+
+Precedence: a flag on the command line beats the environment, which beats the default.
+Every flag ``--some-flag`` has the variable ``SOCKDASH_SOME_FLAG``; a repeatable flag
+(``--disable``) takes a comma-separated list from the environment, a boolean flag takes
+1/true/yes/on or 0/false/no/off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICES: tuple[str, ...] = ("tcp_chat", "udp_chat", "file", "tftp")
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR")
+TFTP_FALLBACK_PORT = 6969
+
+
+class SettingsError(ValueError):
+    """A flag or environment value that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "0.0.0.0"
+    http_port: int = 8000
+    tcp_chat_port: int = 8888
+    udp_chat_port: int = 8989
+    file_port: int = 8080
+    tftp_port: int = 69
+    root: Path = Path("files")
+    data: Path = Path(".sockdash")
+    admin_token: str | None = None
+    tftp_write: bool = False
+    disabled: frozenset[str] = field(default_factory=frozenset)
+    log_level: str = "INFO"
+    packet_log_size: int = 10_000
+
+    def port_of(self, service: str) -> int:
+        return {
+            "http": self.http_port,
+            "tcp_chat": self.tcp_chat_port,
+            "udp_chat": self.udp_chat_port,
+            "file": self.file_port,
+            "tftp": self.tftp_port,
+        }[service]
+
+    def replace(self, **changes: object) -> "Settings":
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def parse_port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise SettingsError(f"invalid port {text!r}: not a number") from None
+    if not 0 <= port <= 65535:
+        raise SettingsError(f"invalid port {port}: must be 0-65535 (0 picks a free port)")
+    return port
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"invalid boolean {text!r}: use 1/true/yes/on or 0/false/no/off")
+
+
+def parse_service(text: str) -> str:
+    if text not in SERVICES:
+        raise SettingsError(f"unknown service {text!r}: choose from {', '.join(SERVICES)}")
+    return text
+
+
+def parse_level(text: str) -> str:
+    level = text.upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"invalid log level {text!r}: choose from {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def parse_positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"invalid number {text!r}") from None
+    if value < 1:
+        raise SettingsError(f"invalid number {value}: must be at least 1")
+    return value
+
+
+def _argparse_type(parse):  # type: ignore[no-untyped-def]
+    """Adapt a parser raising SettingsError to argparse's ArgumentTypeError."""
+
+    def convert(text: str):  # type: ignore[no-untyped-def]
+        try:
+            return parse(text)
+        except SettingsError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints usage plus an error; a user wants the one line that names the problem."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+        raise SettingsError(message)
+
+
+# (flag, dest, parser, help) for flags that take a value; env var is derived from the flag.
+_VALUE_FLAGS: list[tuple[str, str, object, str]] = [
+    ("--host", "host", str, "address to bind every service to; '::' serves IPv6 and IPv4 (default 0.0.0.0)"),
+    ("--http-port", "http_port", parse_port, "HTTP dashboard and WebSockets (default 8000)"),
+    ("--tcp-chat-port", "tcp_chat_port", parse_port, "TCP chat (default 8888)"),
+    ("--udp-chat-port", "udp_chat_port", parse_port, "UDP chat (default 8989)"),
+    ("--file-port", "file_port", parse_port, "TCP file download (default 8080)"),
+    ("--tftp-port", "tftp_port", parse_port,
+     f"TFTP (default 69; falls back to {TFTP_FALLBACK_PORT} when 69 cannot be bound)"),
+    ("--root", "root", Path, "folder served by every service, created if missing (default ./files)"),
+    ("--data", "data", Path, "state folder: chat history, admin token (default ./.sockdash)"),
+    ("--admin-token", "admin_token", str, "admin token (default: generated once, kept in --data)"),
+    ("--log-level", "log_level", parse_level, "DEBUG, INFO, WARNING or ERROR (default INFO)"),
+    ("--packet-log-size", "packet_log_size", parse_positive, "events kept in the packet log (default 10000)"),
+]
+
+
+def env_name(flag: str) -> str:
+    return "SOCKDASH_" + flag.lstrip("-").upper().replace("-", "_")
+
+
+def build_parser(prog: str = "sockdash") -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog=prog,
+        description="Run the sockdash web dashboard and its socket services in one process.",
+        epilog="Every flag can also be set as SOCKDASH_<FLAG>, e.g. SOCKDASH_HTTP_PORT=9000; "
+        "flags given on the command line win. Port 0 means any free port.",
+    )
+    for flag, dest, parse, help_text in _VALUE_FLAGS:
+        parser.add_argument(flag, dest=dest, type=_argparse_type(parse) if parse not in (str, Path) else parse,
+                            default=None, help=f"{help_text} [{env_name(flag)}]")
+    parser.add_argument("--tftp-write", dest="tftp_write", action="store_true", default=None,
+                        help="allow TFTP uploads (off by default) [SOCKDASH_TFTP_WRITE]")
+    parser.add_argument("--disable", dest="disabled", action="append", default=None,
+                        type=_argparse_type(parse_service), metavar="SERVICE",
+                        help=f"do not start SERVICE ({', '.join(SERVICES)}); repeatable "
+                        "[SOCKDASH_DISABLE, comma-separated]")
+    return parser
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for flag, dest, parse, _ in _VALUE_FLAGS:
+        name = env_name(flag)
+        if name in environ:
+            try:
+                values[dest] = parse(environ[name])  # type: ignore[operator]
+            except SettingsError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
+    if "SOCKDASH_TFTP_WRITE" in environ:
+        try:
+            values["tftp_write"] = parse_bool(environ["SOCKDASH_TFTP_WRITE"])
+        except SettingsError as exc:
+            raise SettingsError(f"SOCKDASH_TFTP_WRITE: {exc}") from None
+    if "SOCKDASH_DISABLE" in environ:
+        names = [n.strip() for n in environ["SOCKDASH_DISABLE"].split(",") if n.strip()]
+        try:
+            values["disabled"] = [parse_service(n) for n in names]
+        except SettingsError as exc:
+            raise SettingsError(f"SOCKDASH_DISABLE: {exc}") from None
+    return values
+
+
+def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from argv and the environment; raises SettingsError with one clear line."""
+    environ = os.environ if environ is None else environ
+    values = _from_env(environ)
+    args = build_parser().parse_args(list(argv))
+    for key, value in vars(args).items():
+        if value is not None:
+            values[key] = value
+    if "disabled" in values:
+        values["disabled"] = frozenset(values["disabled"])  # type: ignore[arg-type]
+    if not str(values.get("host", "0.0.0.0")).strip():
+        raise SettingsError("--host must not be empty")
+    token = values.get("admin_token")
+    if token is not None and len(str(token)) < 8:
+        raise SettingsError("--admin-token must be at least 8 characters")
+    return Settings(**values)  # type: ignore[arg-type]

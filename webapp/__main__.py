@@ -1,0 +1,21 @@
+"""Entry point of the `sockdash` command and of `python -m webapp`.
+
+gevent's monkey-patching comes first, before anything imports socket, ssl or threading
+through Flask (webapp/__init__.py keeps itself free of such imports for this reason).
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import sys  # noqa: E402
+
+
+def main() -> int:
+    from .cli import main as run
+
+    return run(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

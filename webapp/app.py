@@ -1,0 +1,45 @@
+"""create_app: the Flask application over an already-built Services object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, request
+from flask_sock import Sock
+from werkzeug.exceptions import HTTPException
+
+from sockets_core.services import Services
+
+from . import api, pages, ws
+from .auth import check_origin
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+WS_MAX_MESSAGE = 64 * 1024
+
+
+def create_app(services: Services, admin_token: str, lan: list[str] | None = None,
+               test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, template_folder=str(PROJECT_DIR / "templates"),
+                static_folder=str(PROJECT_DIR / "static"))
+    app.config.update(
+        ADMIN_TOKEN=admin_token,
+        LAN_ADDRESSES=list(lan or []),
+        SOCK_SERVER_OPTIONS={"ping_interval": 25, "max_message_size": WS_MAX_MESSAGE},
+        SEND_FILE_MAX_AGE_DEFAULT=0,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["sockdash"] = services
+    app.before_request(check_origin)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    ws.register(Sock(app))
+
+    @app.errorhandler(HTTPException)
+    def json_errors(exc: HTTPException) -> Any:
+        if request.path.startswith("/api/"):
+            return jsonify(error=exc.description), exc.code
+        return exc
+
+    return app

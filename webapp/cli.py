@@ -1,0 +1,132 @@
+"""The `sockdash` command: parse settings, bind everything, print the banner, serve, stop cleanly."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import gevent
+from gevent.event import Event
+from gevent.pywsgi import LoggingLogAdapter, WSGIServer
+
+from sockets_core import __version__
+from sockets_core.bus import Bus
+from sockets_core.files import FileStore
+from sockets_core.netinfo import lan_addresses, url_host
+from sockets_core.packetlog import PacketLog
+from sockets_core.servers.listen import BindError, tcp_listener
+from sockets_core.services import Endpoint, Services
+from sockets_core.settings import SERVICES, Settings, SettingsError, parse_settings
+
+from .app import create_app
+from .auth import load_or_create_token
+
+log = logging.getLogger("sockdash")
+
+WELCOME_FILE = "hello.txt"
+WELCOME_TEXT = ("Hello from sockdash!\n"
+                "This file lives in the file root; every service serves it: HTTP, the TCP\n"
+                "file-download server and TFTP.\n")
+HTTP_STOP_TIMEOUT = 1.0
+
+
+class StartupError(Exception):
+    """A problem found before serving; printed as one line, exit status 2."""
+
+
+def prepare_root(root: Path) -> Path:
+    if not root.exists():
+        try:
+            root.mkdir(parents=True)
+            (root / WELCOME_FILE).write_text(WELCOME_TEXT)
+        except OSError as exc:
+            raise StartupError(f"cannot create the file root {root}: {exc.strerror}") from None
+    if not root.is_dir():
+        raise StartupError(f"the file root {root} is not a folder")
+    try:
+        next(root.iterdir(), None)
+    except OSError as exc:
+        raise StartupError(f"the file root {root} is not readable: {exc.strerror}") from None
+    return root.resolve()
+
+
+def prepare_data(data: Path) -> Path:
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        probe = data / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise StartupError(f"the data folder {data} is not writable: {exc.strerror}") from None
+    return data.resolve()
+
+
+def reachable_hosts(bound: str, lan: list[str]) -> list[str]:
+    """Where browsers can reach a server bound to ``bound``: loopback first, then the LAN."""
+    if bound in ("0.0.0.0", "::", ""):
+        return ["127.0.0.1", *lan]
+    return [bound]
+
+
+def banner(settings: Settings, services: Services, token: str, lan: list[str]) -> str:
+    status = services.status()["services"]
+    lines = [f"sockdash {__version__}"]
+    for name in ("http", *SERVICES):
+        entry = status[name]
+        if not entry["running"]:
+            lines.append(f"  {name:<9} disabled")
+            continue
+        note = f"  ({entry['note']})" if "note" in entry else ""
+        lines.append(f"  {name:<9} {entry['transport']} {url_host(entry['host'])}:{entry['port']}{note}")
+    urls = [f"http://{url_host(host)}:{status['http']['port']}/" for host in reachable_hosts(settings.host, lan)]
+    lines.append("Dashboard: " + "  ".join(urls))
+    lines.append(f"Admin:     {urls[-1]}?token={token}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    try:
+        settings = parse_settings(argv)
+    except SettingsError as exc:
+        print(f"sockdash: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        store = FileStore(prepare_root(settings.root))
+        token = load_or_create_token(prepare_data(settings.data), settings.admin_token)
+    except (StartupError, OSError) as exc:
+        print(f"sockdash: error: {exc}", file=sys.stderr)
+        return 2
+
+    bus = Bus()
+    services = Services(settings, bus, PacketLog(bus, settings.packet_log_size), store)
+    lan = lan_addresses(include_ipv6=":" in settings.host)
+    app = create_app(services, token, lan)
+    try:
+        http_socket = tcp_listener("http", settings.host, settings.http_port)
+    except BindError as exc:
+        print(f"sockdash: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        services.start_all()
+    except BindError as exc:
+        http_socket.close()
+        print(f"sockdash: error: {exc}", file=sys.stderr)
+        return 2
+    services.http = Endpoint(settings.host, http_socket.getsockname()[1])
+    http = WSGIServer(http_socket, app, log=LoggingLogAdapter(logging.getLogger("sockdash.http"), logging.DEBUG),
+                      error_log=logging.getLogger("sockdash.http"))
+    http.start()
+    print(banner(settings, services, token, lan), flush=True)
+
+    stopping = Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, stopping.set)
+    stopping.wait()
+    log.info("stopping")
+    gevent.joinall([gevent.spawn(http.stop, HTTP_STOP_TIMEOUT), gevent.spawn(services.stop_all)], timeout=1.9)
+    print("sockdash stopped", flush=True)
+    return 0

@@ -1,0 +1,79 @@
+"""The HTML pages. Every page renders its data server-side and then goes live over a WebSocket."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request
+
+from sockets_core.netinfo import url_host
+from sockets_core.settings import SERVICES
+
+from .auth import COOKIE, is_admin
+from .context import services
+from .hints import advertised_host, hints
+
+bp = Blueprint("pages", __name__)
+
+SAFE_EXAMPLE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+TITLES = {"http": "Dashboard (HTTP)", "tcp_chat": "TCP chat", "udp_chat": "UDP chat",
+          "file": "TCP file download", "tftp": "TFTP"}
+
+
+def request_hostname() -> str:
+    """The host the browser used, without port or IPv6 brackets."""
+    return urlsplit("//" + request.host).hostname or "localhost"
+
+
+def example_file() -> str:
+    try:
+        for entry in services().store.list():
+            if not entry.is_dir and SAFE_EXAMPLE.match(entry.name):
+                return entry.name
+    except OSError:
+        pass
+    return "hello.txt"
+
+
+@bp.get("/")
+def home() -> Any:
+    token = request.args.get("token")
+    if token is not None:
+        response = redirect("/", code=303)
+        if token == current_app.config["ADMIN_TOKEN"]:
+            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=365 * 86400)
+        return response
+    svc = services()
+    status = svc.status()
+    lan = current_app.config["LAN_ADDRESSES"]
+    host = advertised_host(request_hostname(), lan)
+    example = example_file()
+    http_port = status["services"]["http"]["port"] if "http" in status["services"] else 0
+    cards = []
+    for name in ("http", *SERVICES):
+        entry = status["services"].get(name)
+        if entry is None:
+            continue
+        cards.append({"name": name, "title": TITLES[name], **entry,
+                      "hints": hints(name, host, entry["port"], example, http_port)})
+    return render_template("home.html", cards=cards, status=status, host=host, url_host=url_host(host),
+                           lan=lan, admin=is_admin())
+
+
+@bp.get("/chat")
+def chat() -> Any:
+    status = services().status()["services"]
+    host = advertised_host(request_hostname(), current_app.config["LAN_ADDRESSES"])
+    return render_template("chat.html", status=status, host=host)
+
+
+@bp.get("/files")
+def files() -> Any:
+    return render_template("files.html", admin=is_admin())
+
+
+@bp.get("/packets")
+def packets() -> Any:
+    return render_template("packets.html")

@@ -1,0 +1,63 @@
+"""WebSocket routes. Each one reads from its own bounded Bus subscription, so a slow
+browser loses old items (and is told how many) instead of slowing a service."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from flask_sock import Sock
+
+from sockets_core.chat.hub import CHAT_TOPIC, ChatMessage
+from sockets_core.packetlog import PACKET_TOPIC
+from sockets_core.services import STATUS_TOPIC
+
+from .context import services
+
+PACKET_BATCH_INTERVAL = 0.1  # at most one batch per 100 ms per browser
+PACKET_BATCH_BUDGET = 200  # events per batch; the rest is counted, not sent
+PACKET_QUEUE = 5_000
+WAIT = 1.0  # how long a loop waits before checking the browser is still there
+
+
+def _send(ws: Any, message: dict[str, Any]) -> None:
+    ws.send(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+
+
+def register(sock: Sock) -> None:
+    @sock.route("/ws/status")
+    def status_feed(ws: Any) -> None:
+        svc = services()
+        with svc.bus.subscribe([STATUS_TOPIC], limit=2, name="ws/status") as sub:
+            _send(ws, {"type": "status", "status": svc.status()})
+            while ws.connected:
+                if sub.get_batch(timeout=WAIT).items:
+                    _send(ws, {"type": "status", "status": svc.status()})
+
+    @sock.route("/ws/packets")
+    def packet_feed(ws: Any) -> None:
+        svc = services()
+        with svc.bus.subscribe([PACKET_TOPIC], limit=PACKET_QUEUE, name="ws/packets") as sub:
+            recent = svc.packetlog.events(limit=PACKET_BATCH_BUDGET)
+            _send(ws, {"type": "packets", "events": [e.to_dict() for e in recent], "skipped": 0})
+            while ws.connected:
+                batch = sub.get_batch(timeout=WAIT)
+                events = [item for _, item in batch.items]
+                if events or batch.dropped:
+                    kept = events[-PACKET_BATCH_BUDGET:]
+                    skipped = batch.dropped + len(events) - len(kept)
+                    _send(ws, {"type": "packets", "events": [e.to_dict() for e in kept], "skipped": skipped})
+                    time.sleep(PACKET_BATCH_INTERVAL)  # let the next batch gather
+
+    @sock.route("/ws/chat")
+    def chat_feed(ws: Any) -> None:
+        svc = services()
+        with svc.bus.subscribe([CHAT_TOPIC], limit=1_000, name="ws/chat") as sub:
+            while ws.connected:
+                batch = sub.get_batch(timeout=WAIT)
+                messages: list[ChatMessage] = [item for _, item in batch.items]
+                if messages or batch.dropped:
+                    _send(ws, {"type": "chat", "dropped": batch.dropped, "messages": [
+                        {"room": m.room, "nick": m.nick, "transport": m.transport, "text": m.text,
+                         "time": m.time} for m in messages]})
