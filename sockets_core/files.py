@@ -83,7 +83,7 @@ class FileStore:
         return path.relative_to(self.root).as_posix()
 
     def list(self, subdir: str = "") -> list[Entry]:
-        folder = self.resolve(subdir) if subdir.strip("/\\. ") else self.root
+        folder = self.root if subdir.strip("/") in ("", ".") else self.resolve(subdir)
         entries = []
         with os.scandir(folder) as it:
             for item in it:

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import harness
+
+
+@pytest.fixture(scope="session")
+def sockdash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Sockdash]:
+    """One real sockdash process shared by the integration and e2e tests (use deltas)."""
+    proc = harness.start(tmp_path_factory.mktemp("sockdash"))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def fresh_sockdash(tmp_path: Path) -> Iterator[harness.Sockdash]:
+    """A sockdash process of the test's own, for tests that change or stop it."""
+    proc = harness.start(tmp_path)
+    yield proc
+    proc.stop()

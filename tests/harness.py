@@ -1,0 +1,103 @@
+"""Start the real `sockdash` process on free ports with a temporary root and data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BANNER_LINE = re.compile(r"^  (http|tcp_chat|udp_chat|file|tftp)\s+(tcp|udp) (\S+):(\d+)")
+ALL_PORTS_ZERO = ["--http-port", "0", "--tcp-chat-port", "0", "--udp-chat-port", "0",
+                  "--file-port", "0", "--tftp-port", "0"]
+ADMIN_TOKEN = "test-admin-token-0123"
+START_TIMEOUT = 20.0
+
+
+@dataclass
+class Sockdash:
+    proc: subprocess.Popen[str]
+    root: Path
+    data: Path
+    ports: dict[str, int]
+    banner: list[str]
+    token: str = ADMIN_TOKEN
+    host: str = "127.0.0.1"
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.ports['http']}"
+
+    def get_json(self, path: str, headers: dict[str, str] | None = None) -> Any:
+        request = urllib.request.Request(self.base_url + path, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)
+
+    def status(self) -> dict[str, Any]:
+        return self.get_json("/api/status")  # type: ignore[no-any-return]
+
+    def wait_for(self, predicate: Any, timeout: float = 5.0, interval: float = 0.05) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout} s")
+            time.sleep(interval)
+
+    def stop(self, timeout: float = 5.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+
+def command() -> list[str]:
+    return [sys.executable, "-m", "webapp"]
+
+
+def start(tmp: Path, *args: str, host: str = "127.0.0.1", ports: list[str] | None = None,
+          env: dict[str, str] | None = None) -> Sockdash:
+    root, data = tmp / "root", tmp / "data"
+    root.mkdir(parents=True, exist_ok=True)
+    argv = [*command(), "--host", host, "--root", str(root), "--data", str(data),
+            "--admin-token", ADMIN_TOKEN, *(ALL_PORTS_ZERO if ports is None else ports), *args]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})
+    lines: list[str] = []
+    found: dict[str, int] = {}
+    done = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            match = BANNER_LINE.match(line)
+            if match:
+                found[match.group(1)] = int(match.group(4))
+            if line.startswith("Admin:"):
+                done.set()
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not done.wait(START_TIMEOUT) or "http" not in found:
+        proc.kill()
+        raise RuntimeError("sockdash did not start:\n" + "\n".join(lines))
+    banner = [line for line in lines if BANNER_LINE.match(line) or line.startswith(("Dashboard:", "Admin:"))]
+    return Sockdash(proc, root, data, found, banner, host=host if ":" not in host else "127.0.0.1",
+                    output=lines)
+
+
+def run_to_exit(tmp: Path, *args: str, timeout: float = 15.0) -> subprocess.CompletedProcess[str]:
+    """Run sockdash expecting it to exit by itself (bad flags, ports in use)."""
+    return subprocess.run([*command(), "--root", str(tmp / "root"), "--data", str(tmp / "data"), *args],
+                          capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Make sure the programs the tests drive are installed: Chromium (for Playwright) and the
+# peer clients netcat-openbsd, tftp-hpa, atftp, curl and tshark. A missing one is
+# installed (Playwright's own Chromium first, then Debian's packages as root); if that is
+# impossible this script fails: in this project a missing peer is an error, never a skip.
+set -euo pipefail
+python="${1:-python3}"
+here="$(cd "$(dirname "$0")/.." && pwd)"
+missing=()
+
+command -v nc >/dev/null && nc -h 2>&1 | grep -q -- "-N" || missing+=(netcat-openbsd)
+command -v tftp >/dev/null && (tftp -V 2>&1 || true) | grep -qi "tftp-hpa" || missing+=(tftp-hpa)
+command -v atftp >/dev/null || missing+=(atftp)
+command -v curl >/dev/null || missing+=(curl)
+command -v tshark >/dev/null || missing+=(tshark)
+
+if ! "$python" "$here/browser.py" >/dev/null; then
+  echo "ensure_peers: no Chromium found; trying 'playwright install chromium'" >&2
+  "$python" -m playwright install chromium >/dev/null 2>&1 || true
+  "$python" "$here/browser.py" >/dev/null || missing+=(chromium)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "ensure_peers: missing ${missing[*]}; install them (Debian: apt-get install ${missing[*]}) or run as root" >&2
+    exit 1
+  fi
+  echo "ensure_peers: installing ${missing[*]} from Debian's packages" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "ensure_peers: chromium at $("$python" "$here/browser.py")" >&2
