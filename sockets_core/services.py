@@ -87,7 +87,7 @@ class Services:
         server.start()
         self._servers[name] = server
         self.endpoints[name] = Endpoint(host, server.socket.getsockname()[1])
-        log.info("%s listening on %s port %d", name, host, self.endpoints[name].port)
+        log.debug("%s listening on %s port %d", name, host, self.endpoints[name].port)
         return self.endpoints[name]
 
     def _build(self, name: str, host: str, port: int) -> BaseServer:
@@ -104,7 +104,7 @@ class Services:
         server = self._servers.pop(name, None)
         if server is not None:
             server.stop(timeout=timeout)
-            log.info("%s stopped", name)
+            log.debug("%s stopped", name)
 
     def stop_all(self, timeout: float = STOP_TIMEOUT) -> None:
         if self._sampler is not None:

@@ -32,6 +32,7 @@ class Sockdash:
     token: str = ADMIN_TOKEN
     host: str = "127.0.0.1"
     output: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -55,10 +56,15 @@ class Sockdash:
                 raise AssertionError(f"condition not met within {timeout} s")
             time.sleep(interval)
 
-    def stop(self, timeout: float = 5.0) -> int:
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 5.0) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+            self.proc.send_signal(signum)
+        code = self.proc.wait(timeout)
+        if self.reader is not None:
+            self.reader.join(2)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return code
 
 
 def command() -> list[str]:
@@ -68,7 +74,6 @@ def command() -> list[str]:
 def start(tmp: Path, *args: str, host: str = "127.0.0.1", ports: list[str] | None = None,
           env: dict[str, str] | None = None) -> Sockdash:
     root, data = tmp / "root", tmp / "data"
-    root.mkdir(parents=True, exist_ok=True)
     argv = [*command(), "--host", host, "--root", str(root), "--data", str(data),
             "--admin-token", ADMIN_TOKEN, *(ALL_PORTS_ZERO if ports is None else ports), *args]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -88,13 +93,14 @@ def start(tmp: Path, *args: str, host: str = "127.0.0.1", ports: list[str] | Non
                 done.set()
         done.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     if not done.wait(START_TIMEOUT) or "http" not in found:
         proc.kill()
         raise RuntimeError("sockdash did not start:\n" + "\n".join(lines))
     banner = [line for line in lines if BANNER_LINE.match(line) or line.startswith(("Dashboard:", "Admin:"))]
     return Sockdash(proc, root, data, found, banner, host=host if ":" not in host else "127.0.0.1",
-                    output=lines)
+                    output=lines, reader=reader)
 
 
 def run_to_exit(tmp: Path, *args: str, timeout: float = 15.0) -> subprocess.CompletedProcess[str]:

@@ -27,9 +27,13 @@ class BindError(OSError):
         else:
             reason = f"cannot be bound: {cause.strerror or cause}"
         super().__init__(cause.errno, f"{service}: port {port} on {host} {reason}")
+        self.message = f"{service}: port {port} on {host} {reason}"
         self.service = service
         self.port = port
         self.cause = cause
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def _family(host: str) -> int:

@@ -1,0 +1,138 @@
+"""The sockdash process itself: banner, flags, errors, signals, IPv6."""
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests import harness
+
+SERVICES = ("http", "tcp_chat", "udp_chat", "file", "tftp")
+
+
+def test_port_zero_binds_free_ports_reported_alike_in_banner_and_status(sockdash: harness.Sockdash) -> None:
+    status = sockdash.status()["services"]
+    assert set(sockdash.ports) == set(SERVICES)
+    for name in SERVICES:
+        assert status[name]["running"] is True
+        assert status[name]["port"] == sockdash.ports[name] != 0
+    assert any(line.startswith("Admin:") and f"?token={harness.ADMIN_TOKEN}" in line for line in sockdash.banner)
+    assert any(line.startswith("Dashboard:") and f"http://127.0.0.1:{sockdash.ports['http']}/" in line
+               for line in sockdash.banner)
+
+
+@pytest.mark.parametrize("service, flag, kind", [
+    ("tcp_chat", "--tcp-chat-port", socket.SOCK_STREAM),
+    ("udp_chat", "--udp-chat-port", socket.SOCK_DGRAM),
+    ("http", "--http-port", socket.SOCK_STREAM),
+    ("tftp", "--tftp-port", socket.SOCK_DGRAM),
+])
+def test_port_in_use_prints_one_line_and_exits_2(tmp_path: Path, service: str, flag: str, kind: int) -> None:
+    with socket.socket(socket.AF_INET, kind) as taken:
+        taken.bind(("127.0.0.1", 0))
+        if kind == socket.SOCK_STREAM:
+            taken.listen()
+        port = taken.getsockname()[1]
+        ports = [a for pair in zip([f for f in harness.ALL_PORTS_ZERO[::2] if f != flag], ["0"] * 4) for a in pair]
+        result = harness.run_to_exit(tmp_path, "--host", "127.0.0.1", *ports, flag, str(port))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert service in lines[0] and str(port) in lines[0] and "already in use" in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--http-port", "http"], "--http-port"),
+    (["--disable", "everything"], "unknown service"),
+    (["--nonsense"], "--nonsense"),
+])
+def test_bad_flag_prints_one_line_and_exits_2(tmp_path: Path, args: list[str], needle: str) -> None:
+    result = harness.run_to_exit(tmp_path, *args)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and needle in result.stderr
+
+
+def test_root_that_is_not_a_folder_is_refused(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x")
+    result = harness.run_to_exit(tmp_path, "--root", str(not_a_folder), *harness.ALL_PORTS_ZERO)
+    assert result.returncode == 2 and "not a folder" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_help_lists_the_flags(tmp_path: Path) -> None:
+    result = harness.run_to_exit(tmp_path, "--help")
+    assert result.returncode == 0
+    for flag in ("--http-port", "--tftp-write", "--disable", "SOCKDASH_HTTP_PORT"):
+        assert flag in result.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_everything_promptly_with_exit_0(tmp_path: Path, signum: int) -> None:
+    proc = harness.start(tmp_path)
+    # a connected client and an open WebSocket-less HTTP keep-alive must not hold the exit up
+    client = socket.create_connection(("127.0.0.1", proc.ports["tcp_chat"]), timeout=5)
+    client.recv(1024)
+    started = time.monotonic()
+    assert proc.stop(signum, timeout=10) == 0
+    elapsed = time.monotonic() - started
+    client.close()
+    # the contract is 2 s; the margin absorbs interpreter exit on a loaded CI machine
+    assert elapsed < 4.0, f"took {elapsed:.1f} s to stop"
+    assert "sockdash stopped" in "\n".join(proc.output)
+
+
+def test_environment_variables_configure_the_process(tmp_path: Path) -> None:
+    env = {"SOCKDASH_HTTP_PORT": "0", "SOCKDASH_TCP_CHAT_PORT": "0", "SOCKDASH_UDP_CHAT_PORT": "0",
+           "SOCKDASH_FILE_PORT": "0", "SOCKDASH_TFTP_PORT": "0", "SOCKDASH_DISABLE": "tftp,file"}
+    proc = harness.start(tmp_path, ports=[], env=env)
+    try:
+        status = proc.status()["services"]
+        assert status["tftp"]["running"] is False and status["file"]["running"] is False
+        assert status["tcp_chat"]["running"] is True
+        assert any("tftp" in line and "disabled" in line for line in proc.output)
+    finally:
+        assert proc.stop() == 0
+
+
+def test_admin_token_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    argv = ["--host", "127.0.0.1", "--root", str(tmp_path / "r"), "--data", str(tmp_path / "d"), *harness.ALL_PORTS_ZERO]
+    tokens = []
+    for _ in range(2):
+        with subprocess.Popen([*harness.command(), *argv], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("Admin:"):
+                    tokens.append(line.rsplit("?token=", 1)[1].strip())
+                    break
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+    assert tokens[0] == tokens[1] and len(tokens[0]) >= 16
+    mode = stat.S_IMODE(os.stat(tmp_path / "d" / "admin_token").st_mode)
+    assert mode == 0o600
+
+
+def test_ipv6_wildcard_serves_ipv6_and_ipv4(tmp_path: Path) -> None:
+    if not socket.has_ipv6:
+        pytest.fail("this machine has no IPv6; the test needs ::1")
+    proc = harness.start(tmp_path, host="::")
+    try:
+        for family, addr in ((socket.AF_INET6, "::1"), (socket.AF_INET, "127.0.0.1")):
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.settimeout(5)
+                s.connect((addr, proc.ports["tcp_chat"]))
+                assert b"welcome" in s.recv(1024)
+            with socket.socket(family, socket.SOCK_DGRAM) as u:
+                u.settimeout(5)
+                u.sendto(b"\x00\x01hello.txt\x00octet\x00", (addr, proc.ports["tftp"]))
+                data, _ = u.recvfrom(1024)
+                assert data.startswith(b"\x00\x03\x00\x01Hello from sockdash")
+    finally:
+        proc.stop()
