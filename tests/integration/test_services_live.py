@@ -6,6 +6,8 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -159,13 +161,11 @@ def test_counters_and_packet_log_follow_native_traffic(sockdash: harness.Sockdas
 
 
 def test_services_can_be_stopped_and_started_by_the_admin(fresh_sockdash: harness.Sockdash) -> None:
-    import urllib.error
-    import urllib.request
-
     url = f"{fresh_sockdash.base_url}/api/services/tcp_chat/stop"
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5)
     assert refused.value.code == 403
+    refused.value.close()
     auth = {"Authorization": f"Bearer {fresh_sockdash.token}"}
     urllib.request.urlopen(urllib.request.Request(url, method="POST", headers=auth), timeout=5).close()
     with pytest.raises(ConnectionRefusedError):
