@@ -1,0 +1,93 @@
+"""Services in-process on free loopback ports (gevent sockets, no monkey-patching needed)."""
+
+import errno
+from pathlib import Path
+
+import gevent
+import pytest
+from gevent import socket
+
+from sockets_core import services as services_module
+from sockets_core.bus import Bus
+from sockets_core.files import FileStore
+from sockets_core.packetlog import PacketLog
+from sockets_core.servers.listen import BindError
+from sockets_core.services import Services
+from sockets_core.settings import Settings
+from webapp.cli import banner
+
+
+def make(tmp_path: Path, **overrides: object) -> Services:
+    values: dict[str, object] = {"host": "127.0.0.1", "http_port": 0, "tcp_chat_port": 0, "udp_chat_port": 0,
+                                 "file_port": 0, "tftp_port": 0, "root": tmp_path, **overrides}
+    settings = Settings(**values)  # type: ignore[arg-type]
+    bus = Bus()
+    return Services(settings, bus, PacketLog(bus), FileStore(tmp_path))
+
+
+def test_start_status_and_stop(tmp_path: Path) -> None:
+    svc = make(tmp_path, disabled=frozenset({"file"}))
+    svc.start_all()
+    try:
+        status = svc.status()["services"]
+        assert status["file"]["running"] is False and status["file"]["disabled"] is True
+        port = status["tcp_chat"]["port"]
+        assert status["tcp_chat"]["running"] and port != 0
+        client = socket.create_connection(("127.0.0.1", port))
+        client.recv(1024)
+        client.sendall(b"hi\n")
+        gevent.sleep(0.05)
+        counters = svc.status()["services"]["tcp_chat"]
+        assert counters["clients"] == 1 and counters["bytes_in"] == 3 and counters["packets_out"] == 1
+        client.close()
+        gevent.sleep(0.05)
+        assert svc.status()["services"]["tcp_chat"]["clients"] == 0
+    finally:
+        svc.stop_all()
+    assert not any(svc.running(n) for n in ("tcp_chat", "udp_chat", "tftp"))
+
+
+def test_restart_keeps_the_bound_port(tmp_path: Path) -> None:
+    svc = make(tmp_path)
+    svc.start_all()
+    try:
+        port = svc.endpoints["udp_chat"].port
+        svc.stop("udp_chat")
+        assert svc.status()["services"]["udp_chat"]["running"] is False
+        assert svc.start("udp_chat").port == port
+    finally:
+        svc.stop_all()
+
+
+def test_a_port_in_use_stops_what_was_started_and_names_the_service(tmp_path: Path) -> None:
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 0))
+    services = make(tmp_path, tftp_port=taken.getsockname()[1])
+    with pytest.raises(BindError) as info:
+        services.start_all()
+    taken.close()
+    assert "tftp" in str(info.value) and "already in use" in str(info.value)
+    assert not any(services.running(n) for n in ("tcp_chat", "udp_chat", "file"))
+
+
+def test_tftp_falls_back_to_6969_when_69_needs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_udp_socket = services_module.udp_socket
+
+    def udp_socket(service: str, host: str, port: int):  # type: ignore[no-untyped-def]
+        if port == 69:
+            raise BindError(service, host, port, OSError(errno.EACCES, "Permission denied"))
+        return real_udp_socket(service, host, port)
+
+    monkeypatch.setattr(services_module, "udp_socket", udp_socket)
+    monkeypatch.setattr(services_module, "TFTP_FALLBACK_PORT", 0)  # any free port stands in for 6969
+    svc = make(tmp_path, tftp_port=69)
+    svc.start_all()
+    try:
+        tftp = svc.status()["services"]["tftp"]
+        assert tftp["running"] and tftp["port"] not in (0, 69)
+        assert "port 69 needs root" in tftp["note"]
+        svc.http = services_module.Endpoint("127.0.0.1", 8000)
+        text = banner(svc.settings, svc, "token-1234", [])
+        assert "port 69 needs root" in text
+    finally:
+        svc.stop_all()
