@@ -16,7 +16,7 @@ command -v tshark >/dev/null || missing+=(tshark)
 
 if ! "$python" "$here/browser.py" >/dev/null; then
   echo "ensure_peers: no Chromium found; trying 'playwright install chromium'" >&2
-  "$python" -m playwright install chromium >/dev/null 2>&1 || true
+  timeout 300 "$python" -m playwright install chromium >/dev/null 2>&1 || true
   "$python" "$here/browser.py" >/dev/null || missing+=(chromium)
 fi
 
@@ -28,6 +28,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "ensure_peers: installing ${missing[*]} from Debian's packages" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 echo "ensure_peers: chromium at $("$python" "$here/browser.py")" >&2
