@@ -5,22 +5,35 @@ as text first (no NUL or control characters, no absolute or drive paths, no ``..
 anywhere, at most 255 bytes) and then resolved with symlinks followed and compared, by
 path components rather than string prefix, with the resolved root: a sibling folder
 ``files-secret`` next to a root ``files`` is outside it, and so is a symlink leading out.
+
+Writes are atomic: the bytes go to a hidden ``*.sockdash-part`` file in the target
+folder (the same file system, so the final rename is atomic) and appear under their
+real name only when complete. Partial files are never listed nor served.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-import tempfile
+import secrets
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 MAX_NAME_BYTES = 255
+PART_SUFFIX = ".sockdash-part"
+HASH_CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 class UnsafePath(ValueError):
     """A name that must not be served; the message says why."""
+
+
+class UploadTooLarge(ValueError):
+    """An upload passed the size limit; nothing of it was kept."""
 
 
 @dataclass(frozen=True)
@@ -33,9 +46,13 @@ class Entry:
 
 
 class FileStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_upload: int = 1 << 30) -> None:
         self.root = Path(root).resolve()
+        self.max_upload = max_upload
+        self.on_change: Callable[[str], None] | None = None  # called with the changed folder
+        self._hashes: dict[tuple[str, int, int], str] = {}
 
+    # -- names -----------------------------------------------------------------------------
     def check_name(self, name: str) -> list[str]:
         """Validate a requested name as text; return its parts. Raises UnsafePath."""
         if not name:
@@ -54,6 +71,8 @@ class FileStore:
             raise UnsafePath("'..' in path")
         if not parts:
             raise UnsafePath("name names the root itself")
+        if parts[-1].endswith(PART_SUFFIX):
+            raise UnsafePath("an upload in progress")
         return parts
 
     def resolve(self, name: str) -> Path:
@@ -64,6 +83,22 @@ class FileStore:
             raise UnsafePath("resolves outside the file root (symlink?)")
         return candidate
 
+    def folder(self, subdir: str) -> Path:
+        """An existing folder under the root; "" (or "/") is the root itself."""
+        folder = self.root if subdir.strip("/") in ("", ".") else self.resolve(subdir)
+        if not folder.is_dir():
+            raise NotADirectoryError(f"{subdir!r} is not a folder")
+        return folder
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def notify_changed(self, path: Path) -> None:
+        """Tell the watcher (if any) that the folder holding ``path`` changed."""
+        if self.on_change is not None:
+            self.on_change(self.relative(path.parent) if path.parent != self.root else "")
+
+    # -- reading ---------------------------------------------------------------------------
     def open_for_reading(self, name: str) -> tuple[Path, int]:
         """Resolve an existing regular file; return (path, size). Raises UnsafePath or FileNotFoundError."""
         path = self.resolve(name)
@@ -72,21 +107,13 @@ class FileStore:
         size = path.stat().st_size  # raises FileNotFoundError
         return path, size
 
-    def writer(self, name: str, overwrite: bool = False) -> "AtomicWriter":
-        """An atomic writer for ``name``. Raises UnsafePath or FileExistsError."""
-        path = self.resolve(name)
-        if path.is_dir():
-            raise IsADirectoryError(f"{name!r} is a folder")
-        return AtomicWriter(path, overwrite)
-
-    def relative(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
-
     def list(self, subdir: str = "") -> list[Entry]:
-        folder = self.root if subdir.strip("/") in ("", ".") else self.resolve(subdir)
+        folder = self.folder(subdir)
         entries = []
         with os.scandir(folder) as it:
             for item in it:
+                if item.name.endswith(PART_SUFFIX):
+                    continue
                 try:
                     real = Path(item.path).resolve()
                     if real != self.root and self.root not in real.parents:
@@ -99,25 +126,76 @@ class FileStore:
         entries.sort(key=lambda e: (not e.is_dir, e.name.lower()))
         return entries
 
+    def sha256(self, name: str) -> str:
+        """Hex SHA-256 of a file, cached by (path, size, mtime). Blocking: run it in a thread."""
+        path, size = self.open_for_reading(name)
+        key = (str(path), size, path.stat().st_mtime_ns)
+        if key not in self._hashes:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                while chunk := f.read(HASH_CHUNK):
+                    digest.update(chunk)
+            self._hashes[key] = digest.hexdigest()
+        return self._hashes[key]
+
+    # -- changing --------------------------------------------------------------------------
+    def writer(self, name: str, overwrite: bool = False) -> "AtomicWriter":
+        """An atomic writer for ``name``. Raises UnsafePath, FileExistsError or IsADirectoryError."""
+        path = self.resolve(name)
+        if path.is_dir():
+            raise IsADirectoryError(f"{name!r} is a folder")
+        return AtomicWriter(path, overwrite, self.max_upload, self.notify_changed)
+
+    def mkdir(self, name: str) -> Path:
+        path = self.resolve(name)
+        path.mkdir(parents=True)
+        self.notify_changed(path)
+        return path
+
+    def rename(self, source: str, target: str) -> Path:
+        src, dst = self.resolve(source), self.resolve(target)
+        if not src.exists():
+            raise FileNotFoundError(f"{source!r} does not exist")
+        if dst.exists():
+            raise FileExistsError(f"{target!r} exists")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        src.rename(dst)
+        self.notify_changed(src)
+        self.notify_changed(dst)
+        return dst
+
+    def delete(self, name: str) -> None:
+        path = self.resolve(name)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()  # raises FileNotFoundError
+        self.notify_changed(path)
+
 
 class AtomicWriter:
     """Write a file under a temporary name in its folder; it appears under its real name only
     on ``commit``. ``abort`` (or an exception inside ``with``) leaves nothing behind."""
 
-    def __init__(self, target: Path, overwrite: bool) -> None:
+    def __init__(self, target: Path, overwrite: bool, limit: int,
+                 on_commit: Callable[[Path], None] | None = None) -> None:
         self.target = target
         self.overwrite = overwrite
+        self.limit = limit
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target.name} exists")
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        self.temp = Path(temp)
-        self._file = os.fdopen(fd, "wb")
+        self.temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{PART_SUFFIX}")
+        self._file = open(self.temp, "xb")
+        self._on_commit = on_commit
         self.size = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> int:
+        if self.size + len(data) > self.limit:
+            raise UploadTooLarge(f"larger than the upload limit of {self.limit} bytes")
         self._file.write(data)
         self.size += len(data)
+        return len(data)
 
     def commit(self) -> None:
         self._file.close()
@@ -126,10 +204,16 @@ class AtomicWriter:
         else:
             os.link(self.temp, self.target)  # fails if the name appeared meanwhile
             os.unlink(self.temp)
+        if self._on_commit is not None:
+            self._on_commit(self.target)
 
     def abort(self) -> None:
         self._file.close()
         self.temp.unlink(missing_ok=True)
+
+    @property
+    def committed(self) -> bool:
+        return self._file.closed and not self.temp.exists()
 
     def __enter__(self) -> "AtomicWriter":
         return self

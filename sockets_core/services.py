@@ -29,6 +29,8 @@ from .servers.tftp import TftpServer
 from .servers.udp_chat import UdpChatServer
 from .settings import SERVICES, TFTP_FALLBACK_PORT, Settings
 from .traffic import ServiceTap
+from .transfers import TransferRegistry
+from .watch import FolderWatcher
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class Services:
         self.packetlog = packetlog
         self.store = store
         self.hub = ChatHub(bus)
+        self.transfers = TransferRegistry(bus)
+        self.watcher = FolderWatcher(store, bus)
         self.taps = {name: ServiceTap(name, TRANSPORTS[name], packetlog) for name in SERVICES}
         self.endpoints: dict[str, Endpoint] = {}
         self.notes: dict[str, str] = {}
@@ -70,6 +74,7 @@ class Services:
             self.stop_all()
             raise
         self._sampler = gevent.spawn(self._sample_rates)
+        self.watcher.start()
 
     def start(self, name: str) -> Endpoint:
         if name in self._servers:
@@ -94,9 +99,11 @@ class Services:
         factories: dict[str, Callable[[], BaseServer]] = {
             "tcp_chat": lambda: TcpChatServer(tcp_listener(name, host, port), self.taps[name], self.hub),
             "udp_chat": lambda: UdpChatServer(udp_socket(name, host, port), self.taps[name], self.hub),
-            "file": lambda: FileDownloadServer(tcp_listener(name, host, port), self.taps[name], self.store),
+            "file": lambda: FileDownloadServer(tcp_listener(name, host, port), self.taps[name], self.store,
+                                               self.transfers),
             "tftp": lambda: TftpServer(udp_socket(name, host, port), self.taps[name], self.store,
-                                       self.settings.tftp_write),
+                                       self.transfers, self.settings.tftp_write,
+                                       max_upload=self.store.max_upload),
         }
         return factories[name]()
 
@@ -109,6 +116,7 @@ class Services:
     def stop_all(self, timeout: float = STOP_TIMEOUT) -> None:
         if self._sampler is not None:
             self._sampler.kill(block=False)
+        self.watcher.stop()
         gevent.joinall([gevent.spawn(self.stop, name, timeout) for name in list(self._servers)],
                        timeout=timeout + 0.3)
 

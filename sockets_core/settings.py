@@ -39,6 +39,7 @@ class Settings:
     disabled: frozenset[str] = field(default_factory=frozenset)
     log_level: str = "INFO"
     packet_log_size: int = 10_000
+    max_upload: int = 1 << 30
 
     def port_of(self, service: str) -> int:
         return {
@@ -95,6 +96,19 @@ def parse_positive(text: str) -> int:
     return value
 
 
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """Bytes, with an optional K/M/G/T suffix (binary units): 1G, 512M, 1048576."""
+    value = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = value[-1:] if value[-1:] in _SIZE_UNITS and value[-1:] else ""
+    number = value[:-1] if unit else value
+    if not number.isdigit():
+        raise SettingsError(f"invalid size {text!r}: use bytes or a K/M/G suffix, e.g. 1G")
+    return int(number) * _SIZE_UNITS[unit]
+
+
 def _argparse_type(parse):  # type: ignore[no-untyped-def]
     """Adapt a parser raising SettingsError to argparse's ArgumentTypeError."""
 
@@ -129,6 +143,7 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
     ("--admin-token", "admin_token", str, "admin token (default: generated once, kept in --data)"),
     ("--log-level", "log_level", parse_level, "DEBUG, INFO, WARNING or ERROR (default INFO)"),
     ("--packet-log-size", "packet_log_size", parse_positive, "events kept in the packet log (default 10000)"),
+    ("--max-upload", "max_upload", parse_size, "largest upload over HTTP or TFTP, e.g. 512M (default 1G)"),
 ]
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request, send_file
+from flask import Blueprint, abort, jsonify, request
 
-from sockets_core.files import UnsafePath
 from sockets_core.settings import SERVICES
 
 from .auth import admin_required, is_admin
@@ -44,26 +43,9 @@ def control(name: str, action: str) -> Any:
     return jsonify(svc.status()["services"][name])
 
 
-@bp.get("/api/files")
-def list_files() -> Any:
-    sub = request.args.get("path", "")
-    try:
-        entries = services().store.list(sub)
-    except (UnsafePath, FileNotFoundError, NotADirectoryError) as exc:
-        abort(404, description=f"no folder {sub!r}: {exc}")
-    return jsonify(path=sub, entries=[{"name": e.name, "path": e.path, "size": e.size,
-                                       "modified": e.modified, "type": "dir" if e.is_dir else "file"}
-                                      for e in entries])
-
-
-@bp.get("/files/<path:name>")
-def download(name: str) -> Any:
-    try:
-        path, _ = services().store.open_for_reading(name)
-    except (UnsafePath, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        abort(404, description=f"no file {name!r}: {exc}")
-    # conditional=True gives Range requests (curl -C -, browser resume) and ETags.
-    return send_file(path, as_attachment=True, download_name=path.name, conditional=True)
+@bp.get("/api/transfers")
+def transfers() -> Any:
+    return jsonify(transfers=services().transfers.snapshot())
 
 
 @bp.get("/api/packets")

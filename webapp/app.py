@@ -11,8 +11,9 @@ from werkzeug.exceptions import HTTPException
 
 from sockets_core.services import Services
 
-from . import api, pages, ws
+from . import api, files_api, pages, ws
 from .auth import check_origin
+from .uploads import UploadRequest
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 WS_MAX_MESSAGE = 64 * 1024
@@ -31,9 +32,12 @@ def create_app(services: Services, admin_token: str, lan: list[str] | None = Non
     if test_config:
         app.config.update(test_config)
     app.extensions["sockdash"] = services
+    app.request_class = UploadRequest
+    files_api.configure(app)
     app.before_request(check_origin)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(files_api.bp)
     ws.register(Sock(app))
 
     @app.errorhandler(HTTPException)

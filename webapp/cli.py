@@ -95,7 +95,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        store = FileStore(prepare_root(settings.root))
+        store = FileStore(prepare_root(settings.root), settings.max_upload)
         token = load_or_create_token(prepare_data(settings.data), settings.admin_token)
     except (StartupError, OSError) as exc:
         print(f"sockdash: error: {exc}", file=sys.stderr)

@@ -71,7 +71,12 @@ def chat() -> Any:
 
 @bp.get("/files")
 def files() -> Any:
-    return render_template("files.html", admin=is_admin())
+    status = services().status()["services"]
+    host = advertised_host(request_hostname(), current_app.config["LAN_ADDRESSES"])
+    ports = {name: (status[name]["port"] if status[name]["running"] else None)
+             for name in ("http", "file", "tftp")}
+    return render_template("files.html", admin=is_admin(), host=host, ports=ports,
+                           max_upload=services().store.max_upload)
 
 
 @bp.get("/packets")

@@ -12,6 +12,8 @@ from flask_sock import Sock
 from sockets_core.chat.hub import CHAT_TOPIC, ChatMessage
 from sockets_core.packetlog import PACKET_TOPIC
 from sockets_core.services import STATUS_TOPIC
+from sockets_core.transfers import TRANSFER_TOPIC
+from sockets_core.watch import FILES_TOPIC
 
 from .context import services
 
@@ -61,3 +63,43 @@ def register(sock: Sock) -> None:
                     _send(ws, {"type": "chat", "dropped": batch.dropped, "messages": [
                         {"room": m.room, "nick": m.nick, "transport": m.transport, "text": m.text,
                          "time": m.time} for m in messages]})
+
+    @sock.route("/ws/files")
+    def files_feed(ws: Any) -> None:
+        """Folder changes (for the folder this browser says it watches) and the transfer list."""
+        svc = services()
+        watching: str | None = None
+        with svc.bus.subscribe([FILES_TOPIC, TRANSFER_TOPIC], limit=1_000, name="ws/files") as sub:
+            _send(ws, {"type": "transfers", "transfers": svc.transfers.snapshot()})
+            try:
+                while ws.connected:
+                    request = ws.receive(timeout=0)
+                    if request:
+                        folder = _watch_request(request)
+                        if folder is not None:
+                            if watching is not None:
+                                svc.watcher.unwatch(watching)
+                            svc.watcher.watch(folder)
+                            watching = folder
+                    batch = sub.get_batch(timeout=0.5)
+                    folders = sorted({item for topic, item in batch.items if topic == FILES_TOPIC})
+                    latest = {item["id"]: item for topic, item in batch.items if topic == TRANSFER_TOPIC}
+                    if batch.dropped:
+                        _send(ws, {"type": "transfers", "transfers": svc.transfers.snapshot()})
+                        folders = ["*"]
+                    elif latest:
+                        _send(ws, {"type": "transfer-updates", "transfers": list(latest.values())})
+                    if folders:
+                        _send(ws, {"type": "files-changed", "folders": folders})
+            finally:
+                if watching is not None:
+                    svc.watcher.unwatch(watching)
+
+
+def _watch_request(text: str | bytes) -> str | None:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None
+    folder = message.get("watch") if isinstance(message, dict) else None
+    return folder.strip("/") if isinstance(folder, str) and len(folder) <= 1024 else None

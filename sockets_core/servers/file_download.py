@@ -18,6 +18,7 @@ from ..files import FileStore, UnsafePath
 from ..packetlog import format_address
 from ..textcodec import decode
 from ..traffic import ServiceTap
+from ..transfers import Transfer, TransferRegistry
 from .stream import Address, TappedStreamServer
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,11 @@ STALL_TIMEOUT = 60.0  # a client that reads nothing for this long is dropped
 
 
 class FileDownloadServer(TappedStreamServer):
-    def __init__(self, listener: socket.socket, tap: ServiceTap, store: FileStore) -> None:
+    def __init__(self, listener: socket.socket, tap: ServiceTap, store: FileStore,
+                 transfers: TransferRegistry) -> None:
         super().__init__(listener, tap)
         self.store = store
+        self.transfers = transfers
 
     def serve_client(self, sock: socket.socket, peer: Address) -> str:
         who = format_address(peer)
@@ -44,12 +47,19 @@ class FileDownloadServer(TappedStreamServer):
         name, _ = decode(request.rstrip(b"\r\n"))
         try:
             path, size = self.store.open_for_reading(name)
-            with open(path, "rb") as source:
-                self._stream(sock, peer, source.fileno(), size)
+            source = open(path, "rb")
         except (UnsafePath, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
             log.info("file: %s asked for %r: refused (%s)", who, name, exc)
             return "us"
-        log.info("file: sent %r (%d bytes) to %s", name, size, who)
+        transfer = self.transfers.begin("tcp", "download", who, self.store.relative(path), size)
+        try:
+            with source:
+                self._stream(sock, peer, source.fileno(), size, transfer)
+        except OSError as exc:
+            transfer.finish(f"connection lost: {exc.strerror or exc}")
+            raise
+        transfer.finish(None if transfer.done_bytes == size else "file changed while sending")
+        log.info("file: sent %r (%d bytes) to %s", name, transfer.done_bytes, who)
         return "us"
 
     def _read_request(self, sock: socket.socket, peer: Address) -> tuple[bytes, bool]:
@@ -67,7 +77,7 @@ class FileDownloadServer(TappedStreamServer):
             sock.settimeout(REQUEST_SETTLE)
         return request.split(b"\n", 1)[0], False
 
-    def _stream(self, sock: socket.socket, peer: Address, fd: int, size: int) -> None:
+    def _stream(self, sock: socket.socket, peer: Address, fd: int, size: int, transfer: Transfer) -> None:
         sock.settimeout(None)
         offset = 0
         while offset < size:
@@ -79,4 +89,5 @@ class FileDownloadServer(TappedStreamServer):
             if sent == 0:
                 break  # the file shrank while we were sending it
             offset += sent
+            transfer.advance(sent)
             self.tap.sent(self.local, peer, sent, f"file data {offset}/{size}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Callable
 
 import gevent
 from gevent import socket as gsocket
@@ -20,6 +21,7 @@ from ..tftp.packets import (ERR_ACCESS, ERR_EXISTS, ERR_NOT_FOUND, ERR_UNDEFINED
                             Request, decode, encode_error, summarize)
 from ..tftp.transfer import ReadTransfer, WriteTransfer
 from ..traffic import ServiceTap
+from ..transfers import TransferRegistry
 from .listen import local_address, plain_address
 
 log = logging.getLogger(__name__)
@@ -29,11 +31,13 @@ DEFAULT_MAX_UPLOAD = 1 << 30
 
 
 class TftpServer(DatagramServer):
-    def __init__(self, sock: socket.socket, tap: ServiceTap, store: FileStore, allow_write: bool,
-                 max_transfers: int = DEFAULT_MAX_TRANSFERS, max_upload: int = DEFAULT_MAX_UPLOAD) -> None:
+    def __init__(self, sock: socket.socket, tap: ServiceTap, store: FileStore, transfers: TransferRegistry,
+                 allow_write: bool, max_transfers: int = DEFAULT_MAX_TRANSFERS,
+                 max_upload: int = DEFAULT_MAX_UPLOAD) -> None:
         super().__init__(sock)
         self.tap = tap
         self.store = store
+        self.transfers = transfers
         self.allow_write = allow_write
         self.max_transfers = max_transfers
         self.max_upload = max_upload
@@ -70,8 +74,16 @@ class TftpServer(DatagramServer):
             local = local_address(sock)
             transfer, finish = self._open(request, sock, local, address)
             if transfer is not None:
-                self._run(transfer, sock, local, address)
-                finish(transfer.error is None)
+                record = self.transfers.begin(
+                    "tftp", "download" if request.opcode == RRQ else "upload",
+                    format_address(plain_address(address)), request.filename,
+                    transfer.size,
+                    " ".join(f"{k}={v}" for k, v in transfer.options.items()) or request.mode)
+                try:
+                    self._run(transfer, sock, local, address, record.advance)
+                finally:
+                    finish(transfer.error is None)
+                    record.finish(transfer.error)
                 self._log_result(request, address, transfer)
                 if isinstance(transfer, WriteTransfer) and transfer.error is None:
                     self._dally(transfer, sock, local, address)
@@ -115,7 +127,8 @@ class TftpServer(DatagramServer):
         return None, None
 
     def _run(self, transfer: ReadTransfer | WriteTransfer, sock: socket.socket,
-             local: tuple[str, int], address: tuple) -> None:  # type: ignore[type-arg]
+             local: tuple[str, int], address: tuple, progress: Callable[[int], None]) -> None:  # type: ignore[type-arg]
+        moved = 0
         for packet in transfer.start(time.monotonic()):
             self._reply(sock, local, address, packet)
         while not transfer.done:
@@ -131,6 +144,9 @@ class TftpServer(DatagramServer):
                     self._reply(sock, local, source, transfer.wrong_source_reply())
                     continue
                 replies = transfer.receive(data, time.monotonic())
+            if transfer.bytes_moved != moved:
+                progress(transfer.bytes_moved - moved)
+                moved = transfer.bytes_moved
             for packet in replies:
                 self._reply(sock, local, address, packet)
 

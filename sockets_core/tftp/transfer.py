@@ -114,6 +114,7 @@ class ReadTransfer(_Transfer):
                  max_retries: int = DEFAULT_RETRIES) -> None:
         netascii = request.mode == "netascii"
         super().__init__(request, None if netascii else size, max_retries)
+        self.size = None if netascii else size  # what goes on the wire; netascii grows by its CRs
         self._read = read
         self._netascii = netascii
         self._pending = b""
@@ -164,6 +165,7 @@ class WriteTransfer(_Transfer):
         if "tsize" in request.options and request.options["tsize"].isdigit():
             self.options["tsize"] = request.options["tsize"]
         self.announced_size = int(self.options["tsize"]) if "tsize" in self.options else None
+        self.size = self.announced_size
         self.max_size = max_size
         self._write = write
         self._netascii = request.mode == "netascii"

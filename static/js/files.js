@@ -1,57 +1,282 @@
-import { formatBytes } from './live.js';
+// The Files page: browse, sort, filter, fetch natively, hash; as admin upload, rename, delete.
+import { liveSocket, formatBytes } from './live.js';
+import { wireCopyButtons } from './copy.js';
+import { applyTransfers, renderTransfers } from './transfers.js';
 
+const app = document.getElementById('files-app');
 const rows = document.getElementById('file-rows');
 const crumbs = document.getElementById('crumbs');
-const error = document.getElementById('files-error');
+const errorEl = document.getElementById('files-error');
+const emptyEl = document.getElementById('empty');
+const filterEl = document.getElementById('filter');
+const transferRows = document.getElementById('transfer-rows');
+const isAdmin = app.dataset.admin === 'yes';
+const maxUpload = Number(app.dataset.maxUpload);
 
-function encodePath(path) {
+const state = { path: new URLSearchParams(location.search).get('path') || '', entries: [], sortKey: 'name', sortDir: 1 };
+
+function showError(message) {
+  errorEl.textContent = message;
+  errorEl.hidden = !message;
+}
+
+function urlPath(path) {
   return path.split('/').map(encodeURIComponent).join('/');
 }
 
-function link(text, onClick) {
+function shellQuote(text) {
+  return /^[A-Za-z0-9._\/-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+function button(label, ariaLabel, onClick, className = '') {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = label;
+  b.className = className;
+  if (ariaLabel) b.setAttribute('aria-label', ariaLabel);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+function link(text, href, onClick) {
   const a = document.createElement('a');
-  a.href = '#';
+  a.href = href;
   a.textContent = text;
-  a.addEventListener('click', (e) => { e.preventDefault(); onClick(); });
+  if (onClick) a.addEventListener('click', (e) => { e.preventDefault(); onClick(); });
   return a;
 }
 
-function renderCrumbs(path) {
-  crumbs.replaceChildren(link('files', () => load('')));
+function nativeCommands(entry) {
+  const host = app.dataset.host;
+  const uhost = host.includes(':') ? `[${host}]` : host;
+  const name = shellQuote(entry.name);
+  const commands = [];
+  if (app.dataset.httpPort) commands.push(['curl', `curl -O http://${uhost}:${app.dataset.httpPort}/files/${urlPath(entry.path)}`]);
+  if (app.dataset.tftpPort) commands.push(['tftp', `tftp ${host} ${app.dataset.tftpPort} -m binary -c get ${shellQuote(entry.path)} ${name}`]);
+  if (app.dataset.filePort) commands.push(['netcat', `printf '%s' ${shellQuote(entry.path)} | nc ${host} ${app.dataset.filePort} > ${name}`]);
+  return commands;
+}
+
+function detailsRow(entry) {
+  const tr = document.createElement('tr');
+  tr.className = 'details';
+  const td = document.createElement('td');
+  td.colSpan = 4;
+  for (const [label, command] of nativeCommands(entry)) {
+    const div = document.createElement('div');
+    div.className = 'hint';
+    const span = document.createElement('span');
+    span.className = 'hint-label';
+    span.textContent = label;
+    const pre = document.createElement('pre');
+    const code = document.createElement('code');
+    code.textContent = command;
+    pre.append(code);
+    const copy = button('Copy', `Copy ${label} command for ${entry.name}`, () => {});
+    copy.className = 'copy';
+    copy.dataset.copy = command;
+    div.append(span, pre, copy);
+    td.append(div);
+  }
+  const hash = document.createElement('p');
+  hash.className = 'sha';
+  hash.append(button('SHA-256', `Compute SHA-256 of ${entry.name}`, async (e) => {
+    e.target.disabled = true;
+    const out = document.createElement('code');
+    out.textContent = 'computing…';
+    hash.append(' ', out);
+    const r = await fetch(`/api/files/sha256?path=${encodeURIComponent(entry.path)}`);
+    const body = await r.json();
+    out.textContent = r.ok ? body.sha256 : body.error;
+  }));
+  td.append(hash);
+  tr.append(td);
+  return tr;
+}
+
+async function adminCall(method, url, body) {
+  const response = await fetch(url, {
+    method, headers: body ? { 'Content-Type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined,
+  });
+  if (!response.ok) {
+    const data = await response.json().catch(() => ({}));
+    showError(data.error || `${method} failed: ${response.status}`);
+    return false;
+  }
+  showError('');
+  return true;
+}
+
+function entryRow(entry) {
+  const tr = document.createElement('tr');
+  const name = document.createElement('td');
+  if (entry.type === 'dir') {
+    name.append(link(`${entry.name}/`, `?path=${encodeURIComponent(entry.path)}`, () => navigate(entry.path)));
+  } else {
+    name.append(link(entry.name, `/files/${urlPath(entry.path)}`));
+  }
+  const size = document.createElement('td');
+  size.textContent = entry.type === 'dir' ? '—' : formatBytes(entry.size);
+  size.title = `${entry.size} bytes`;
+  const modified = document.createElement('td');
+  modified.textContent = new Date(entry.modified * 1000).toLocaleString();
+  const actions = document.createElement('td');
+  actions.className = 'actions';
+  if (entry.type !== 'dir') {
+    actions.append(button('Fetch…', `How to fetch ${entry.name}`, () => {
+      const next = tr.nextElementSibling;
+      if (next && next.classList.contains('details')) next.remove();
+      else tr.after(detailsRow(entry));
+    }));
+  }
+  if (isAdmin) {
+    actions.append(button('Rename', `Rename ${entry.name}`, async () => {
+      const target = prompt(`New name for ${entry.path}`, entry.path);
+      if (target && target !== entry.path && await adminCall('POST', '/api/files/rename', { from: entry.path, to: target })) load();
+    }));
+    actions.append(button('Delete', `Delete ${entry.name}`, async () => {
+      const what = entry.type === 'dir' ? `the folder ${entry.path} and everything in it` : entry.path;
+      if (confirm(`Delete ${what}?`) && await adminCall('DELETE', `/api/files/${urlPath(entry.path)}`)) load();
+    }, 'danger'));
+  }
+  tr.append(name, size, modified, actions);
+  return tr;
+}
+
+function render() {
+  const needle = filterEl.value.trim().toLowerCase();
+  const { sortKey, sortDir } = state;
+  const shown = state.entries
+    .filter((e) => !needle || e.name.toLowerCase().includes(needle))
+    .sort((a, b) => (a.type === b.type ? 0 : a.type === 'dir' ? -1 : 1)
+      || (sortKey === 'name' ? a.name.localeCompare(b.name) : a[sortKey] - b[sortKey]) * sortDir);
+  rows.replaceChildren(...shown.map(entryRow));
+  emptyEl.hidden = shown.length > 0;
+  emptyEl.textContent = state.entries.length ? 'Nothing matches the filter.' : 'This folder is empty.';
+  for (const th of document.querySelectorAll('th[aria-sort]')) {
+    const key = th.querySelector('button.sort').dataset.key;
+    th.setAttribute('aria-sort', key === sortKey ? (sortDir > 0 ? 'ascending' : 'descending') : 'none');
+  }
+}
+
+function renderCrumbs() {
+  crumbs.replaceChildren(link('files', '?path=', () => navigate('')));
   let sofar = '';
-  for (const part of path.split('/').filter(Boolean)) {
+  for (const part of state.path.split('/').filter(Boolean)) {
     sofar = sofar ? `${sofar}/${part}` : part;
     const target = sofar;
-    crumbs.append(' / ', link(part, () => load(target)));
+    crumbs.append(' / ', link(part, `?path=${encodeURIComponent(target)}`, () => navigate(target)));
   }
 }
 
-async function load(path) {
-  const response = await fetch(`/api/files?path=${encodeURIComponent(path)}`);
+async function load() {
+  const response = await fetch(`/api/files?path=${encodeURIComponent(state.path)}`);
   const body = await response.json();
-  if (!response.ok) { error.textContent = body.error; error.hidden = false; return; }
-  error.hidden = true;
-  renderCrumbs(path);
-  rows.replaceChildren();
-  for (const entry of body.entries) {
-    const tr = document.createElement('tr');
-    const name = document.createElement('td');
-    if (entry.type === 'dir') {
-      name.append(link(`${entry.name}/`, () => load(entry.path)));
-    } else {
-      const a = document.createElement('a');
-      a.href = `/files/${encodePath(entry.path)}`;
-      a.textContent = entry.name;
-      name.append(a);
-    }
-    const size = document.createElement('td');
-    size.textContent = entry.type === 'dir' ? '' : formatBytes(entry.size);
-    const modified = document.createElement('td');
-    modified.textContent = new Date(entry.modified * 1000).toLocaleString();
-    tr.append(name, size, modified);
-    rows.append(tr);
-  }
+  if (!response.ok) { showError(body.error); return; }
+  showError('');
+  state.entries = body.entries;
+  renderCrumbs();
+  render();
 }
 
-document.getElementById('live-state').hidden = true;
-load('');
+const socket = liveSocket('/ws/files', (message) => {
+  if (message.type === 'files-changed') {
+    if (message.folders.includes('*') || message.folders.includes(state.path)) load();
+  } else if (message.type === 'transfers' || message.type === 'transfer-updates') {
+    applyTransfers(message.transfers, message.type === 'transfers');
+    renderTransfers(transferRows);
+  }
+}, { onOpen: () => { socket.send({ watch: state.path }); load(); } });
+
+function navigate(path) {
+  state.path = path;
+  history.pushState({ path }, '', `?path=${encodeURIComponent(path)}`);
+  socket.send({ watch: path });
+  load();
+}
+
+window.addEventListener('popstate', (e) => {
+  state.path = (e.state && e.state.path) || '';
+  socket.send({ watch: state.path });
+  load();
+});
+
+for (const b of document.querySelectorAll('button.sort')) {
+  b.addEventListener('click', () => {
+    state.sortDir = state.sortKey === b.dataset.key ? -state.sortDir : 1;
+    state.sortKey = b.dataset.key;
+    render();
+  });
+}
+filterEl.addEventListener('input', render);
+wireCopyButtons();
+
+// ---- admin: uploads and folders -------------------------------------------------------
+function uploadOne(file, list) {
+  const li = document.createElement('li');
+  const label = document.createElement('span');
+  label.textContent = `${file.name} (${formatBytes(file.size)}) `;
+  li.append(label);
+  list.append(li);
+  if (file.size > maxUpload) {
+    const refused = document.createElement('strong');
+    refused.className = 'error';
+    refused.textContent = `not sent: larger than the upload limit of ${formatBytes(maxUpload)}`;
+    li.append(refused);
+    return;
+  }
+  const bar = document.createElement('progress');
+  bar.max = file.size || 1;
+  bar.value = 0;
+  bar.setAttribute('aria-label', `Upload progress of ${file.name}`);
+  const status = document.createElement('span');
+  status.className = 'upload-status';
+  status.textContent = ' 0%';
+  const xhr = new XMLHttpRequest();
+  const cancel = button('Cancel', `Cancel upload of ${file.name}`, () => xhr.abort());
+  li.append(bar, status, ' ', cancel);
+  xhr.upload.addEventListener('progress', (e) => {
+    bar.value = e.loaded;
+    status.textContent = ` ${Math.floor((100 * e.loaded) / (e.total || 1))}%`;
+  });
+  const done = (text, ok) => {
+    status.textContent = ` ${text}`;
+    li.dataset.result = ok ? 'ok' : 'failed';
+    cancel.remove();
+    if (ok) bar.value = bar.max;
+  };
+  xhr.addEventListener('load', () => {
+    if (xhr.status === 201) { done('uploaded', true); load(); return; }
+    let message = `failed (${xhr.status})`;
+    try { message = `failed: ${JSON.parse(xhr.responseText).error}`; } catch { /* keep the status */ }
+    done(message, false);
+  });
+  xhr.addEventListener('error', () => done('failed: connection lost', false));
+  xhr.addEventListener('abort', () => done('cancelled', false));
+  const form = new FormData();
+  form.append('path', state.path);
+  form.append('file', file, file.name);
+  xhr.open('POST', `/api/files?path=${encodeURIComponent(state.path)}`);
+  xhr.send(form);
+}
+
+if (isAdmin) {
+  const list = document.getElementById('uploads');
+  const zone = document.getElementById('dropzone');
+  const input = document.getElementById('file-input');
+  document.getElementById('limit-text').textContent = formatBytes(maxUpload);
+  input.addEventListener('change', () => { [...input.files].forEach((f) => uploadOne(f, list)); input.value = ''; });
+  zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('over');
+    [...e.dataTransfer.files].forEach((f) => uploadOne(f, list));
+  });
+  document.getElementById('new-folder').addEventListener('click', async () => {
+    const name = prompt('Name of the new folder');
+    if (!name) return;
+    const path = state.path ? `${state.path}/${name}` : name;
+    if (await adminCall('POST', '/api/folders', { path })) load();
+  });
+}

@@ -2,10 +2,11 @@
 const MIN_DELAY = 500;
 const MAX_DELAY = 10000;
 
-export function liveSocket(path, onMessage) {
+export function liveSocket(path, onMessage, { onOpen } = {}) {
   const stateEl = document.getElementById('live-state');
   let delay = MIN_DELAY;
   let timer = null;
+  let current = null;
 
   function setState(state, text) {
     if (!stateEl) return;
@@ -16,8 +17,13 @@ export function liveSocket(path, onMessage) {
   function open() {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(`${scheme}//${location.host}${path}`);
+    current = ws;
     setState('connecting', 'connecting…');
-    ws.addEventListener('open', () => { delay = MIN_DELAY; setState('live', 'live'); });
+    ws.addEventListener('open', () => {
+      delay = MIN_DELAY;
+      setState('live', 'live');
+      if (onOpen) onOpen();
+    });
     ws.addEventListener('message', (event) => {
       let message;
       try { message = JSON.parse(event.data); } catch { return; }
@@ -32,6 +38,11 @@ export function liveSocket(path, onMessage) {
     });
   }
   open();
+  return {
+    send(message) {
+      if (current && current.readyState === WebSocket.OPEN) current.send(JSON.stringify(message));
+    },
+  };
 }
 
 export function formatBytes(n) {

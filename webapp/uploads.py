@@ -1,0 +1,94 @@
+"""Multipart uploads streamed straight into the file root.
+
+Werkzeug would spool each uploaded part to a temporary file in /tmp and we would copy it
+again. Instead ``UploadRequest`` hands werkzeug a hidden ``*.sockdash-part`` file in the
+root itself (the same file system), so finishing an upload is one link/rename, and a
+1 GiB upload is written once. Whatever has not been committed when the request ends
+(client gone, limit passed, name refused) is deleted by ``discard_staged``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import IO, Any
+
+from flask import Request, current_app
+
+from sockets_core.files import PART_SUFFIX
+from sockets_core.transfers import Transfer
+
+log = logging.getLogger(__name__)
+
+
+class StagedFile:
+    """A write-only file that counts what werkzeug writes into it for the transfer list."""
+
+    def __init__(self, root: Path, transfer: Transfer) -> None:
+        self.path = root / f".upload.{secrets.token_hex(6)}{PART_SUFFIX}"
+        self.transfer = transfer
+        self.committed = False
+        self.discarded = False
+        self._file: IO[bytes] = open(self.path, "xb")
+
+    def write(self, data: bytes) -> int:
+        written = self._file.write(data)
+        self.transfer.advance(written)
+        return written
+
+    def seek(self, *args: Any) -> int:
+        return self._file.seek(*args)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def read(self, *args: Any) -> bytes:
+        return self._file.read(*args)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def commit(self, target: Path, overwrite: bool) -> None:
+        self._file.close()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            os.replace(self.path, target)
+        else:
+            os.link(self.path, target)  # FileExistsError if the name is taken
+            os.unlink(self.path)
+        self.committed = True
+        self.transfer.finish()
+
+    def discard(self, reason: str) -> None:
+        self.discarded = True
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+        self.transfer.finish(reason)
+
+
+class UploadRequest(Request):
+    staged: list[StagedFile]
+
+    def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
+                         filename: str | None = None, content_length: int | None = None) -> Any:
+        services = current_app.extensions["sockdash"]
+        peer = f"{self.remote_addr}:{self.environ.get('REMOTE_PORT', '?')}"
+        transfer = services.transfers.begin("http", "upload", peer, filename or "?",
+                                            content_length or total_content_length)
+        staged = StagedFile(services.store.root, transfer)
+        if not hasattr(self, "staged"):
+            self.staged = []
+        self.staged.append(staged)
+        return staged
+
+
+def discard_staged(request: Request, reason: str) -> None:
+    for staged in getattr(request, "staged", []):
+        if not (staged.committed or staged.discarded):
+            staged.discard(reason)
+            log.info("upload of %s from %s discarded: %s", staged.transfer.file, staged.transfer.peer, reason)
