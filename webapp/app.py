@@ -34,6 +34,9 @@ def create_app(services: Services, admin_token: str, lan: list[str] | None = Non
     app.extensions["sockdash"] = services
     app.request_class = UploadRequest
     files_api.configure(app)
+    # "/files//etc/passwd" must reach FileStore (and be refused as absolute), not be
+    # redirected to "/files/etc/passwd" by werkzeug's slash merging.
+    app.url_map.merge_slashes = False
     app.before_request(check_origin)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

@@ -62,6 +62,7 @@ class StagedFile:
             os.link(self.path, target)  # FileExistsError if the name is taken
             os.unlink(self.path)
         self.committed = True
+        self.transfer.size = self.transfer.done_bytes  # the part's size; the request's included framing
         self.transfer.finish()
 
     def discard(self, reason: str) -> None:

@@ -81,6 +81,9 @@ def register(sock: Sock) -> None:
                                 svc.watcher.unwatch(watching)
                             svc.watcher.watch(folder)
                             watching = folder
+                            # the browser (re)loads the listing after this, so nothing that
+                            # changed before the watch began can be missed
+                            _send(ws, {"type": "watching", "folder": folder})
                     batch = sub.get_batch(timeout=0.5)
                     folders = sorted({item for topic, item in batch.items if topic == FILES_TOPIC})
                     latest = {item["id"]: item for topic, item in batch.items if topic == TRANSFER_TOPIC}

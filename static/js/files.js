@@ -13,7 +13,9 @@ const transferRows = document.getElementById('transfer-rows');
 const isAdmin = app.dataset.admin === 'yes';
 const maxUpload = Number(app.dataset.maxUpload);
 
-const state = { path: new URLSearchParams(location.search).get('path') || '', entries: [], sortKey: 'name', sortDir: 1 };
+const state = {
+  path: new URLSearchParams(location.search).get('path') || '', entries: [], sortKey: 'name', sortDir: 1, open: new Set(),
+};
 
 function showError(message) {
   errorEl.textContent = message;
@@ -125,8 +127,13 @@ function entryRow(entry) {
   if (entry.type !== 'dir') {
     actions.append(button('Fetch…', `How to fetch ${entry.name}`, () => {
       const next = tr.nextElementSibling;
-      if (next && next.classList.contains('details')) next.remove();
-      else tr.after(detailsRow(entry));
+      if (next && next.classList.contains('details')) {
+        next.remove();
+        state.open.delete(entry.path);
+      } else {
+        tr.after(detailsRow(entry));
+        state.open.add(entry.path);
+      }
     }));
   }
   if (isAdmin) {
@@ -150,7 +157,8 @@ function render() {
     .filter((e) => !needle || e.name.toLowerCase().includes(needle))
     .sort((a, b) => (a.type === b.type ? 0 : a.type === 'dir' ? -1 : 1)
       || (sortKey === 'name' ? a.name.localeCompare(b.name) : a[sortKey] - b[sortKey]) * sortDir);
-  rows.replaceChildren(...shown.map(entryRow));
+  // a listing refreshed by a live change keeps the rows the user had opened
+  rows.replaceChildren(...shown.flatMap((e) => (state.open.has(e.path) ? [entryRow(e), detailsRow(e)] : [entryRow(e)])));
   emptyEl.hidden = shown.length > 0;
   emptyEl.textContent = state.entries.length ? 'Nothing matches the filter.' : 'This folder is empty.';
   for (const th of document.querySelectorAll('th[aria-sort]')) {
@@ -180,13 +188,15 @@ async function load() {
 }
 
 const socket = liveSocket('/ws/files', (message) => {
-  if (message.type === 'files-changed') {
+  if (message.type === 'watching') {
+    if (message.folder === state.path) load();
+  } else if (message.type === 'files-changed') {
     if (message.folders.includes('*') || message.folders.includes(state.path)) load();
   } else if (message.type === 'transfers' || message.type === 'transfer-updates') {
     applyTransfers(message.transfers, message.type === 'transfers');
     renderTransfers(transferRows);
   }
-}, { onOpen: () => { socket.send({ watch: state.path }); load(); } });
+}, { onOpen: () => socket.send({ watch: state.path }) });
 
 function navigate(path) {
   state.path = path;
@@ -210,6 +220,8 @@ for (const b of document.querySelectorAll('button.sort')) {
 }
 filterEl.addEventListener('input', render);
 wireCopyButtons();
+
+load();
 
 // ---- admin: uploads and folders -------------------------------------------------------
 function uploadOne(file, list) {
