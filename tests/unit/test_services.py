@@ -91,3 +91,20 @@ def test_tftp_falls_back_to_6969_when_69_needs_root(tmp_path: Path, monkeypatch:
         assert "port 69 needs root" in text
     finally:
         svc.stop_all()
+
+
+def test_file_client_that_sends_nothing_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sockets_core.servers import file_download
+
+    monkeypatch.setattr(file_download, "FIRST_BYTE_TIMEOUT", 0.2)  # 30 s in production
+    svc = make(tmp_path)
+    svc.start_all()
+    try:
+        silent = socket.create_connection(("127.0.0.1", svc.endpoints["file"].port))
+        silent.settimeout(5)
+        assert silent.recv(1024) == b""  # closed by the server, no data
+        silent.close()
+        events = [e for e in svc.packetlog.events() if e.service == "file"]
+        assert [e.kind for e in events] == ["open", "close"] and events[-1].summary == "TCP close by us"
+    finally:
+        svc.stop_all()
