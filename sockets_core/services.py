@@ -19,6 +19,7 @@ from gevent.baseserver import BaseServer
 
 from . import __version__
 from .bus import Bus
+from .chat.history import FLUSH_INTERVAL, ChatHistory
 from .chat.hub import ChatHub
 from .files import FileStore
 from .packetlog import PacketLog
@@ -46,12 +47,15 @@ class Endpoint:
 
 
 class Services:
-    def __init__(self, settings: Settings, bus: Bus, packetlog: PacketLog, store: FileStore) -> None:
+    def __init__(self, settings: Settings, bus: Bus, packetlog: PacketLog, store: FileStore,
+                 history: ChatHistory | None = None) -> None:
         self.settings = settings
         self.bus = bus
         self.packetlog = packetlog
         self.store = store
-        self.hub = ChatHub(bus)
+        self.history = history
+        self.hub = ChatHub(bus, history)
+        self._flusher: gevent.Greenlet | None = None
         self.transfers = TransferRegistry(bus)
         self.watcher = FolderWatcher(store, bus)
         self.taps = {name: ServiceTap(name, TRANSPORTS[name], packetlog) for name in SERVICES}
@@ -75,6 +79,8 @@ class Services:
             raise
         self._sampler = gevent.spawn(self._sample_rates)
         self.watcher.start()
+        if self.history is not None:
+            self._flusher = gevent.spawn(self._flush_history)
 
     def start(self, name: str) -> Endpoint:
         if name in self._servers:
@@ -98,7 +104,8 @@ class Services:
     def _build(self, name: str, host: str, port: int) -> BaseServer:
         factories: dict[str, Callable[[], BaseServer]] = {
             "tcp_chat": lambda: TcpChatServer(tcp_listener(name, host, port), self.taps[name], self.hub),
-            "udp_chat": lambda: UdpChatServer(udp_socket(name, host, port), self.taps[name], self.hub),
+            "udp_chat": lambda: UdpChatServer(udp_socket(name, host, port), self.taps[name], self.hub,
+                                              self.settings.udp_peer_ttl),
             "file": lambda: FileDownloadServer(tcp_listener(name, host, port), self.taps[name], self.store,
                                                self.transfers),
             "tftp": lambda: TftpServer(udp_socket(name, host, port), self.taps[name], self.store,
@@ -119,6 +126,16 @@ class Services:
         self.watcher.stop()
         gevent.joinall([gevent.spawn(self.stop, name, timeout) for name in list(self._servers)],
                        timeout=timeout + 0.3)
+        if self._flusher is not None:
+            self._flusher.kill(block=False)
+        if self.history is not None:
+            self.history.close()  # flushes what the last interval buffered
+
+    def _flush_history(self) -> None:
+        assert self.history is not None
+        while True:
+            gevent.sleep(FLUSH_INTERVAL)
+            self.history.flush()
 
     def running(self, name: str) -> bool:
         return name in self._servers

@@ -40,6 +40,7 @@ class Settings:
     log_level: str = "INFO"
     packet_log_size: int = 10_000
     max_upload: int = 1 << 30
+    udp_peer_ttl: int = 600
 
     def port_of(self, service: str) -> int:
         return {
@@ -144,6 +145,8 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
     ("--log-level", "log_level", parse_level, "DEBUG, INFO, WARNING or ERROR (default INFO)"),
     ("--packet-log-size", "packet_log_size", parse_positive, "events kept in the packet log (default 10000)"),
     ("--max-upload", "max_upload", parse_size, "largest upload over HTTP or TFTP, e.g. 512M (default 1G)"),
+    ("--udp-peer-ttl", "udp_peer_ttl", parse_positive,
+     "seconds a UDP chat peer keeps receiving after its last datagram (default 600)"),
 ]
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 
+from sockets_core.chat.hub import ChatError
 from sockets_core.settings import SERVICES
 
 from .auth import admin_required, is_admin
@@ -41,6 +43,23 @@ def control(name: str, action: str) -> Any:
     else:
         abort(404, description=f"no action {action!r}: use start or stop")
     return jsonify(svc.status()["services"][name])
+
+
+@bp.get("/api/chat/rooms")
+def chat_rooms() -> Any:
+    hub = services().hub
+    return jsonify(rooms=[{"room": room, "members": [{"nick": m.nick, "transport": m.transport}
+                                                     for m in hub.who(room)]} for room in hub.rooms()])
+
+
+@bp.post("/api/chat/rooms/<room>/clear")
+@admin_required
+def clear_room(room: str) -> Any:
+    try:
+        removed = services().hub.clear(room, time.time())
+    except ChatError as exc:
+        abort(400, description=str(exc))
+    return jsonify(room=room, removed=removed)
 
 
 @bp.get("/api/transfers")

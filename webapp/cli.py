@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
 from sockets_core import __version__
 from sockets_core.bus import Bus
+from sockets_core.chat.history import ChatHistory
 from sockets_core.files import FileStore
 from sockets_core.netinfo import lan_addresses, url_host
 from sockets_core.packetlog import PacketLog
@@ -96,13 +98,15 @@ def main(argv: list[str]) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         store = FileStore(prepare_root(settings.root), settings.max_upload)
-        token = load_or_create_token(prepare_data(settings.data), settings.admin_token)
-    except (StartupError, OSError) as exc:
+        data = prepare_data(settings.data)
+        token = load_or_create_token(data, settings.admin_token)
+        history = ChatHistory(data / "chat.sqlite3")
+    except (StartupError, OSError, sqlite3.Error) as exc:
         print(f"sockdash: error: {exc}", file=sys.stderr)
         return 2
 
     bus = Bus()
-    services = Services(settings, bus, PacketLog(bus, settings.packet_log_size), store)
+    services = Services(settings, bus, PacketLog(bus, settings.packet_log_size), store, history)
     lan = lan_addresses(include_ipv6=":" in settings.host)
     app = create_app(services, token, lan)
     try:

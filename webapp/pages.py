@@ -66,7 +66,7 @@ def home() -> Any:
 def chat() -> Any:
     status = services().status()["services"]
     host = advertised_host(request_hostname(), current_app.config["LAN_ADDRESSES"])
-    return render_template("chat.html", status=status, host=host)
+    return render_template("chat.html", status=status, host=host, admin=is_admin())
 
 
 @bp.get("/files")

@@ -9,12 +9,12 @@ from typing import Any
 
 from flask_sock import Sock
 
-from sockets_core.chat.hub import CHAT_TOPIC, ChatMessage
 from sockets_core.packetlog import PACKET_TOPIC
 from sockets_core.services import STATUS_TOPIC
 from sockets_core.transfers import TRANSFER_TOPIC
 from sockets_core.watch import FILES_TOPIC
 
+from .chat_ws import ChatSession
 from .context import services
 
 PACKET_BATCH_INTERVAL = 0.1  # at most one batch per 100 ms per browser
@@ -53,16 +53,8 @@ def register(sock: Sock) -> None:
                     time.sleep(PACKET_BATCH_INTERVAL)  # let the next batch gather
 
     @sock.route("/ws/chat")
-    def chat_feed(ws: Any) -> None:
-        svc = services()
-        with svc.bus.subscribe([CHAT_TOPIC], limit=1_000, name="ws/chat") as sub:
-            while ws.connected:
-                batch = sub.get_batch(timeout=WAIT)
-                messages: list[ChatMessage] = [item for _, item in batch.items]
-                if messages or batch.dropped:
-                    _send(ws, {"type": "chat", "dropped": batch.dropped, "messages": [
-                        {"room": m.room, "nick": m.nick, "transport": m.transport, "text": m.text,
-                         "time": m.time} for m in messages]})
+    def chat(ws: Any) -> None:
+        ChatSession(ws).run()
 
     @sock.route("/ws/files")
     def files_feed(ws: Any) -> None:

@@ -1,7 +1,8 @@
 """TCP chat adapter (port 8888): netcat and the course's chat scripts.
 
-Bytes go through LineFramer (newline or a 300 ms pause ends a message); each message is
-posted to the ChatHub, which fans it out to every other member in the room.
+Bytes go through LineFramer (a newline or a 300 ms pause ends a message); each line is
+handled by chat.commands against the ChatHub, which fans events out to every member.
+Each client's output goes through its own bounded OutboundQueue.
 """
 
 from __future__ import annotations
@@ -10,19 +11,16 @@ import logging
 import socket
 import time
 
+from ..chat.commands import HELP, handle_line
 from ..chat.framing import Line, LineFramer
-from ..chat.hub import ChatHub, ChatMessage, Member, NickTaken
+from ..chat.hub import ChatError, ChatEvent, ChatHub, Member
 from ..packetlog import format_address
-from ..textcodec import UTF8, decode, encode
+from ..textcodec import ESCAPED, UTF8, decode, encode
 from ..traffic import ServiceTap
 from .outbound import OutboundQueue
 from .stream import Address, TappedStreamServer
 
 log = logging.getLogger(__name__)
-
-FAREWELLS = ("bye", "see you")
-HELP = ("commands: /nick NAME (change your nick), /quit (leave); "
-        "anything else is a message to the room; 'bye' also leaves")
 
 
 class TcpChatServer(TappedStreamServer):
@@ -32,15 +30,19 @@ class TcpChatServer(TappedStreamServer):
 
     def serve_client(self, sock: socket.socket, peer: Address) -> str:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        outbound = OutboundQueue(sock, f"tcp_chat {format_address(peer)}",
-                                 lambda data: self.tap.sent(self.local, peer, data))
-        member = Member(format_address(peer), "tcp", lambda m: self._deliver(outbound, member, m))
+        who = format_address(peer)
+        outbound = OutboundQueue(sock, f"tcp_chat {who}", lambda data: self.tap.sent(self.local, peer, data))
+        member = Member(who, "tcp", lambda event: self._send(outbound, member, event.as_line()))
         member.extra["encoding"] = UTF8
-        self.hub.join(member)
+        try:
+            self.hub.join(member, time.time())
+        except ChatError:  # someone took this ip:port as a nick
+            member.nick = f"{who}-{id(member) % 10000}"
+            self.hub.join(member, time.time())
         framer = LineFramer()
         try:
-            self._notice(outbound, member, f"welcome to sockdash chat, you are {member.nick} "
-                                           f"in #{member.room}; type /help for commands")
+            self._notice(outbound, member, f"welcome to sockdash chat, you are {member.nick} in "
+                                           f"#{member.room}; /help lists the commands")
             while True:
                 timer = framer.get_timer()
                 sock.settimeout(None if timer is None else max(0.0, timer - time.monotonic()))
@@ -51,51 +53,36 @@ class TcpChatServer(TappedStreamServer):
                 else:
                     if not data:
                         for line in framer.close():
-                            self._handle_line(outbound, member, line)
+                            self._on_line(outbound, member, line)
                         return "us" if outbound.overflowed else "peer"
                     lines = framer.receive_data(data, time.monotonic())
                 for line in lines:
-                    if not self._handle_line(outbound, member, line):
+                    if not self._on_line(outbound, member, line):
                         outbound.flush()
                         return "us"
         finally:
-            self.hub.leave(member)
+            self.hub.leave(member, time.time())
             outbound.stop()
 
-    def _handle_line(self, outbound: OutboundQueue, member: Member, line: Line) -> bool:
-        """Act on one message; False ends the session."""
+    def _on_line(self, outbound: OutboundQueue, member: Member, line: Line) -> bool:
+        """Act on one line; False ends the session."""
         text, encoding = decode(line.data)
-        if encoding != "escaped":
+        if encoding != ESCAPED:
             member.extra["encoding"] = encoding
         if line.truncated:
-            self._notice(outbound, member, f"line cut at {len(line.data)} bytes (limit)")
-        stripped = text.strip()
-        if not stripped:
-            return True
-        if stripped.lower() in FAREWELLS or stripped == "/quit":
-            self._notice(outbound, member, "bye")
-            return False
-        if stripped.startswith("/"):
-            self._command(outbound, member, stripped)
-            return True
-        self.hub.post(member, text.rstrip("\r\n"), time.time())
-        return True
-
-    def _command(self, outbound: OutboundQueue, member: Member, text: str) -> None:
-        name, _, arg = text.partition(" ")
-        if name == "/nick" and arg.strip():
-            try:
-                self.hub.rename(member, arg.strip())
-                self._notice(outbound, member, f"you are now {member.nick}")
-            except NickTaken:
-                self._notice(outbound, member, f"error: nick {arg.strip()} is taken")
-        elif name == "/help":
-            self._notice(outbound, member, HELP)
-        else:
-            self._notice(outbound, member, f"error: unknown command {name}; {HELP}")
+            self._notice(outbound, member, f"your line was cut at {len(line.data)} bytes (the limit)")
+            log.info("tcp_chat: line from %s cut at %d bytes", member.nick, len(line.data))
+        outcome = handle_line(self.hub, member, text, time.time())
+        for reply in outcome.replies:
+            self._notice(outbound, member, reply)
+        return not outcome.quit
 
     def _notice(self, outbound: OutboundQueue, member: Member, text: str) -> None:
-        outbound.put(encode(f"* {text}\n", str(member.extra["encoding"])))
+        self._send(outbound, member, f"* {text}\n")
 
-    def _deliver(self, outbound: OutboundQueue, member: Member, message: ChatMessage) -> None:
-        outbound.put(encode(message.as_line(), str(member.extra["encoding"])))
+    @staticmethod
+    def _send(outbound: OutboundQueue, member: Member, text: str) -> None:
+        outbound.put(encode(text, str(member.extra["encoding"])))
+
+
+__all__ = ["TcpChatServer", "HELP", "ChatEvent"]

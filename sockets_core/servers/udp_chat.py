@@ -1,23 +1,28 @@
-"""UDP chat adapter (port 8989): each datagram is one message into the lobby.
+"""UDP chat adapter (port 8989): each datagram is one line into the sender's room (lobby).
 
-Messages of the room are relayed, one datagram each, to the UDP peers heard from within
-``peer_ttl`` seconds, in the encoding each peer last used. A datagram ``bye`` forgets the peer.
+Room events are relayed, one datagram each, to the UDP peers heard from within
+``peer_ttl`` seconds, in the encoding each peer last used. ``bye`` forgets the peer.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 
 from gevent.server import DatagramServer
 
-from ..chat.hub import ChatHub, ChatMessage, Member, NickTaken
+from ..chat.commands import handle_line
+from ..chat.hub import ChatError, ChatHub, Member
 from ..packetlog import format_address
-from ..textcodec import UTF8, decode, encode
+from ..textcodec import ESCAPED, UTF8, decode, encode
 from ..traffic import ServiceTap
 from .listen import local_address, plain_address
 
+log = logging.getLogger(__name__)
+
 DEFAULT_PEER_TTL = 600.0
+MAX_PEERS = 4096
 
 
 class UdpChatServer(DatagramServer):
@@ -31,44 +36,36 @@ class UdpChatServer(DatagramServer):
         self.peers: dict[tuple, Member] = {}  # type: ignore[type-arg]
 
     def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
-        peer = plain_address(address)
         now = time.time()
-        self.tap.received(self.local, peer, data)
+        self.tap.received(self.local, plain_address(address), data)
         self._expire(now)
-        member = self.peers.get(address)
+        member = self.peers.get(address) or self._new_member(address, now)
         if member is None:
-            member = self._new_member(address, peer)
-            if member is None:
-                return
+            return
         member.extra["seen"] = now
         text, encoding = decode(data)
-        if encoding != "escaped":
+        if encoding != ESCAPED:
             member.extra["encoding"] = encoding
-        stripped = text.strip()
-        if stripped.lower() == "bye":
+        outcome = handle_line(self.hub, member, text, now)
+        for reply in outcome.replies:
+            self._send(address, member, f"* {reply}\n")
+        if outcome.quit:
             self._forget(address)
-        elif stripped.startswith("/nick ") and stripped[6:].strip():
-            try:
-                self.hub.rename(member, stripped[6:].strip())
-                self._send(address, member, f"* you are now {member.nick}\n")
-            except NickTaken:
-                self._send(address, member, f"* error: nick {stripped[6:].strip()} is taken\n")
-        elif stripped:
-            self.hub.post(member, text.rstrip("\r\n"), now)
 
-    def _new_member(self, address: tuple, peer: tuple[str, int]) -> Member | None:  # type: ignore[type-arg]
-        member = Member(format_address(peer), "udp", lambda m: self._relay(address, member, m))
-        member.extra["encoding"] = UTF8
+    def _new_member(self, address: tuple, now: float) -> Member | None:  # type: ignore[type-arg]
+        if len(self.peers) >= MAX_PEERS:
+            log.warning("udp_chat: %d peers (limit): ignoring %s", MAX_PEERS, address)
+            return None
+        member = Member(format_address(plain_address(address)), "udp",
+                        lambda event: self._send(address, member, event.as_line()))
+        member.extra.update(encoding=UTF8, seen=now)
         try:
-            self.hub.join(member)
-        except NickTaken:
+            self.hub.join(member, now)
+        except ChatError:
             return None
         self.peers[address] = member
         self.tap.counters.clients = len(self.peers)
         return member
-
-    def _relay(self, address: tuple, member: Member, message: ChatMessage) -> None:  # type: ignore[type-arg]
-        self._send(address, member, message.as_line())
 
     def _send(self, address: tuple, member: Member, text: str) -> None:  # type: ignore[type-arg]
         data = encode(text, str(member.extra["encoding"]))
@@ -79,12 +76,12 @@ class UdpChatServer(DatagramServer):
         self.tap.sent(self.local, plain_address(address), data)
 
     def _expire(self, now: float) -> None:
-        stale = [a for a, m in self.peers.items() if now - float(m.extra["seen"]) > self.peer_ttl]  # type: ignore[arg-type]
+        stale = [a for a, m in self.peers.items() if now - float(m.extra["seen"]) > self.peer_ttl]
         for address in stale:
             self._forget(address)
 
     def _forget(self, address: tuple) -> None:  # type: ignore[type-arg]
         member = self.peers.pop(address, None)
         if member is not None:
-            self.hub.leave(member)
+            self.hub.leave(member, time.time())
         self.tap.counters.clients = len(self.peers)

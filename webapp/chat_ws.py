@@ -1,0 +1,172 @@
+"""The web chat: one WebSocket session per browser tab, a Member of the ChatHub like any
+TCP or UDP client. Protocol in docs/websocket.md.
+
+Nothing typed is silently lost: every send carries a client-chosen id and is answered
+with an ``ack`` (or an ``error`` naming the id). The browser resends what was not acked
+after a reconnect; ids already handled for that browser are acked again, not repeated.
+Events for the browser go through a bounded queue drained by a writer greenlet, so a
+slow browser never slows a room; if it falls behind it is told how many it lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import OrderedDict, deque
+from typing import Any
+
+import gevent
+from flask import request
+
+from sockets_core.bus import Bus
+from sockets_core.chat.framing import MAX_LINE
+from sockets_core.chat.hub import ChatError, ChatEvent, ChatHub, Member, check_room
+
+from .context import services
+
+log = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 2_000
+HANDLED_IDS_PER_CLIENT = 200
+CLIENTS_REMEMBERED = 1_000
+_handled: OrderedDict[str, deque[str]] = OrderedDict()  # client id -> recent message ids
+
+
+def _seen(client: str, message_id: str) -> bool:
+    ids = _handled.get(client)
+    return ids is not None and message_id in ids
+
+
+def _remember(client: str, message_id: str) -> None:
+    ids = _handled.setdefault(client, deque(maxlen=HANDLED_IDS_PER_CLIENT))
+    _handled.move_to_end(client)
+    ids.append(message_id)
+    while len(_handled) > CLIENTS_REMEMBERED:
+        _handled.popitem(last=False)
+
+
+def _send(ws: Any, message: dict[str, Any]) -> None:
+    ws.send(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+
+
+def _members(hub: ChatHub, room: str) -> list[dict[str, str]]:
+    return [{"nick": m.nick, "transport": m.transport} for m in hub.who(room)]
+
+
+class ChatSession:
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.svc = services()
+        self.hub: ChatHub = self.svc.hub
+        self.client = ""
+        self.member: Member | None = None
+        self.peer = f"{request.remote_addr}:{request.environ.get('REMOTE_PORT', '?')}"
+        self._queue_bus = Bus()
+        self._queue = self._queue_bus.subscribe(limit=QUEUE_LIMIT, name=f"web chat {self.peer}")
+
+    # -- the two loops ----------------------------------------------------------------------
+    def run(self) -> None:
+        writer = gevent.spawn(self._write_loop)
+        try:
+            while self.ws.connected:
+                text = self.ws.receive(timeout=1.0)
+                if text is None:
+                    continue
+                try:
+                    message = json.loads(text)
+                    if not isinstance(message, dict):
+                        raise ValueError("not an object")
+                except ValueError:
+                    _send(self.ws, {"type": "error", "text": "messages are JSON objects"})
+                    continue
+                self._dispatch(message)
+        finally:
+            if self.member is not None:
+                self.hub.leave(self.member, time.time())
+            writer.kill(block=False)
+
+    def _write_loop(self) -> None:
+        while self.ws.connected:
+            batch = self._queue.get_batch(timeout=1.0)
+            if batch.dropped:
+                _send(self.ws, {"type": "lost", "count": batch.dropped})
+            for _, event in batch.items:
+                _send(self.ws, {"type": "event", "event": event.as_dict()})
+                if event.kind in ("join", "leave", "nick") and self.member is not None:
+                    rooms = [event.room] if event.room else sorted(self.member.rooms)
+                    for room in rooms:
+                        _send(self.ws, {"type": "members", "room": room, "members": _members(self.hub, room)})
+                    _send(self.ws, {"type": "rooms", "rooms": self.hub.rooms()})
+
+    # -- requests from the browser --------------------------------------------------------
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        message_id = str(message.get("id", ""))
+        try:
+            if kind == "hello":
+                self._hello(message)
+            elif self.member is None:
+                raise ChatError("say hello with a nick first")
+            elif kind in ("send", "dm"):
+                self._say(kind, message, message_id)
+            elif kind == "join":
+                room = self.hub.enter(self.member, str(message.get("room", "")), time.time())
+                self._room_state(room)
+            elif kind == "leave":
+                self.hub.exit(self.member, check_room(str(message.get("room", ""))), time.time())
+                _send(self.ws, {"type": "rooms", "rooms": self.hub.rooms()})
+            elif kind == "nick":
+                self.hub.rename(self.member, str(message.get("nick", "")), time.time())
+                _send(self.ws, {"type": "nick", "nick": self.member.nick})
+            else:
+                raise ChatError(f"unknown request {kind!r}")
+        except ChatError as exc:
+            _send(self.ws, {"type": "error", "id": message_id or None, "request": kind, "text": str(exc)})
+
+    def _hello(self, message: dict[str, Any]) -> None:
+        nick = str(message.get("nick", ""))
+        self.client = str(message.get("client", ""))[:64]
+        rooms = [check_room(str(r)) for r in message.get("rooms", [])][:20] or ["lobby"]
+        holder = self.hub.find(nick)
+        if holder is not None and holder.transport == "web" and self.client and holder.extra.get("client") == self.client:
+            self.hub.leave(holder, time.time())  # this tab's previous connection, not yet noticed gone
+        if self.member is not None:
+            self.hub.leave(self.member, time.time())
+        member = Member(nick, "web", lambda event: self._queue_bus.publish("event", event), room=rooms[0])
+        member.extra["client"] = self.client
+        self.hub.join(member, time.time(), rooms)
+        self.member = member
+        log.info("web chat: %s joined as %s", self.peer, member.nick)
+        _send(self.ws, {"type": "welcome", "nick": member.nick, "rooms": self.hub.rooms(),
+                        "joined": sorted(member.rooms)})
+        for room in sorted(member.rooms):
+            self._room_state(room)
+
+    def _room_state(self, room: str) -> None:
+        history = self.hub.history.recent(room) if self.hub.history is not None else []
+        _send(self.ws, {"type": "history", "room": room, "events": [e.as_dict() for e in history]})
+        _send(self.ws, {"type": "members", "room": room, "members": _members(self.hub, room)})
+        _send(self.ws, {"type": "rooms", "rooms": self.hub.rooms()})
+
+    def _say(self, kind: str, message: dict[str, Any], message_id: str) -> None:
+        assert self.member is not None
+        if message_id and self.client and _seen(self.client, message_id):
+            _send(self.ws, {"type": "ack", "id": message_id, "duplicate": True})
+            return
+        text = str(message.get("text", "")).rstrip("\r\n")
+        if not text.strip():
+            raise ChatError("empty message")
+        if len(text.encode("utf-8")) > MAX_LINE:
+            raise ChatError(f"message longer than {MAX_LINE} bytes")
+        now = time.time()
+        event: ChatEvent
+        if kind == "dm":
+            event = self.hub.direct(self.member, str(message.get("to", "")), text, now)
+        else:
+            room = str(message.get("room") or self.member.room)
+            action = bool(message.get("action"))
+            event = self.hub.say(self.member, text, now, room=room, action=action)
+        if message_id and self.client:
+            _remember(self.client, message_id)
+        _send(self.ws, {"type": "ack", "id": message_id, "event": event.as_dict()})
