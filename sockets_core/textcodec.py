@@ -7,6 +7,10 @@ with its undecodable bytes escaped as \\xNN, never raised.
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
 UTF8 = "utf-8"
 GBK = "gbk"
 ESCAPED = "escaped"
@@ -30,3 +34,9 @@ def encode(text: str, encoding: str) -> bytes:
     if encoding == GBK:
         return text.encode(GBK, "replace")
     return text.encode(UTF8)
+
+
+def printable(text: str) -> str:
+    """Control characters (NUL, ESC, newlines, ...; not tab) shown as \\xNN, so that one
+    client's bytes cannot blank another's terminal or break the one-line message format."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

@@ -22,6 +22,7 @@ from flask import request
 from sockets_core.bus import Bus
 from sockets_core.chat.framing import MAX_LINE
 from sockets_core.chat.hub import ChatError, ChatEvent, ChatHub, Member, check_room
+from sockets_core.textcodec import printable
 
 from .context import services
 
@@ -154,7 +155,7 @@ class ChatSession:
         if message_id and self.client and _seen(self.client, message_id):
             _send(self.ws, {"type": "ack", "id": message_id, "duplicate": True})
             return
-        text = str(message.get("text", "")).rstrip("\r\n")
+        text = printable(str(message.get("text", "")).rstrip("\r\n"))
         if not text.strip():
             raise ChatError("empty message")
         if len(text.encode("utf-8")) > MAX_LINE:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..textcodec import printable
 from .hub import ChatError, ChatHub, Member
 
 FAREWELLS = ("bye", "see you")
@@ -18,7 +19,7 @@ class Outcome:
 
 
 def handle_line(hub: ChatHub, member: Member, text: str, now: float) -> Outcome:
-    text = text.rstrip("\r\n")
+    text = printable(text.rstrip("\r\n"))
     stripped = text.strip()
     if not stripped:
         return Outcome()

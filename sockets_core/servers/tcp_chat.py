@@ -11,6 +11,8 @@ import logging
 import socket
 import time
 
+import gevent
+
 from ..chat.commands import HELP, handle_line
 from ..chat.framing import Line, LineFramer
 from ..chat.hub import ChatError, ChatEvent, ChatHub, Member
@@ -22,6 +24,8 @@ from .stream import Address, TappedStreamServer
 
 log = logging.getLogger(__name__)
 
+SEND_BUFFER = 64 * 1024
+
 
 class TcpChatServer(TappedStreamServer):
     def __init__(self, listener: socket.socket, tap: ServiceTap, hub: ChatHub) -> None:
@@ -30,6 +34,9 @@ class TcpChatServer(TappedStreamServer):
 
     def serve_client(self, sock: socket.socket, peer: Address) -> str:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        # chat needs no large kernel buffer; a small one makes the 256 KiB queue limit the
+        # real bound on what a reader that stopped reading can pin in memory
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         who = format_address(peer)
         outbound = OutboundQueue(sock, f"tcp_chat {who}", lambda data: self.tap.sent(self.local, peer, data))
         member = Member(who, "tcp", lambda event: self._send(outbound, member, event.as_line()))
@@ -60,6 +67,9 @@ class TcpChatServer(TappedStreamServer):
                     if not self._on_line(outbound, member, line):
                         outbound.flush()
                         return "us"
+                # a recv() of buffered bytes does not yield: let the writers drain between
+                # chunks, or one fast sender's burst would overflow everyone's queue
+                gevent.sleep(0)
         finally:
             self.hub.leave(member, time.time())
             outbound.stop()
