@@ -29,6 +29,7 @@ from .context import services
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 2_000
+BATCH_INTERVAL = 0.02
 HANDLED_IDS_PER_CLIENT = 200
 CLIENTS_REMEMBERED = 1_000
 _handled: OrderedDict[str, deque[str]] = OrderedDict()  # client id -> recent message ids
@@ -49,6 +50,13 @@ def _remember(client: str, message_id: str) -> None:
 
 def _send(ws: Any, message: dict[str, Any]) -> None:
     ws.send(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+
+
+def _event_json(event: ChatEvent) -> str:
+    """An event as JSON, serialised once however many browsers receive it."""
+    if "json" not in event.cache:
+        event.cache["json"] = json.dumps(event.as_dict(), ensure_ascii=False, separators=(",", ":"))
+    return event.cache["json"]  # type: ignore[no-any-return]
 
 
 def _members(hub: ChatHub, room: str) -> list[dict[str, str]]:
@@ -92,13 +100,19 @@ class ChatSession:
             batch = self._queue.get_batch(timeout=1.0)
             if batch.dropped:
                 _send(self.ws, {"type": "lost", "count": batch.dropped})
+            changed_rooms: set[str] = set()
+            if batch.items:
+                # one frame per batch: a busy room costs a browser a few frames a second
+                self.ws.send('{"type":"events","events":[' + ",".join(_event_json(e) for _, e in batch.items) + "]}")
             for _, event in batch.items:
-                _send(self.ws, {"type": "event", "event": event.as_dict()})
                 if event.kind in ("join", "leave", "nick") and self.member is not None:
-                    rooms = [event.room] if event.room else sorted(self.member.rooms)
-                    for room in rooms:
-                        _send(self.ws, {"type": "members", "room": room, "members": _members(self.hub, room)})
-                    _send(self.ws, {"type": "rooms", "rooms": self.hub.rooms()})
+                    changed_rooms.update([event.room] if event.room else self.member.rooms)
+            # membership snapshots once per batch: 500 clients joining must not cost 500² of them
+            for room in sorted(changed_rooms):
+                _send(self.ws, {"type": "members", "room": room, "members": _members(self.hub, room)})
+            if changed_rooms:
+                _send(self.ws, {"type": "rooms", "rooms": self.hub.rooms()})
+            gevent.sleep(BATCH_INTERVAL)  # let the next batch gather
 
     # -- requests from the browser --------------------------------------------------------
     def _dispatch(self, message: dict[str, Any]) -> None:

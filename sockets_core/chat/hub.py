@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..bus import Bus
+from ..textcodec import encode
 
 CHAT_TOPIC = "chat"
 DEFAULT_ROOM = "lobby"
@@ -38,9 +39,19 @@ class ChatEvent:
     text: str
     time: float
     to: str = ""  # dm: the recipient; nick: the new nick
+    # renderings made once per event, not once per recipient (see bench/chat_fanout.py)
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"kind": self.kind, "room": self.room, "nick": self.nick, "transport": self.transport,
+                "text": self.text, "time": self.time, "to": self.to}
+
+    def encoded_line(self, encoding: str) -> bytes:
+        """``as_line`` in ``encoding``, computed once per event and encoding."""
+        key = "line:" + encoding
+        if key not in self.cache:
+            self.cache[key] = encode(self.as_line(), encoding)
+        return self.cache[key]  # type: ignore[no-any-return]
 
     def as_line(self) -> str:
         """How a native (TCP/UDP) client sees the event: one line."""

@@ -39,7 +39,7 @@ class TcpChatServer(TappedStreamServer):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         who = format_address(peer)
         outbound = OutboundQueue(sock, f"tcp_chat {who}", lambda data: self.tap.sent(self.local, peer, data))
-        member = Member(who, "tcp", lambda event: self._send(outbound, member, event.as_line()))
+        member = Member(who, "tcp", lambda event: outbound.put(event.encoded_line(member.extra["encoding"])))
         member.extra["encoding"] = UTF8
         try:
             self.hub.join(member, time.time())

@@ -57,7 +57,7 @@ class UdpChatServer(DatagramServer):
             log.warning("udp_chat: %d peers (limit): ignoring %s", MAX_PEERS, address)
             return None
         member = Member(format_address(plain_address(address)), "udp",
-                        lambda event: self._send(address, member, event.as_line()))
+                        lambda event: self._send_bytes(address, event.encoded_line(member.extra["encoding"])))
         member.extra.update(encoding=UTF8, seen=now)
         try:
             self.hub.join(member, now)
@@ -68,7 +68,9 @@ class UdpChatServer(DatagramServer):
         return member
 
     def _send(self, address: tuple, member: Member, text: str) -> None:  # type: ignore[type-arg]
-        data = encode(text, str(member.extra["encoding"]))
+        self._send_bytes(address, encode(text, str(member.extra["encoding"])))
+
+    def _send_bytes(self, address: tuple, data: bytes) -> None:  # type: ignore[type-arg]
         try:
             self.socket.sendto(data, address)
         except OSError:

@@ -232,6 +232,16 @@ $('composer').addEventListener('submit', (e) => {
 });
 
 // ---- the connection ----------------------------------------------------------------------
+function onEvent(e) {
+  if (e.kind === 'dm') addItem(`@${e.nick}`, { event: e });
+  else if (e.kind === 'nick') {
+    for (const room of state.joined) addItem(`#${room}`, { event: e });
+  } else {
+    if (e.kind === 'clear') conv(`#${e.room}`).items = [];
+    addItem(`#${e.room}`, { event: e });
+  }
+}
+
 function onMessage(m) {
   if (m.type === 'welcome') {
     state.welcomed = true;
@@ -257,15 +267,8 @@ function onMessage(m) {
   } else if (m.type === 'rooms') {
     state.rooms = m.rooms;
     renderSidebar();
-  } else if (m.type === 'event') {
-    const e = m.event;
-    if (e.kind === 'dm') addItem(`@${e.nick}`, { event: e });
-    else if (e.kind === 'nick') {
-      for (const room of state.joined) addItem(`#${room}`, { event: e });
-    } else {
-      if (e.kind === 'clear') conv(`#${e.room}`).items = [];
-      addItem(`#${e.room}`, { event: e });
-    }
+  } else if (m.type === 'events') {
+    m.events.forEach(onEvent);
   } else if (m.type === 'ack') {
     settle(m.id, m.event, null);
   } else if (m.type === 'nick') {
