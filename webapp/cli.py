@@ -124,11 +124,11 @@ def main(argv: list[str]) -> int:
     http = WSGIServer(http_socket, app, log=LoggingLogAdapter(logging.getLogger("sockdash.http"), logging.DEBUG),
                       error_log=logging.getLogger("sockdash.http"))
     http.start()
-    print(banner(settings, services, token, lan), flush=True)
-
     stopping = Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, stopping.set)
+    # the banner last: whoever reads it may signal us at once (the tests do)
+    print(banner(settings, services, token, lan), flush=True)
     stopping.wait()
     log.info("stopping")
     gevent.joinall([gevent.spawn(http.stop, HTTP_STOP_TIMEOUT), gevent.spawn(services.stop_all)], timeout=1.9)
