@@ -1,15 +1,22 @@
-"""The packet log: one record per connect, segment, datagram and close, in a ring buffer.
+"""The packet log: one record per connect, segment, datagram and close, in ring buffers.
 
 Recording sits on every service's hot path, so ``PacketLog.record`` only builds a slotted
-record, slices the payload and appends it: no formatting, no I/O. Rendering (hex, JSON)
-happens when somebody looks. Each record is also published on the bus topic ``packet``
-so that pages can follow the log live.
+record, slices the payload and appends it: no formatting, no I/O. Rendering (hex, JSON,
+pcap) happens when somebody looks. Each record is also published on the bus topic
+``packet`` so that pages and the log file can follow the log live.
+
+Each service has its own ring of ``capacity`` events (the packet-log budget of
+DESIGN.md): a 40 MiB TFTP download is 80,000 packets and would otherwise push every
+chat line out of a shared ring. ``events()`` merges the rings back into one timeline.
 """
 
 from __future__ import annotations
 
+import heapq
+import json
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +57,9 @@ class PacketEvent:
             "payload_hex": self.payload.hex(),
         }
 
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
 
 def format_address(addr: Address) -> str:
     host, port = addr[0], addr[1]
@@ -60,9 +70,9 @@ class PacketLog:
     def __init__(self, bus: Bus | None = None, capacity: int = 10_000) -> None:
         if capacity < 1:
             raise ValueError("the packet log keeps at least one event")
-        self.capacity = capacity
+        self.capacity = capacity  # per service
         self.recorded = 0
-        self._ring: deque[PacketEvent] = deque(maxlen=capacity)
+        self._rings: dict[str, deque[PacketEvent]] = {}
         self._bus = bus
 
     def record(self, service: str, transport: str, kind: str, direction: str,
@@ -76,15 +86,28 @@ class PacketLog:
             length, payload = len(data), bytes(data[:PAYLOAD_KEEP])
         event = PacketEvent(self.recorded, time.time_ns() // 1000, service, transport, kind,
                             direction, (local[0], local[1]), (peer[0], peer[1]), length, summary, payload)
-        self._ring.append(event)
+        ring = self._rings.get(service)
+        if ring is None:
+            ring = self._rings[service] = deque(maxlen=self.capacity)
+        ring.append(event)
         if self._bus is not None:
             self._bus.publish(PACKET_TOPIC, event)
         return event
 
-    def events(self, after_id: int = 0, limit: int | None = None) -> list[PacketEvent]:
-        """Events newer than ``after_id``, oldest first; with ``limit``, the newest ``limit`` of them."""
-        selected = [e for e in self._ring if e.id > after_id]
+    def events(self, after_id: int = 0, limit: int | None = None, service: str | None = None,
+               peer: str | None = None) -> list[PacketEvent]:
+        """Events newer than ``after_id``, oldest first, optionally of one service and/or one
+        peer (``ip`` or ``ip:port``); with ``limit``, the newest ``limit`` of them."""
+        rings: Iterable[deque[PacketEvent]] = (
+            [self._rings.get(service, deque())] if service else list(self._rings.values()))
+        merged = heapq.merge(*[list(r) for r in rings], key=lambda e: e.id)
+        selected = [e for e in merged if e.id > after_id and (peer is None or _peer_matches(e, peer))]
         return selected[-limit:] if limit is not None else selected
 
     def __len__(self) -> int:
-        return len(self._ring)
+        return sum(len(r) for r in self._rings.values())
+
+
+def _peer_matches(event: PacketEvent, peer: str) -> bool:
+    address = format_address(event.peer)
+    return address == peer or event.peer[0] == peer.strip("[]")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from .bus import Bus
 from .chat.history import FLUSH_INTERVAL, ChatHistory
 from .chat.hub import ChatHub
 from .files import FileStore
+from .packetfile import PacketFileWriter
 from .packetlog import PacketLog
 from .servers.file_download import FileDownloadServer
 from .servers.listen import BindError, tcp_listener, udp_socket
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 STATUS_TOPIC = "status"
 TRANSPORTS = {"tcp_chat": "tcp", "udp_chat": "udp", "file": "tcp", "tftp": "udp"}
 STOP_TIMEOUT = 1.5
+RATE_HISTORY = 300  # one sample a second: the last five minutes
 
 
 @dataclass
@@ -59,12 +62,15 @@ class Services:
         self.transfers = TransferRegistry(bus)
         self.watcher = FolderWatcher(store, bus)
         self.taps = {name: ServiceTap(name, TRANSPORTS[name], packetlog) for name in SERVICES}
+        self.web_chat_tap = ServiceTap("web_chat", "ws", packetlog)  # the browser side of the chat
         self.endpoints: dict[str, Endpoint] = {}
         self.notes: dict[str, str] = {}
         self.http: Endpoint | None = None
         self.started_at = time.time()
         self._servers: dict[str, BaseServer] = {}
         self._rates: dict[str, dict[str, float]] = {}
+        self.rate_history: deque[dict[str, Any]] = deque(maxlen=RATE_HISTORY)
+        self.packet_file: PacketFileWriter | None = None
         self._sampler: gevent.Greenlet | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -78,6 +84,9 @@ class Services:
             self.stop_all()
             raise
         self._sampler = gevent.spawn(self._sample_rates)
+        if self.settings.packet_log_file is not None:
+            self.packet_file = PacketFileWriter(self.bus, self.settings.packet_log_file,
+                                                self.settings.packet_log_file_max)
         self.watcher.start()
         if self.history is not None:
             self._flusher = gevent.spawn(self._flush_history)
@@ -130,6 +139,8 @@ class Services:
             self._flusher.kill(block=False)
         if self.history is not None:
             self.history.close()  # flushes what the last interval buffered
+        if self.packet_file is not None:
+            self.packet_file.close()
 
     def _flush_history(self) -> None:
         assert self.history is not None
@@ -141,11 +152,14 @@ class Services:
         return name in self._servers
 
     # -- status ----------------------------------------------------------------------------
+    def all_taps(self) -> dict[str, ServiceTap]:
+        return {**self.taps, "web_chat": self.web_chat_tap}
+
     def _sample_rates(self, interval: float = 1.0) -> None:
-        previous = {n: t.counters.as_dict() for n, t in self.taps.items()}
+        previous = {n: t.counters.as_dict() for n, t in self.all_taps().items()}
         while True:
             gevent.sleep(interval)
-            for name, tap in self.taps.items():
+            for name, tap in self.all_taps().items():
                 now = tap.counters.as_dict()
                 before = previous[name]
                 self._rates[name] = {
@@ -155,6 +169,8 @@ class Services:
                                     - before["bytes_in"] - before["bytes_out"]) / interval,
                 }
                 previous[name] = now
+            self.rate_history.append({"t": round(time.time(), 1), "services": {
+                name: [rate["packets_per_s"], rate["bytes_per_s"]] for name, rate in self._rates.items()}})
             self.bus.publish(STATUS_TOPIC, None)
 
     def status(self) -> dict[str, Any]:

@@ -41,6 +41,8 @@ class Settings:
     packet_log_size: int = 10_000
     max_upload: int = 1 << 30
     udp_peer_ttl: int = 600
+    packet_log_file: Path | None = None
+    packet_log_file_max: int = 64 << 20
 
     def port_of(self, service: str) -> int:
         return {
@@ -145,6 +147,9 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
     ("--log-level", "log_level", parse_level, "DEBUG, INFO, WARNING or ERROR (default INFO)"),
     ("--packet-log-size", "packet_log_size", parse_positive, "events kept in the packet log (default 10000)"),
     ("--max-upload", "max_upload", parse_size, "largest upload over HTTP or TFTP, e.g. 512M (default 1G)"),
+    ("--packet-log-file", "packet_log_file", Path,
+     "also append every packet event to this JSON-lines file (rotated, 3 old files kept)"),
+    ("--packet-log-file-max", "packet_log_file_max", parse_size, "rotate the packet log file at this size (default 64M)"),
     ("--udp-peer-ttl", "udp_peer_ttl", parse_positive,
      "seconds a UDP chat peer keeps receiving after its last datagram (default 600)"),
 ]

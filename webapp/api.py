@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, Response, abort, jsonify, request
 
 from sockets_core.chat.hub import ChatError
+from sockets_core.pcap import to_pcap
 from sockets_core.settings import SERVICES
 
 from .auth import admin_required, is_admin
@@ -73,5 +74,33 @@ def packets() -> Any:
     limit = request.args.get("limit", "500")
     if not after.isdigit() or not limit.isdigit():
         abort(400, description="after and limit are whole numbers")
-    events = services().packetlog.events(int(after), min(int(limit), MAX_PACKETS_PER_REQUEST))
+    events = services().packetlog.events(int(after), min(int(limit), MAX_PACKETS_PER_REQUEST),
+                                         **_packet_filter())
     return jsonify(events=[e.to_dict() for e in events])
+
+
+def _packet_filter() -> dict[str, str | None]:
+    return {"service": request.args.get("service") or None, "peer": request.args.get("peer") or None}
+
+
+def _export_name(extension: str) -> str:
+    return time.strftime(f"sockdash-%Y%m%d-%H%M%S.{extension}")
+
+
+@bp.get("/api/packets.pcap")
+def packets_pcap() -> Any:
+    events = services().packetlog.events(**_packet_filter())
+    return Response(to_pcap(events), mimetype="application/vnd.tcpdump.pcap",
+                    headers={"Content-Disposition": f"attachment; filename={_export_name('pcap')}"})
+
+
+@bp.get("/api/packets.jsonl")
+def packets_jsonl() -> Any:
+    events = services().packetlog.events(**_packet_filter())
+    return Response((e.to_json() + "\n" for e in events), mimetype="application/x-ndjson",
+                    headers={"Content-Disposition": f"attachment; filename={_export_name('jsonl')}"})
+
+
+@bp.get("/api/rates")
+def rates() -> Any:
+    return jsonify(interval=1, samples=list(services().rate_history))

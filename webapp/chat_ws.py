@@ -48,10 +48,6 @@ def _remember(client: str, message_id: str) -> None:
         _handled.popitem(last=False)
 
 
-def _send(ws: Any, message: dict[str, Any]) -> None:
-    ws.send(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
-
-
 def _event_json(event: ChatEvent) -> str:
     """An event as JSON, serialised once however many browsers receive it."""
     if "json" not in event.cache:
@@ -71,47 +67,61 @@ class ChatSession:
         self.client = ""
         self.member: Member | None = None
         self.peer = f"{request.remote_addr}:{request.environ.get('REMOTE_PORT', '?')}"
+        self.tap = self.svc.web_chat_tap
+        http = self.svc.http
+        self.local = (http.host, http.port) if http is not None else ("0.0.0.0", 0)
+        self.remote = (str(request.remote_addr), int(request.environ.get("REMOTE_PORT") or 0))
         self._queue_bus = Bus()
         self._queue = self._queue_bus.subscribe(limit=QUEUE_LIMIT, name=f"web chat {self.peer}")
 
     # -- the two loops ----------------------------------------------------------------------
+    def _out(self, message: dict[str, Any] | str) -> None:
+        text = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False,
+                                                                    separators=(",", ":"))
+        self.ws.send(text)
+        self.tap.sent(self.local, self.remote, text.encode("utf-8"), "WS text")
+
     def run(self) -> None:
         writer = gevent.spawn(self._write_loop)
+        self.tap.opened(self.local, self.remote)
         try:
             while self.ws.connected:
                 text = self.ws.receive(timeout=1.0)
                 if text is None:
                     continue
+                self.tap.received(self.local, self.remote,
+                                  text.encode("utf-8") if isinstance(text, str) else text, "WS text")
                 try:
                     message = json.loads(text)
                     if not isinstance(message, dict):
                         raise ValueError("not an object")
                 except ValueError:
-                    _send(self.ws, {"type": "error", "text": "messages are JSON objects"})
+                    self._out({"type": "error", "text": "messages are JSON objects"})
                     continue
                 self._dispatch(message)
         finally:
             if self.member is not None:
                 self.hub.leave(self.member, time.time())
             writer.kill(block=False)
+            self.tap.closed(self.local, self.remote, "peer")
 
     def _write_loop(self) -> None:
         while self.ws.connected:
             batch = self._queue.get_batch(timeout=1.0)
             if batch.dropped:
-                _send(self.ws, {"type": "lost", "count": batch.dropped})
+                self._out({"type": "lost", "count": batch.dropped})
             changed_rooms: set[str] = set()
             if batch.items:
                 # one frame per batch: a busy room costs a browser a few frames a second
-                self.ws.send('{"type":"events","events":[' + ",".join(_event_json(e) for _, e in batch.items) + "]}")
+                self._out('{"type":"events","events":[' + ",".join(_event_json(e) for _, e in batch.items) + "]}")
             for _, event in batch.items:
                 if event.kind in ("join", "leave", "nick") and self.member is not None:
                     changed_rooms.update([event.room] if event.room else self.member.rooms)
             # membership snapshots once per batch: 500 clients joining must not cost 500² of them
             for room in sorted(changed_rooms):
-                _send(self.ws, {"type": "members", "room": room, "members": _members(self.hub, room)})
+                self._out({"type": "members", "room": room, "members": _members(self.hub, room)})
             if changed_rooms:
-                _send(self.ws, {"type": "rooms", "rooms": self.hub.rooms()})
+                self._out({"type": "rooms", "rooms": self.hub.rooms()})
             gevent.sleep(BATCH_INTERVAL)  # let the next batch gather
 
     # -- requests from the browser --------------------------------------------------------
@@ -130,14 +140,14 @@ class ChatSession:
                 self._room_state(room)
             elif kind == "leave":
                 self.hub.exit(self.member, check_room(str(message.get("room", ""))), time.time())
-                _send(self.ws, {"type": "rooms", "rooms": self.hub.rooms()})
+                self._out({"type": "rooms", "rooms": self.hub.rooms()})
             elif kind == "nick":
                 self.hub.rename(self.member, str(message.get("nick", "")), time.time())
-                _send(self.ws, {"type": "nick", "nick": self.member.nick})
+                self._out({"type": "nick", "nick": self.member.nick})
             else:
                 raise ChatError(f"unknown request {kind!r}")
         except ChatError as exc:
-            _send(self.ws, {"type": "error", "id": message_id or None, "request": kind, "text": str(exc)})
+            self._out({"type": "error", "id": message_id or None, "request": kind, "text": str(exc)})
 
     def _hello(self, message: dict[str, Any]) -> None:
         nick = str(message.get("nick", ""))
@@ -153,21 +163,21 @@ class ChatSession:
         self.hub.join(member, time.time(), rooms)
         self.member = member
         log.info("web chat: %s joined as %s", self.peer, member.nick)
-        _send(self.ws, {"type": "welcome", "nick": member.nick, "rooms": self.hub.rooms(),
+        self._out({"type": "welcome", "nick": member.nick, "rooms": self.hub.rooms(),
                         "joined": sorted(member.rooms)})
         for room in sorted(member.rooms):
             self._room_state(room)
 
     def _room_state(self, room: str) -> None:
         history = self.hub.history.recent(room) if self.hub.history is not None else []
-        _send(self.ws, {"type": "history", "room": room, "events": [e.as_dict() for e in history]})
-        _send(self.ws, {"type": "members", "room": room, "members": _members(self.hub, room)})
-        _send(self.ws, {"type": "rooms", "rooms": self.hub.rooms()})
+        self._out({"type": "history", "room": room, "events": [e.as_dict() for e in history]})
+        self._out({"type": "members", "room": room, "members": _members(self.hub, room)})
+        self._out({"type": "rooms", "rooms": self.hub.rooms()})
 
     def _say(self, kind: str, message: dict[str, Any], message_id: str) -> None:
         assert self.member is not None
         if message_id and self.client and _seen(self.client, message_id):
-            _send(self.ws, {"type": "ack", "id": message_id, "duplicate": True})
+            self._out({"type": "ack", "id": message_id, "duplicate": True})
             return
         text = printable(str(message.get("text", "")).rstrip("\r\n"))
         if not text.strip():
@@ -184,4 +194,4 @@ class ChatSession:
             event = self.hub.say(self.member, text, now, room=room, action=action)
         if message_id and self.client:
             _remember(self.client, message_id)
-        _send(self.ws, {"type": "ack", "id": message_id, "event": event.as_dict()})
+        self._out({"type": "ack", "id": message_id, "event": event.as_dict()})

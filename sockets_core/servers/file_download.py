@@ -37,9 +37,9 @@ class FileDownloadServer(TappedStreamServer):
         self.store = store
         self.transfers = transfers
 
-    def serve_client(self, sock: socket.socket, peer: Address) -> str:
+    def serve_client(self, sock: socket.socket, peer: Address, local: Address) -> str:
         who = format_address(peer)
-        request, peer_closed = self._read_request(sock, peer)
+        request, peer_closed = self._read_request(sock, peer, local)
         if not request:
             log.info("file: %s sent no file name%s", who,
                      "" if peer_closed else f" within {FIRST_BYTE_TIMEOUT:.0f} s: dropped")
@@ -54,7 +54,7 @@ class FileDownloadServer(TappedStreamServer):
         transfer = self.transfers.begin("tcp", "download", who, self.store.relative(path), size)
         try:
             with source:
-                self._stream(sock, peer, source.fileno(), size, transfer)
+                self._stream(sock, peer, local, source.fileno(), size, transfer)
         except OSError as exc:
             transfer.finish(f"connection lost: {exc.strerror or exc}")
             raise
@@ -62,13 +62,13 @@ class FileDownloadServer(TappedStreamServer):
         log.info("file: sent %r (%d bytes) to %s", name, transfer.done_bytes, who)
         return "us"
 
-    def _read_request(self, sock: socket.socket, peer: Address) -> tuple[bytes, bool]:
+    def _read_request(self, sock: socket.socket, peer: Address, local: Address) -> tuple[bytes, bool]:
         """Read the name: up to a newline, MAX_REQUEST bytes, EOF, or a pause after the first bytes."""
         request = b""
         sock.settimeout(FIRST_BYTE_TIMEOUT)
         while len(request) < MAX_REQUEST and b"\n" not in request:
             try:
-                data = self.receive(sock, peer, MAX_REQUEST - len(request))
+                data = self.receive(sock, peer, local, MAX_REQUEST - len(request))
             except TimeoutError:
                 return request, False
             if not data:
@@ -77,7 +77,8 @@ class FileDownloadServer(TappedStreamServer):
             sock.settimeout(REQUEST_SETTLE)
         return request.split(b"\n", 1)[0], False
 
-    def _stream(self, sock: socket.socket, peer: Address, fd: int, size: int, transfer: Transfer) -> None:
+    def _stream(self, sock: socket.socket, peer: Address, local: Address, fd: int, size: int,
+                transfer: Transfer) -> None:
         sock.settimeout(None)
         offset = 0
         while offset < size:
@@ -90,4 +91,4 @@ class FileDownloadServer(TappedStreamServer):
                 break  # the file shrank while we were sending it
             offset += sent
             transfer.advance(sent)
-            self.tap.sent(self.local, peer, sent, f"file data {offset}/{size}")
+            self.tap.sent(local, peer, sent, f"file data {offset}/{size}")

@@ -37,10 +37,15 @@ class TappedStreamServer(StreamServer):
                             self.tap.service, self.max_clients, peer[0], peer[1], self._refused)
             sock.close()
             return
-        self.tap.opened(self.local, peer)
+        try:
+            local = plain_address(sock.getsockname())  # the listener may be 0.0.0.0
+        except OSError:
+            sock.close()
+            return
+        self.tap.opened(local, peer)
         ended_by = "us"
         try:
-            ended_by = self.serve_client(sock, peer)
+            ended_by = self.serve_client(sock, peer, local)
         except ConnectionResetError:
             ended_by = "reset"
         except (BrokenPipeError, TimeoutError, OSError) as exc:
@@ -48,13 +53,13 @@ class TappedStreamServer(StreamServer):
             ended_by = "reset"
         finally:
             sock.close()
-            self.tap.closed(self.local, peer, ended_by)
+            self.tap.closed(local, peer, ended_by)
 
-    def serve_client(self, sock: socket.socket, peer: Address) -> str:
+    def serve_client(self, sock: socket.socket, peer: Address, local: Address) -> str:
         raise TypeError(f"{type(self).__name__} must implement serve_client")
 
-    def receive(self, sock: socket.socket, peer: Address, size: int = 4096) -> bytes:
+    def receive(self, sock: socket.socket, peer: Address, local: Address, size: int = 4096) -> bytes:
         data = sock.recv(size)
         if data:
-            self.tap.received(self.local, peer, data)
+            self.tap.received(local, peer, data)
         return data

@@ -32,13 +32,13 @@ class TcpChatServer(TappedStreamServer):
         super().__init__(listener, tap)
         self.hub = hub
 
-    def serve_client(self, sock: socket.socket, peer: Address) -> str:
+    def serve_client(self, sock: socket.socket, peer: Address, local: Address) -> str:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         # chat needs no large kernel buffer; a small one makes the 256 KiB queue limit the
         # real bound on what a reader that stopped reading can pin in memory
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         who = format_address(peer)
-        outbound = OutboundQueue(sock, f"tcp_chat {who}", lambda data: self.tap.sent(self.local, peer, data))
+        outbound = OutboundQueue(sock, f"tcp_chat {who}", lambda data: self.tap.sent(local, peer, data))
         member = Member(who, "tcp", lambda event: outbound.put(event.encoded_line(member.extra["encoding"])))
         member.extra["encoding"] = UTF8
         try:
@@ -54,7 +54,7 @@ class TcpChatServer(TappedStreamServer):
                 timer = framer.get_timer()
                 sock.settimeout(None if timer is None else max(0.0, timer - time.monotonic()))
                 try:
-                    data = self.receive(sock, peer)
+                    data = self.receive(sock, peer, local)
                 except TimeoutError:
                     lines = framer.handle_timer(time.monotonic())
                 else:

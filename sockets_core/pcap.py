@@ -1,0 +1,138 @@
+"""Packet-log events as a pcap file that Wireshark and tshark open.
+
+The log holds what the sockets saw (connects, segments as recv/send returned them,
+datagrams, closes), not raw frames, so the frames are synthesised:
+
+- link type RAW (101): each record starts with an IPv4 or IPv6 header, no Ethernet;
+- a UDP event is one datagram with its true addresses and ports;
+- a TCP connection becomes a stream: SYN / SYN-ACK / ACK at its start (also when the
+  log only has its middle), one PSH-ACK segment per recv or send with sequence and
+  acknowledgement numbers that add up, and FIN / ACK (or RST) at its close, from the
+  side that closed, so "Follow TCP stream" shows the conversation;
+- a payload longer than the log keeps (256 bytes) is written truncated, with the
+  original length in the record header, as a capture with a snap length would be;
+  sequence numbers still advance by the full length.
+
+WebSocket events (the web chat) are messages, not segments: they are left out here
+and exported in the JSON lines.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .packetlog import PacketEvent
+
+LINKTYPE_RAW = 101
+SNAPLEN = 65535
+SYN, FIN, RST, PSH, ACK = 0x02, 0x01, 0x04, 0x08, 0x10
+
+Address = tuple[str, int]
+
+
+def file_header() -> bytes:
+    return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, SNAPLEN, LINKTYPE_RAW)
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _ip_header(src: str, dst: str, proto: int, payload_len: int) -> bytes:
+    s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    if s.version == 4 and d.version == 4:
+        header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + payload_len, 0, 0x4000, 64, proto, 0,
+                             s.packed, d.packed)
+        return header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+    s6 = s if s.version == 6 else ipaddress.IPv6Address(f"::ffff:{s}")
+    d6 = d if d.version == 6 else ipaddress.IPv6Address(f"::ffff:{d}")
+    return struct.pack("!IHBB16s16s", 6 << 28, payload_len, proto, 64, s6.packed, d6.packed)
+
+
+def _record(time_us: int, frame: bytes, original_len: int) -> bytes:
+    return struct.pack("<IIII", time_us // 1_000_000, time_us % 1_000_000, len(frame), original_len) + frame
+
+
+def _udp(event: PacketEvent, src: Address, dst: Address) -> bytes:
+    udp_len = 8 + event.length
+    header = struct.pack("!HHHH", src[1], dst[1], udp_len & 0xFFFF, 0)
+    ip = _ip_header(src[0], dst[0], 17, udp_len)
+    return _record(event.time_us, ip + header + event.payload, len(ip) + udp_len)
+
+
+@dataclass
+class _Stream:
+    next_seq: dict[Address, int]  # per sending side
+
+
+class TcpSynthesizer:
+    """Keeps sequence numbers per connection while events go by."""
+
+    def __init__(self) -> None:
+        self._streams: dict[tuple[Address, Address], _Stream] = {}
+
+    def _segment(self, time_us: int, src: Address, dst: Address, flags: int, payload: bytes = b"",
+                 length: int = 0) -> bytes:
+        stream = self._streams[(src, dst) if (src, dst) in self._streams else (dst, src)]
+        seq, ack = stream.next_seq[src], stream.next_seq[dst]
+        header = struct.pack("!HHIIBBHHH", src[1], dst[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
+                             5 << 4, flags | (ACK if flags != SYN else 0), 65535, 0, 0)
+        stream.next_seq[src] = seq + length + (1 if flags & (SYN | FIN) else 0)
+        ip = _ip_header(src[0], dst[0], 6, 20 + length)
+        return _record(time_us, ip + header + payload, len(ip) + 20 + length)
+
+    def _open(self, time_us: int, client: Address, server: Address) -> Iterator[bytes]:
+        key = (client, server)
+        base = (hash(key) & 0xFFFFFF) * 64
+        self._streams[key] = _Stream({client: base + 1000, server: base + 500_000})
+        yield self._segment(time_us, client, server, SYN)
+        # SYN-ACK: the server's SYN acknowledges the client's
+        stream = self._streams[key]
+        seq = stream.next_seq[server]
+        header = struct.pack("!HHIIBBHHH", server[1], client[1], seq, stream.next_seq[client] & 0xFFFFFFFF,
+                             5 << 4, SYN | ACK, 65535, 0, 0)
+        stream.next_seq[server] = seq + 1
+        ip = _ip_header(server[0], client[0], 6, 20)
+        yield _record(time_us, ip + header, len(ip) + 20)
+        yield self._segment(time_us, client, server, ACK)
+
+    def frames(self, event: PacketEvent) -> Iterator[bytes]:
+        client, server = event.peer, event.local  # sockdash accepts: the peer is the client
+        key = (client, server)
+        if event.kind == "open":
+            yield from self._open(event.time_us, client, server)
+            return
+        if key not in self._streams:
+            yield from self._open(event.time_us, client, server)  # the log lost its start
+        if event.kind == "data":
+            src, dst = (client, server) if event.direction == "in" else (server, client)
+            yield self._segment(event.time_us, src, dst, PSH | ACK, event.payload, event.length)
+        elif event.kind == "close":
+            closer, other = (client, server) if event.direction == "in" else (server, client)
+            if "reset" in event.summary:
+                yield self._segment(event.time_us, closer, other, RST)
+            else:
+                yield self._segment(event.time_us, closer, other, FIN | ACK)
+                yield self._segment(event.time_us, other, closer, FIN | ACK)
+                yield self._segment(event.time_us, closer, other, ACK)
+            del self._streams[key]
+
+
+def to_pcap(events: Iterable[PacketEvent]) -> Iterator[bytes]:
+    """The pcap file, chunk by chunk (header first)."""
+    yield file_header()
+    tcp = TcpSynthesizer()
+    for event in events:
+        if event.transport == "udp" and event.kind == "data":
+            src, dst = (event.peer, event.local) if event.direction == "in" else (event.local, event.peer)
+            yield _udp(event, src, dst)
+        elif event.transport == "tcp":
+            yield from tcp.frames(event)
