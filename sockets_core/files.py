@@ -152,12 +152,23 @@ class FileStore:
         self.notify_changed(path)
         return path
 
+    def entry(self, name: str) -> Path:
+        """The entry ``name`` itself, not what a symlink there points to: its folder is
+        resolved (and must be under the root), its last part is not. For delete and rename,
+        which must act on a link, never on its target."""
+        parts = self.check_name(name)
+        parent = self.root.joinpath(*parts[:-1]).resolve()
+        if parent != self.root and self.root not in parent.parents:
+            raise UnsafePath("resolves outside the file root (symlink?)")
+        return parent / parts[-1]
+
     def rename(self, source: str, target: str) -> Path:
-        src, dst = self.resolve(source), self.resolve(target)
-        if not src.exists():
+        src, dst = self.entry(source), self.entry(target)
+        if not src.exists() and not src.is_symlink():
             raise FileNotFoundError(f"{source!r} does not exist")
-        if dst.exists():
+        if dst.exists() or dst.is_symlink():
             raise FileExistsError(f"{target!r} exists")
+        self.resolve(target)  # the new name must also be safe once resolved
         dst.parent.mkdir(parents=True, exist_ok=True)
         src.rename(dst)
         self.notify_changed(src)
@@ -165,11 +176,11 @@ class FileStore:
         return dst
 
     def delete(self, name: str) -> None:
-        path = self.resolve(name)
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
+        path = self.entry(name)
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()  # a link is removed, never what it points to; FileNotFoundError if missing
         else:
-            path.unlink()  # raises FileNotFoundError
+            shutil.rmtree(path)
         self.notify_changed(path)
 
 

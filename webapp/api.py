@@ -16,7 +16,7 @@ from .context import services
 
 bp = Blueprint("api", __name__)
 
-MAX_PACKETS_PER_REQUEST = 5_000
+MAX_PACKETS_PER_REQUEST = 10_000
 
 
 @bp.get("/api/status")

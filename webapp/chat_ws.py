@@ -158,6 +158,7 @@ class ChatSession:
             self.hub.leave(holder, time.time())  # this tab's previous connection, not yet noticed gone
         if self.member is not None:
             self.hub.leave(self.member, time.time())
+            self.member = None
         member = Member(nick, "web", lambda event: self._queue_bus.publish("event", event), room=rooms[0])
         member.extra["client"] = self.client
         self.hub.join(member, time.time(), rooms)

@@ -158,4 +158,5 @@ def drop_unfinished_uploads(exc: BaseException | None) -> None:
 
 def configure(app: Any) -> None:
     """Upload size limit for the whole request: the file plus a little multipart framing."""
+    # a quick refusal by Content-Length; each file's own size is checked as it streams in
     app.config["MAX_CONTENT_LENGTH"] = app.extensions["sockdash"].store.max_upload + (1 << 20)

@@ -81,4 +81,4 @@ def files() -> Any:
 
 @bp.get("/packets")
 def packets() -> Any:
-    return render_template("packets.html")
+    return render_template("packets.html", services=[*SERVICES, "web_chat"])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flask import Request, current_app
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from sockets_core.files import PART_SUFFIX
 from sockets_core.transfers import Transfer
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 class StagedFile:
     """A write-only file that counts what werkzeug writes into it for the transfer list."""
 
-    def __init__(self, root: Path, transfer: Transfer) -> None:
+    def __init__(self, root: Path, transfer: Transfer, limit: int) -> None:
+        self.limit = limit
         self.path = root / f".upload.{secrets.token_hex(6)}{PART_SUFFIX}"
         self.transfer = transfer
         self.committed = False
@@ -34,6 +36,8 @@ class StagedFile:
         self._file: IO[bytes] = open(self.path, "xb")
 
     def write(self, data: bytes) -> int:
+        if self.transfer.done_bytes + len(data) > self.limit:
+            raise RequestEntityTooLarge(f"upload larger than the limit of {self.limit} bytes")
         written = self._file.write(data)
         self.transfer.advance(written)
         return written
@@ -81,7 +85,7 @@ class UploadRequest(Request):
         peer = f"{self.remote_addr}:{self.environ.get('REMOTE_PORT', '?')}"
         transfer = services.transfers.begin("http", "upload", peer, filename or "?",
                                             content_length or total_content_length)
-        staged = StagedFile(services.store.root, transfer)
+        staged = StagedFile(services.store.root, transfer, services.store.max_upload)
         if not hasattr(self, "staged"):
             self.staged = []
         self.staged.append(staged)

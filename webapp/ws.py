@@ -39,17 +39,29 @@ def register(sock: Sock) -> None:
 
     @sock.route("/ws/packets")
     def packet_feed(ws: Any) -> None:
+        """Batches at most every 100 ms, at most PACKET_BATCH_BUDGET events each (the
+        newest), with the exact count of what was left out; the browser may send
+        {"filter": {"service", "direction", "peer"}} so that the budget goes to what it shows."""
         svc = services()
+        wanted: dict[str, str] = {}
+        last_rates: object = None
         with svc.bus.subscribe([PACKET_TOPIC], limit=PACKET_QUEUE, name="ws/packets") as sub:
             recent = svc.packetlog.events(limit=PACKET_BATCH_BUDGET)
             _send(ws, {"type": "packets", "events": [e.to_dict() for e in recent], "skipped": 0})
             while ws.connected:
+                request = ws.receive(timeout=0)
+                if request:
+                    wanted = _packet_filter(request, wanted)
                 batch = sub.get_batch(timeout=WAIT)
-                events = [item for _, item in batch.items]
+                events = [item for _, item in batch.items if _wanted(item, wanted)]
                 if events or batch.dropped:
                     kept = events[-PACKET_BATCH_BUDGET:]
                     skipped = batch.dropped + len(events) - len(kept)
                     _send(ws, {"type": "packets", "events": [e.to_dict() for e in kept], "skipped": skipped})
+                if svc.rate_history and svc.rate_history[-1] is not last_rates:
+                    last_rates = svc.rate_history[-1]
+                    _send(ws, {"type": "rates", "sample": last_rates})
+                if events or batch.dropped:
                     time.sleep(PACKET_BATCH_INTERVAL)  # let the next batch gather
 
     @sock.route("/ws/chat")
@@ -89,6 +101,25 @@ def register(sock: Sock) -> None:
             finally:
                 if watching is not None:
                     svc.watcher.unwatch(watching)
+
+
+def _packet_filter(text: str | bytes, current: dict[str, str]) -> dict[str, str]:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return current
+    wanted = message.get("filter") if isinstance(message, dict) else None
+    if not isinstance(wanted, dict):
+        return current
+    return {k: str(v)[:100] for k, v in wanted.items() if k in ("service", "direction", "peer") and v}
+
+
+def _wanted(event: Any, wanted: dict[str, str]) -> bool:
+    if "service" in wanted and event.service != wanted["service"]:
+        return False
+    if "direction" in wanted and event.direction != wanted["direction"]:
+        return False
+    return "peer" not in wanted or wanted["peer"] in f"{event.peer[0]}:{event.peer[1]}"
 
 
 def _watch_request(text: str | bytes) -> str | None:

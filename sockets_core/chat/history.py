@@ -75,7 +75,10 @@ class ChatHistory:
         self.flush()
         with self._db:
             self._db.execute("BEGIN")
-            return self._db.execute("DELETE FROM messages WHERE room = ?", (room,)).rowcount
+            removed = self._db.execute("DELETE FROM messages WHERE room = ?", (room,)).rowcount
+        # rows a failed flush kept pending must not bring the room back
+        self._pending = [row for row in self._pending if row[0] != room]
+        return removed
 
     def close(self) -> None:
         self.flush()

@@ -119,9 +119,31 @@ class ChatHub:
             raise ChatError(f"nick {member.nick} is taken")
         self.members[member.nick.lower()] = member
         for room in rooms or [member.room]:
-            self.enter(member, room, now)
+            try:
+                self.enter(member, room, now)
+            except ChatError:
+                del self.members[member.nick.lower()]
+                raise
+
+    def _check_member(self, member: Member) -> None:
+        if self.members.get(member.nick.lower()) is not member:
+            raise ChatError("you are not in the chat")
+
+    def default_nick(self, transport: str, address: str, port: int) -> str:
+        """A native client's first nick: its ip:port, or (IPv6 addresses are too long for a
+        nick) transport-port, made unique."""
+        candidates = [address, f"{transport}-{port}"] + [f"{transport}-{port}-{i}" for i in range(2, 100)]
+        for nick in candidates:
+            try:
+                check_nick(nick)
+            except ChatError:
+                continue
+            if self.find(nick) is None:
+                return nick
+        return f"{transport}-{id(address) % 10**8}"
 
     def enter(self, member: Member, room: str, now: float) -> str:
+        self._check_member(member)
         room = check_room(room)
         self.known_rooms.add(room)
         if room not in member.rooms:
@@ -150,6 +172,7 @@ class ChatHub:
         del self.members[member.nick.lower()]
 
     def rename(self, member: Member, nick: str, now: float) -> None:
+        self._check_member(member)
         nick = check_nick(nick)
         holder = self.find(nick)
         if holder is not None and holder is not member:

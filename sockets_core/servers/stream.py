@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 
+from gevent.pool import Pool
 from gevent.server import StreamServer
 
 from ..traffic import ServiceTap
@@ -22,7 +23,9 @@ class TappedStreamServer(StreamServer):
 
     def __init__(self, listener: socket.socket, tap: ServiceTap,
                  max_clients: int = DEFAULT_MAX_CLIENTS) -> None:
-        super().__init__(listener)
+        # an unbounded Pool, so that stop() (from the dashboard too) ends the open
+        # connections; the client limit is enforced in handle(), where it can be logged
+        super().__init__(listener, spawn=Pool())
         self.tap = tap
         self.local = local_address(listener)
         self.max_clients = max_clients

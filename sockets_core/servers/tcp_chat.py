@@ -39,30 +39,33 @@ class TcpChatServer(TappedStreamServer):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         who = format_address(peer)
         outbound = OutboundQueue(sock, f"tcp_chat {who}", lambda data: self.tap.sent(local, peer, data))
-        member = Member(who, "tcp", lambda event: outbound.put(event.encoded_line(member.extra["encoding"])))
+        nick = self.hub.default_nick("tcp", who, peer[1])
+        member = Member(nick, "tcp", lambda event: outbound.put(event.encoded_line(member.extra["encoding"])))
         member.extra["encoding"] = UTF8
-        try:
-            self.hub.join(member, time.time())
-        except ChatError:  # someone took this ip:port as a nick
-            member.nick = f"{who}-{id(member) % 10000}"
-            self.hub.join(member, time.time())
+        self.hub.join(member, time.time())
         framer = LineFramer()
         try:
             self._notice(outbound, member, f"welcome to sockdash chat, you are {member.nick} in "
                                            f"#{member.room}; /help lists the commands")
             while True:
                 timer = framer.get_timer()
-                sock.settimeout(None if timer is None else max(0.0, timer - time.monotonic()))
-                try:
-                    data = self.receive(sock, peer, local)
-                except TimeoutError:
+                remaining = None if timer is None else timer - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    # the pause is already over (a busy loop): settimeout(0) would make recv
+                    # raise BlockingIOError, not TimeoutError
                     lines = framer.handle_timer(time.monotonic())
                 else:
-                    if not data:
-                        for line in framer.close():
-                            self._on_line(outbound, member, line)
-                        return "us" if outbound.overflowed else "peer"
-                    lines = framer.receive_data(data, time.monotonic())
+                    sock.settimeout(remaining)
+                    try:
+                        data = self.receive(sock, peer, local)
+                    except TimeoutError:
+                        lines = framer.handle_timer(time.monotonic())
+                    else:
+                        if not data:
+                            for line in framer.close():
+                                self._on_line(outbound, member, line)
+                            return "us" if outbound.overflowed else "peer"
+                        lines = framer.receive_data(data, time.monotonic())
                 for line in lines:
                     if not self._on_line(outbound, member, line):
                         outbound.flush()

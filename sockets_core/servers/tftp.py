@@ -15,7 +15,7 @@ import gevent
 from gevent import socket as gsocket
 from gevent.server import DatagramServer
 
-from ..files import FileStore, UnsafePath
+from ..files import AtomicWriter, FileStore, UnsafePath
 from ..packetlog import format_address
 from ..tftp.packets import (ERR_ACCESS, ERR_EXISTS, ERR_NOT_FOUND, ERR_UNDEFINED, RRQ, MalformedPacket,
                             Request, decode, encode_error, summarize)
@@ -73,20 +73,29 @@ class TftpServer(DatagramServer):
             sock.bind((self.local[0], 0))
             local = local_address(sock)
             transfer, finish = self._open(request, sock, local, address)
-            if transfer is not None:
-                record = self.transfers.begin(
-                    "tftp", "download" if request.opcode == RRQ else "upload",
-                    format_address(plain_address(address)), request.filename,
-                    transfer.size,
-                    " ".join(f"{k}={v}" for k, v in transfer.options.items()) or request.mode)
-                try:
-                    self._run(transfer, sock, local, address, record.advance)
-                finally:
-                    finish(transfer.error is None)
-                    record.finish(transfer.error)
-                self._log_result(request, address, transfer)
-                if isinstance(transfer, WriteTransfer) and transfer.error is None:
-                    self._dally(transfer, sock, local, address)
+            if transfer is None:
+                return
+            record = self.transfers.begin(
+                "tftp", "download" if request.opcode == RRQ else "upload",
+                format_address(plain_address(address)), request.filename, transfer.size,
+                " ".join(f"{k}={v}" for k, v in transfer.options.items()) or request.mode)
+            try:
+                self._run(transfer, sock, local, address, record.advance)
+            except Exception as exc:  # a full disk, an I/O error: tell the client, keep nothing
+                log.exception("tftp: transfer of %r failed", request.filename)
+                transfer.done, transfer.error = True, f"server error: {exc}"
+                self._reply(sock, local, address, encode_error(ERR_UNDEFINED, "Server error, transfer abandoned"))
+            ok = transfer.done and transfer.error is None
+            try:
+                finish(ok)  # commits an upload only when it is complete
+            except OSError as exc:
+                transfer.error = f"could not store the file: {exc}"
+                log.warning("tftp: upload of %r could not be stored: %s", request.filename, exc)
+                ok = False
+            record.finish(transfer.error)
+            self._log_result(request, address, transfer)
+            if ok and isinstance(transfer, WriteTransfer):
+                self._dally(transfer, sock, local, address)
         finally:
             sock.close()
 
@@ -114,7 +123,7 @@ class TftpServer(DatagramServer):
                 raise PermissionError("uploads are disabled (start sockdash with --tftp-write)")
             writer = self.store.writer(request.filename)
             transfer = WriteTransfer(request, writer.write, self.max_upload)
-            return transfer, lambda ok: writer.commit() if ok else writer.abort()
+            return transfer, lambda ok: _commit_or_abort(writer, ok)
         except (UnsafePath, PermissionError, IsADirectoryError) as exc:
             code, reason = ERR_ACCESS, str(exc)
         except FileNotFoundError:
@@ -133,7 +142,13 @@ class TftpServer(DatagramServer):
             self._reply(sock, local, address, packet)
         while not transfer.done:
             deadline = transfer.get_timer()
-            sock.settimeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                replies = transfer.handle_timer(time.monotonic())  # settimeout(0) would not time out
+                for packet in replies:
+                    self._reply(sock, local, address, packet)
+                continue
+            sock.settimeout(remaining)
             try:
                 data, source = sock.recvfrom(65536)
             except TimeoutError:
@@ -165,3 +180,14 @@ class TftpServer(DatagramServer):
             log.info("tftp: %s of %r by %s done, %d bytes", kind, request.filename, who, transfer.bytes_moved)
         else:
             log.warning("tftp: %s of %r by %s failed: %s", kind, request.filename, who, transfer.error)
+
+
+def _commit_or_abort(writer: AtomicWriter, ok: bool) -> None:
+    if not ok:
+        writer.abort()
+        return
+    try:
+        writer.commit()
+    except OSError:
+        writer.abort()
+        raise

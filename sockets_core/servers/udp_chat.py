@@ -10,6 +10,7 @@ import logging
 import socket
 import time
 
+import gevent
 from gevent.server import DatagramServer
 
 from ..chat.commands import handle_line
@@ -56,7 +57,8 @@ class UdpChatServer(DatagramServer):
         if len(self.peers) >= MAX_PEERS:
             log.warning("udp_chat: %d peers (limit): ignoring %s", MAX_PEERS, address)
             return None
-        member = Member(format_address(plain_address(address)), "udp",
+        peer = plain_address(address)
+        member = Member(self.hub.default_nick("udp", format_address(peer), peer[1]), "udp",
                         lambda event: self._send_bytes(address, event.encoded_line(member.extra["encoding"])))
         member.extra.update(encoding=UTF8, seen=now)
         try:
@@ -76,6 +78,21 @@ class UdpChatServer(DatagramServer):
         except OSError:
             return
         self.tap.sent(self.local, plain_address(address), data)
+
+    def start(self) -> None:
+        super().start()
+        self._expirer = gevent.spawn(self._expire_periodically)
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._expirer.kill(block=False)
+        for address in list(self.peers):  # a restart must not leave ghosts holding their nicks
+            self._forget(address)
+        super().stop(timeout)
+
+    def _expire_periodically(self) -> None:
+        while True:
+            gevent.sleep(min(30.0, self.peer_ttl))
+            self._expire(time.time())
 
     def _expire(self, now: float) -> None:
         stale = [a for a, m in self.peers.items() if now - float(m.extra["seen"]) > self.peer_ttl]

@@ -8,6 +8,7 @@ const ROOMS_KEY = 'sockdash.rooms';
 const CLIENT_KEY = 'sockdash.client';
 const MAX_ITEMS = 1000;
 const baseTitle = document.title;
+const PAGE_LOAD = Math.random().toString(36).slice(2, 10);
 
 function clientId() {
   let id = sessionStorage.getItem(CLIENT_KEY);
@@ -199,7 +200,7 @@ document.addEventListener('visibilitychange', () => {
 // ---- sending: every message is acked, or marked as not sent ---------------------------------
 function send(text) {
   const key = state.current;
-  const id = `${clientId()}:${state.nextId++}`;
+  const id = `${clientId()}:${PAGE_LOAD}:${state.nextId++}`; // unique across reloads of this tab
   const action = key.startsWith('#') && text.startsWith('/me ');
   const payload = key.startsWith('#')
     ? { type: 'send', id, room: key.slice(1), text: action ? text.slice(4) : text, action }

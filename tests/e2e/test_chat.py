@@ -161,3 +161,15 @@ def test_history_after_restart_and_a_message_typed_while_disconnected(
         shown(fresh, "keeper", "typed while the server was down")
     finally:
         again.stop()
+
+
+def test_messages_typed_after_a_reload_are_delivered(page: Page, sockdash: harness.Sockdash) -> None:
+    with socket.create_connection((HOST, sockdash.ports["tcp_chat"]), timeout=5) as s:
+        recv_until(s, b"/help")
+        join(page, sockdash, "reloader")
+        say(page, "before the reload")
+        recv_until(s, b"before the reload\n")
+        page.reload()
+        expect(page.locator("#me")).to_have_text("you are reloader")
+        say(page, "after the reload")
+        assert b"<reloader> after the reload\n" in recv_until(s, b"after the reload\n")

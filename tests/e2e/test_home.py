@@ -82,5 +82,5 @@ def test_network_text_is_shown_as_text_on_the_packet_page(page: Page, sockdash: 
     with socket.create_connection(("127.0.0.1", sockdash.ports["tcp_chat"]), timeout=5) as s:
         s.recv(1024)
         s.sendall(xss.encode() + b"\n")
-        expect(page.locator("#packet-rows td", has_text=xss).first).to_be_visible()
-    assert page.locator("#packet-rows img").count() == 0 and alerts == []
+        expect(page.locator("#log-rows .summary", has_text=xss).first).to_be_visible()
+    assert page.locator("#log-rows img").count() == 0 and alerts == []

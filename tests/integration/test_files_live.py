@@ -162,6 +162,11 @@ def test_upload_over_the_limit_is_refused_and_leaves_nothing(tmp_path: Path) -> 
         status, reply = api(proc, "POST", "/api/files", body,
                             {"Authorization": f"Bearer {proc.token}", "Content-Type": ctype})
         assert status == 413 and "limit" in reply["error"]
+        # just over the limit: within the request's framing allowance, refused by its own size
+        body, ctype = multipart("edge.bin", os.urandom(64 * 1024 + 10))
+        status, reply = api(proc, "POST", "/api/files", body,
+                            {"Authorization": f"Bearer {proc.token}", "Content-Type": ctype})
+        assert status == 413, reply
         assert sorted(p.name for p in proc.root.iterdir()) == ["hello.txt"]
     finally:
         proc.stop()

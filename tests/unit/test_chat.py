@@ -127,3 +127,31 @@ def test_clear_tells_the_room() -> None:
     a, a_in = member(hub, "alice")
     assert hub.clear("lobby", 5.0) == 0
     assert a_in[-1].kind == "clear" and "cleared" in a_in[-1].as_line()
+
+
+def test_default_nicks_fit_even_for_ipv6_peers() -> None:
+    hub = ChatHub()
+    assert hub.default_nick("tcp", "127.0.0.1:5000", 5000) == "127.0.0.1:5000"
+    long_v6 = "[2001:db8:85a3:8d3:1319:8a2e:370:7348]:54321"
+    assert hub.default_nick("tcp", long_v6, 54321) == "tcp-54321"
+    member(hub, "tcp-54321")
+    assert hub.default_nick("tcp", long_v6, 54321) == "tcp-54321-2"
+
+
+def test_a_member_that_left_can_neither_rename_nor_enter() -> None:
+    hub = ChatHub()
+    a, _ = member(hub, "alice")
+    hub.leave(a, 1.0)
+    with pytest.raises(ChatError):
+        hub.rename(a, "bob", 2.0)
+    with pytest.raises(ChatError):
+        hub.enter(a, "games", 2.0)
+
+
+def test_clearing_drops_rows_still_pending(tmp_path: Path) -> None:
+    history = ChatHistory(tmp_path / "chat.sqlite3")
+    history.add(ChatEvent("message", "lobby", "a", "tcp", "pending", 1.0))
+    history._pending.append(("lobby", 2.0, "a", "tcp", "message", "kept by a failed flush"))
+    history.flush = lambda: 0  # type: ignore[method-assign]  # a flush that failed
+    history.clear("lobby")
+    assert history._pending == []

@@ -80,3 +80,17 @@ def test_writer_does_not_overwrite_unless_asked(store: FileStore) -> None:
         w.write(b"new")
         w.commit()
     assert (store.root / "a.txt").read_bytes() == b"new"
+
+
+def test_delete_and_rename_act_on_a_link_never_on_its_target(store: FileStore) -> None:
+    root = store.root
+    os.symlink(root / "sub", root / "alias")
+    os.symlink(root, root / "here")
+    store.delete("alias")
+    store.delete("here")
+    assert (root / "sub" / "b.bin").exists() and (root / "a.txt").exists()
+    assert not (root / "alias").is_symlink() and not (root / "here").is_symlink()
+    store.rename("link-in", "renamed-link")
+    assert (root / "renamed-link").is_symlink() and (root / "a.txt").read_text() == "a"
+    with pytest.raises(UnsafePath):
+        store.rename("a.txt", "link-out/x")  # a new name through a link leading out

@@ -108,3 +108,73 @@ def test_file_client_that_sends_nothing_is_dropped(tmp_path: Path, monkeypatch: 
         assert [e.kind for e in events] == ["open", "close"] and events[-1].summary == "TCP close by us"
     finally:
         svc.stop_all()
+
+
+def test_udp_chat_restart_leaves_no_ghosts(tmp_path: Path) -> None:
+    svc = make(tmp_path)
+    svc.start_all()
+    try:
+        port = svc.endpoints["udp_chat"].port
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.bind(("127.0.0.1", 0))
+        client.sendto(b"/nick ghost", ("127.0.0.1", port))
+        client.settimeout(5)
+        assert client.recvfrom(100)[0] == b"* you are now ghost\n"
+        svc.stop("udp_chat")
+        assert svc.hub.find("ghost") is None
+        svc.start("udp_chat")
+        client.sendto(b"/nick ghost", ("127.0.0.1", port))
+        assert client.recvfrom(100)[0] == b"* you are now ghost\n"
+        client.close()
+    finally:
+        svc.stop_all()
+
+
+def test_stopping_tcp_chat_disconnects_its_clients(tmp_path: Path) -> None:
+    svc = make(tmp_path)
+    svc.start_all()
+    try:
+        client = socket.create_connection(("127.0.0.1", svc.endpoints["tcp_chat"].port))
+        client.recv(1024)
+        svc.stop("tcp_chat", timeout=0.2)
+        client.settimeout(5)
+        assert client.recv(1024) == b""
+        client.close()
+    finally:
+        svc.stop_all()
+
+
+def test_failed_tftp_upload_keeps_nothing_and_is_recorded_as_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sockets_core.files import AtomicWriter
+    from sockets_core.tftp.packets import WRQ, decode, encode_data, encode_request
+
+    real_write = AtomicWriter.write
+
+    def disk_full_after_1k(self: AtomicWriter, data: bytes) -> int:
+        if self.size + len(data) > 1024:
+            raise OSError(28, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(AtomicWriter, "write", disk_full_after_1k)
+    svc = make(tmp_path, tftp_write=True)
+    svc.start_all()
+    try:
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.settimeout(5)
+        client.sendto(encode_request(WRQ, "big.bin", "octet"), ("127.0.0.1", svc.endpoints["tftp"].port))
+        _, server = client.recvfrom(100)  # ACK 0 from the transfer's own port
+        reply = b""
+        for block in range(1, 5):
+            client.sendto(encode_data(block, b"x" * 512), server)
+            reply = client.recvfrom(600)[0]
+            if reply[:2] == b"\x00\x05":
+                break
+        assert decode(reply).code == 0 and "Server error" in decode(reply).message  # type: ignore[union-attr]
+        gevent.sleep(0.1)
+        assert sorted(p.name for p in tmp_path.iterdir()) == []
+        [record] = svc.transfers.snapshot()
+        assert record["result"].startswith("server error")
+        client.close()
+    finally:
+        svc.stop_all()
