@@ -127,7 +127,9 @@ def main() -> None:
             print(f"| nobody watching | {m_alone:.2f} | {', '.join(f'{x:.2f}' for x in alone)} |")
             print(f"| three browsers on the Packet log | {m_watched:.2f} | {', '.join(f'{x:.2f}' for x in watched)} |")
             print(f"\nwatched / alone = {m_watched / m_alone:.3f} (target <= 1.10)")
+            before = proc.status()["services"]["udp_chat"]["packets_in"]
             samples = flood(proc, args.flood)
+            handled = proc.status()["services"]["udp_chat"]["packets_in"] - before
             print(f"\n{args.flood:g} s UDP chat flood with a WebSocket log subscriber that never reads")
             print("| second | RSS MiB | datagrams sent |")
             print("|---|---|---|")
@@ -139,6 +141,8 @@ def main() -> None:
             peak = max(rss for _, rss, _ in samples)
             after_10 = [rss for second, rss, _ in samples if second >= 10]
             print(f"\npeak RSS {peak:.1f} MiB; from 10 s on: min {min(after_10):.1f}, max {max(after_10):.1f} MiB")
+            print(f"datagrams the server handled: {handled} ({handled / args.flood:.0f}/s; "
+                  "the kernel dropped the rest of what was sent)")
         finally:
             proc.stop(timeout=15)
 

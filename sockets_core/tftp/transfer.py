@@ -7,11 +7,20 @@ transfer's own ephemeral port. Every datagram from the client goes to
 the datagrams to send. ``done`` turns true at the end; ``error`` then says why it failed
 (None on success).
 
-- Options (RFC 2347-2349): blksize 8..65464 (larger requests are lowered to 65464),
-  timeout 1..255 s, tsize. Invalid values and unknown options are ignored; the OACK
-  carries only what was accepted. A client answering the OACK with ERROR ends it.
-- Lock-step, one block in flight. A duplicate ACK never triggers a resend (the
+- Options (RFC 2347-2349, 7440): blksize 8..65464 (larger requests are lowered to
+  65464), timeout 1..255 s, tsize, windowsize 1..65535 (lowered so that one window
+  holds at most MAX_WINDOW_BYTES). Invalid values and unknown options are ignored; the
+  OACK carries only what was accepted. A client answering the OACK with ERROR ends it.
+- Sending (a download) keeps one window of blocks in flight. An ACK for the window's
+  last block moves on; an ACK for an earlier block of the window means the client
+  missed the one after it, so sending restarts there (RFC 7440). An ACK for a block
+  already acknowledged changes nothing: a duplicate ACK never triggers a resend (the
   Sorcerer's Apprentice fix, RFC 1123); only the timer does, ``max_retries`` times.
+  Lock-step is the window of one.
+- Receiving (an upload) ACKs every ``windowsize`` blocks and the last one; a block out
+  of order is answered once with the ACK of the last block received in order, which
+  tells the client where to resume. The last ACK is repeated if the client repeats
+  the last DATA, also after the end (the adapter keeps listening a while).
 - Block numbers wrap from 65535 to 0, as tftp-hpa, atftp and curl expect.
 - netascii: LF becomes CR LF and CR becomes CR NUL on the way out; each byte converts
   alone, so packet boundaries never split a conversion. On the way in, a CR that ends
@@ -20,15 +29,18 @@ the datagrams to send. ``done`` turns true at the end; ``error`` then says why i
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
-from .packets import (ACK, DATA, ERR_DISK_FULL, ERR_ILLEGAL, ERR_UNKNOWN_TID, Ack, Data, Error, MalformedPacket,
+from .packets import (DATA, ERR_DISK_FULL, ERR_ILLEGAL, ERR_UNKNOWN_TID, Ack, Data, Error, MalformedPacket,
                       Request, decode, encode_ack, encode_data, encode_error, encode_oack)
 
 DEFAULT_BLKSIZE = 512
 MAX_BLKSIZE = 65464
 DEFAULT_TIMEOUT = 1.0
 DEFAULT_RETRIES = 5
+MAX_WINDOWSIZE = 65535
+MAX_WINDOW_BYTES = 16 << 20
 
 
 def negotiate(request: Request, tsize: int | None) -> dict[str, str]:
@@ -39,9 +51,12 @@ def negotiate(request: Request, tsize: int | None) -> dict[str, str]:
         accepted["blksize"] = str(min(int(opts["blksize"]), MAX_BLKSIZE))
     if "timeout" in opts and opts["timeout"].isdigit() and 1 <= int(opts["timeout"]) <= 255:
         accepted["timeout"] = opts["timeout"]
-    if "tsize" in opts and opts["tsize"].isdigit():
-        if tsize is not None:
-            accepted["tsize"] = str(tsize)
+    if "tsize" in opts and opts["tsize"].isdigit() and tsize is not None:
+        accepted["tsize"] = str(tsize)
+    if "windowsize" in opts and opts["windowsize"].isdigit() and int(opts["windowsize"]) >= 1:
+        blksize = int(accepted.get("blksize", DEFAULT_BLKSIZE))
+        limit = max(1, min(MAX_WINDOWSIZE, MAX_WINDOW_BYTES // blksize))
+        accepted["windowsize"] = str(min(int(opts["windowsize"]), limit))
     return accepted
 
 
@@ -55,11 +70,11 @@ class _Transfer:
         self.options = negotiate(request, tsize)
         self.blksize = int(self.options.get("blksize", DEFAULT_BLKSIZE))
         self.timeout = float(self.options.get("timeout", DEFAULT_TIMEOUT))
+        self.windowsize = int(self.options.get("windowsize", 1))
         self.max_retries = max_retries
         self.done = False
         self.error: str | None = None
         self.bytes_moved = 0
-        self._last_sent = b""
         self._deadline: float | None = None
         self._retries = 0
 
@@ -74,13 +89,15 @@ class _Transfer:
             return []
         self._retries += 1
         self._deadline = now + self.timeout
-        return [self._last_sent]
+        return self._retransmit()
 
-    def _send(self, packet: bytes, now: float) -> list[bytes]:
-        self._last_sent = packet
+    def _retransmit(self) -> list[bytes]:
+        raise TypeError("subclasses resend their last window or ACK")
+
+    def _arm(self, now: float) -> None:
+        """Something new went out: a fresh timeout and a fresh count of retries."""
         self._retries = 0
         self._deadline = now + self.timeout
-        return [packet]
 
     def _finish(self, error: str | None) -> None:
         self.done = True
@@ -119,25 +136,45 @@ class ReadTransfer(_Transfer):
         self._netascii = netascii
         self._pending = b""
         self._eof = False
-        self._block = 0
-        self._last_block_len = -1
+        self._oack: bytes | None = None
+        self._acked = 0  # blocks acknowledged so far (absolute count)
+        self._window: deque[bytes] = deque()  # DATA packets of blocks _acked+1 ... not yet acknowledged
+        self._sent = 0  # of the window, how many went out since the last (re)start
+        self._last_block: int | None = None  # absolute number of the final (short) block
 
     def start(self, now: float) -> list[bytes]:
+        self._arm(now)
         if self.options:
-            return self._send(encode_oack(self.options), now)
-        return self._next_block(now)
+            self._oack = encode_oack(self.options)
+            return [self._oack]
+        return self._send_window()
 
-    def _next_block(self, now: float) -> list[bytes]:
-        while len(self._pending) < self.blksize and not self._eof:
-            chunk = self._read(max(self.blksize, 65536))
-            if not chunk:
-                self._eof = True
-            self._pending += to_netascii(chunk) if self._netascii else chunk
-        payload, self._pending = self._pending[:self.blksize], self._pending[self.blksize:]
-        self._block = (self._block + 1) & 0xFFFF
-        self._last_block_len = len(payload)
-        self.bytes_moved += len(payload)
-        return self._send(encode_data(self._block, payload), now)
+    def _produce(self) -> None:
+        """Fill the window with new blocks, as many as fit and the file has."""
+        while self._last_block is None and len(self._window) < self.windowsize:
+            while len(self._pending) < self.blksize and not self._eof:
+                chunk = self._read(max(self.blksize, 65536))
+                if not chunk:
+                    self._eof = True
+                self._pending += to_netascii(chunk) if self._netascii else chunk
+            payload, self._pending = self._pending[:self.blksize], self._pending[self.blksize:]
+            number = self._acked + len(self._window) + 1
+            self._window.append(encode_data(number, payload))
+            self.bytes_moved += len(payload)
+            if len(payload) < self.blksize:
+                self._last_block = number
+
+    def _send_window(self) -> list[bytes]:
+        self._produce()
+        packets = list(self._window)[self._sent:]
+        self._sent = len(self._window)
+        return packets
+
+    def _retransmit(self) -> list[bytes]:
+        if self._oack is not None:
+            return [self._oack]
+        self._sent = len(self._window)
+        return list(self._window)
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
         if self.done:
@@ -148,12 +185,28 @@ class ReadTransfer(_Transfer):
         if isinstance(packet, Data):
             self._finish("client sent DATA during a download")
             return [encode_error(ERR_ILLEGAL, "Unexpected DATA")]
-        if packet.block != self._block:
+        if self._oack is not None:
+            if packet.block != 0:
+                return []
+            self._oack = None
+            self._arm(now)
+            return self._send_window()
+        # which block of the window does this ACK name? (16-bit numbers wrap)
+        ahead = (packet.block - self._acked) & 0xFFFF
+        if ahead == 0 or ahead > len(self._window):
             return []  # a duplicate or stale ACK: never resend on it
-        if self._last_block_len >= 0 and self._last_block_len < self.blksize:
+        for _ in range(ahead):
+            self._window.popleft()
+        self._acked += ahead
+        if self._last_block is not None and self._acked >= self._last_block:
             self._finish(None)
             return []
-        return self._next_block(now)
+        # An ACK for the last block sent moves on to a new window; an ACK for an earlier
+        # one means the client lost the block after it and dropped the rest: either way,
+        # what is left of the window goes (again) first.
+        self._sent = 0
+        self._arm(now)
+        return self._send_window()
 
 
 class WriteTransfer(_Transfer):
@@ -170,21 +223,34 @@ class WriteTransfer(_Transfer):
         self._write = write
         self._netascii = request.mode == "netascii"
         self._held_cr = False
-        self._expected = 1
+        self._received = 0  # blocks received in order (absolute count)
+        self._since_ack = 0
+        self._last_ack = b""
+        self._gap_answered = False
 
     def start(self, now: float) -> list[bytes]:
         if self.announced_size is not None and self.announced_size > self.max_size:
             self._finish(f"announced size {self.announced_size} is over the upload limit")
             return [encode_error(ERR_DISK_FULL, f"File exceeds the upload limit of {self.max_size} bytes")]
-        if self.options:
-            return self._send(encode_oack(self.options), now)
-        return self._send(encode_ack(0), now)
+        self._last_ack = encode_oack(self.options) if self.options else encode_ack(0)
+        self._arm(now)
+        return [self._last_ack]
+
+    def _retransmit(self) -> list[bytes]:
+        return [self._last_ack]
+
+    def _ack(self, now: float) -> list[bytes]:
+        self._last_ack = encode_ack(self._received)
+        self._since_ack = 0
+        self._gap_answered = False
+        self._arm(now)
+        return [self._last_ack]
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
         if self.done:
             # The client missed our final ACK and repeats its last DATA: ACK it again.
-            if data[:2] == DATA.to_bytes(2, "big") and data[2:4] == self._last_sent[2:4]:
-                return [self._last_sent]
+            if data[:2] == DATA.to_bytes(2, "big") and data[2:4] == self._last_ack[2:4]:
+                return [self._last_ack]
             return []
         packet = self._decode(data)
         if packet is None:
@@ -192,20 +258,33 @@ class WriteTransfer(_Transfer):
         if isinstance(packet, Ack):
             self._finish("client sent ACK during an upload")
             return [encode_error(ERR_ILLEGAL, "Unexpected ACK")]
-        if packet.block != self._expected & 0xFFFF:
-            if packet.block == (self._expected - 1) & 0xFFFF:
-                return [self._last_sent]  # our ACK was lost: repeat it
+        expected = (self._received + 1) & 0xFFFF
+        if packet.block != expected:
+            behind = (expected - packet.block) & 0xFFFF
+            if behind <= self.windowsize:
+                # an old block again: our ACK was lost (lock-step) or the window is being resent
+                return [self._last_ack] if self.windowsize == 1 else []
+            if not self._gap_answered:  # a block was lost: say where to resume, once
+                self._gap_answered = True
+                self._last_ack = encode_ack(self._received)
+                return [self._last_ack]
             return []
         if self.bytes_moved + len(packet.payload) > self.max_size:
             self._finish(f"upload larger than the limit of {self.max_size} bytes")
             return [encode_error(ERR_DISK_FULL, f"File exceeds the upload limit of {self.max_size} bytes")]
-        self._write(self._from_netascii(packet.payload, last=len(packet.payload) < self.blksize))
+        last = len(packet.payload) < self.blksize
+        self._write(self._from_netascii(packet.payload, last=last))
         self.bytes_moved += len(packet.payload)
-        self._expected += 1
-        reply = self._send(encode_ack(packet.block), now)
-        if len(packet.payload) < self.blksize:
+        self._received += 1
+        self._since_ack += 1
+        if last:
+            reply = self._ack(now)
             self._finish(None)
-        return reply
+            return reply
+        if self._since_ack >= self.windowsize:
+            return self._ack(now)
+        self._arm(now)  # the window is still arriving; the ACK comes with its last block
+        return []
 
     def _from_netascii(self, payload: bytes, last: bool) -> bytes:
         if not self._netascii:
@@ -216,10 +295,3 @@ class WriteTransfer(_Transfer):
         if payload.endswith(b"\r") and not last:
             payload, self._held_cr = payload[:-1], True
         return payload.replace(b"\r\n", b"\n").replace(b"\r\0", b"\r")
-
-
-def first_opcode(data: bytes) -> int:
-    return int.from_bytes(data[:2], "big") if len(data) >= 2 else -1
-
-
-__all__ = ["ReadTransfer", "WriteTransfer", "negotiate", "to_netascii", "first_opcode", "ACK", "DATA"]
