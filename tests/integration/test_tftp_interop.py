@@ -1,0 +1,105 @@
+"""TFTP against the clients network people use: tftp-hpa, atftp and curl."""
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import harness
+
+HOST = "127.0.0.1"
+SIZES = {"empty.bin": 0, "511.bin": 511, "512.bin": 512, "513.bin": 513, "1mib.bin": 1 << 20}
+
+
+@pytest.fixture(scope="module")
+def tftpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Sockdash]:
+    proc = harness.start(tmp_path_factory.mktemp("tftp"), "--tftp-write")
+    for name, size in SIZES.items():
+        (proc.root / name).write_bytes(os.urandom(size))
+    yield proc
+    proc.stop()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def clients(port: int, remote: str, local: Path) -> dict[str, list[str]]:
+    return {
+        "tftp-hpa": ["tftp", HOST, str(port), "-m", "binary", "-c", "get", remote, str(local)],
+        "atftp": ["atftp", "-g", "-r", remote, "-l", str(local), HOST, str(port)],
+        "atftp windowsize 16": ["atftp", "--option", "windowsize 16", "--option", "blksize 1468",
+                                "-g", "-r", remote, "-l", str(local), HOST, str(port)],
+        "curl blksize 1468": ["curl", "-sS", "--tftp-blksize", "1468", "-o", str(local),
+                              f"tftp://{HOST}:{port}/{remote}"],
+    }
+
+
+@pytest.mark.parametrize("name", list(SIZES))
+def test_downloads_are_byte_identical_with_every_client(tftpd: harness.Sockdash, tmp_path: Path, name: str) -> None:
+    for client, argv in clients(tftpd.ports["tftp"], name, tmp_path / f"out-{name}").items():
+        out = tmp_path / f"out-{name}"
+        out.unlink(missing_ok=True)
+        result = subprocess.run(argv, capture_output=True, timeout=60)
+        assert result.returncode == 0, (client, result.stderr)
+        if SIZES[name] == 0 and not out.exists():
+            out.write_bytes(b"")  # curl creates no file for an empty transfer
+        assert digest(out) == digest(tftpd.root / name), client
+
+
+def test_forty_mebibytes_roll_block_numbers_over(tftpd: harness.Sockdash, tmp_path: Path) -> None:
+    big = tftpd.root / "40mib.bin"
+    if not big.exists():
+        big.write_bytes(os.urandom(40 << 20))
+    port = tftpd.ports["tftp"]
+    runs = {
+        "tftp-hpa": ["tftp", HOST, str(port), "-m", "binary", "-c", "get", "40mib.bin", str(tmp_path / "a")],
+        "curl 512": ["curl", "-sS", "--tftp-blksize", "512", "-o", str(tmp_path / "b"), f"tftp://{HOST}:{port}/40mib.bin"],
+        "atftp windowsize 16": ["atftp", "--option", "windowsize 16", "-g", "-r", "40mib.bin", "-l",
+                                str(tmp_path / "c"), HOST, str(port)],
+    }
+    for client, argv in runs.items():
+        result = subprocess.run(argv, capture_output=True, timeout=300)
+        assert result.returncode == 0, (client, result.stderr)
+    expected = digest(big)
+    assert [digest(tmp_path / n) for n in "abc"] == [expected] * 3
+
+
+@pytest.mark.parametrize("client", ["tftp-hpa", "atftp", "atftp windowsize 8", "curl"])
+def test_uploads_with_tftp_write(tftpd: harness.Sockdash, tmp_path: Path, client: str) -> None:
+    local = tmp_path / "upload.bin"
+    local.write_bytes(os.urandom(300_000))
+    remote = f"up-{client.replace(' ', '-')}.bin"
+    port = str(tftpd.ports["tftp"])
+    argv = {
+        "tftp-hpa": ["tftp", HOST, port, "-m", "binary", "-c", "put", str(local), remote],
+        "atftp": ["atftp", "-p", "-l", str(local), "-r", remote, HOST, port],
+        "atftp windowsize 8": ["atftp", "--option", "windowsize 8", "-p", "-l", str(local), "-r", remote, HOST, port],
+        "curl": ["curl", "-sS", "-T", str(local), f"tftp://{HOST}:{port}/{remote}"],
+    }[client]
+    result = subprocess.run(argv, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert digest(tftpd.root / remote) == digest(local)
+
+
+def test_missing_file_is_reported_as_not_found(tftpd: harness.Sockdash, tmp_path: Path) -> None:
+    port = str(tftpd.ports["tftp"])
+    hpa = subprocess.run(["tftp", HOST, port, "-c", "get", "nope.bin", str(tmp_path / "x")],
+                         capture_output=True, text=True, timeout=30)
+    assert "not found" in (hpa.stdout + hpa.stderr).lower()
+    curl = subprocess.run(["curl", "-sS", "-o", str(tmp_path / "y"), f"tftp://{HOST}:{port}/nope.bin"],
+                          capture_output=True, text=True, timeout=30)
+    assert curl.returncode == 68 and "not found" in curl.stderr.lower()
+
+
+@pytest.mark.parametrize("name", ["../../../etc/passwd", "/etc/passwd", "//etc/passwd", "..\\..\\etc\\passwd",
+                                  "C:\\Windows\\win.ini", "sub/../../x"])
+def test_traversal_names_are_refused(tftpd: harness.Sockdash, tmp_path: Path, name: str) -> None:
+    result = subprocess.run(["tftp", HOST, str(tftpd.ports["tftp"]), "-m", "binary", "-c", "get", name,
+                             str(tmp_path / "stolen")], capture_output=True, text=True, timeout=30)
+    output = (result.stdout + result.stderr).lower()
+    assert "error code 2" in output or "access violation" in output or "outside" in output, output
+    assert not (tmp_path / "stolen").exists() or (tmp_path / "stolen").stat().st_size == 0
