@@ -41,12 +41,14 @@ def clients(port: int, remote: str, local: Path) -> dict[str, list[str]]:
 @pytest.mark.parametrize("name", list(SIZES))
 def test_downloads_are_byte_identical_with_every_client(tftpd: harness.Sockdash, tmp_path: Path, name: str) -> None:
     for client, argv in clients(tftpd.ports["tftp"], name, tmp_path / f"out-{name}").items():
+        if SIZES[name] == 0 and client.startswith("curl"):
+            # curl 7.88.1 fails any TFTP transfer that ends with its first packet ("getpeername()
+            # failed", exit 71), from tftpd-hpa just the same: the other three clients cover it
+            continue
         out = tmp_path / f"out-{name}"
         out.unlink(missing_ok=True)
         result = subprocess.run(argv, capture_output=True, timeout=60)
         assert result.returncode == 0, (client, result.stderr)
-        if SIZES[name] == 0 and not out.exists():
-            out.write_bytes(b"")  # curl creates no file for an empty transfer
         assert digest(out) == digest(tftpd.root / name), client
 
 
@@ -92,7 +94,11 @@ def test_missing_file_is_reported_as_not_found(tftpd: harness.Sockdash, tmp_path
     assert "not found" in (hpa.stdout + hpa.stderr).lower()
     curl = subprocess.run(["curl", "-sS", "-o", str(tmp_path / "y"), f"tftp://{HOST}:{port}/nope.bin"],
                           capture_output=True, text=True, timeout=30)
-    assert curl.returncode == 68 and "not found" in curl.stderr.lower()
+    # exit 68 is curl's "TFTP: file not found"; curl 7.88.1 garbles the message (see above)
+    assert curl.returncode == 68
+    atftp = subprocess.run(["atftp", "-g", "-r", "nope.bin", "-l", str(tmp_path / "z"), HOST, port],
+                           capture_output=True, text=True, timeout=30)
+    assert atftp.returncode != 0 and "not found" in (atftp.stdout + atftp.stderr).lower()
 
 
 @pytest.mark.parametrize("name", ["../../../etc/passwd", "/etc/passwd", "//etc/passwd", "..\\..\\etc\\passwd",
