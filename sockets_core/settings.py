@@ -164,7 +164,8 @@ def build_parser(prog: str = "sockdash") -> argparse.ArgumentParser:
         prog=prog,
         description="Run the sockdash web dashboard and its socket services in one process.",
         epilog="Every flag can also be set as SOCKDASH_<FLAG>, e.g. SOCKDASH_HTTP_PORT=9000; "
-        "flags given on the command line win. Port 0 means any free port.",
+        "flags given on the command line win. Port 0 means any free port. "
+        "`sockdash tftp get|put --help`: the TFTP client.",
     )
     for flag, dest, parse, help_text in _VALUE_FLAGS:
         parser.add_argument(flag, dest=dest, type=_argparse_type(parse) if parse not in (str, Path) else parse,

@@ -89,6 +89,10 @@ def banner(settings: Settings, services: Services, token: str, lan: list[str]) -
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["tftp"]:
+        from .tftp_cli import main as tftp_main
+
+        return tftp_main(argv[1:])
     try:
         settings = parse_settings(argv)
     except SettingsError as exc:

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TRANSFERS = 64
 DEFAULT_MAX_UPLOAD = 1 << 30
+DEFAULT_REQUESTS_PER_PEER = 50  # a PXE lab boots many machines, each from its own IP
 
 
 class TftpServer(DatagramServer):
@@ -44,6 +45,8 @@ class TftpServer(DatagramServer):
         self.allow_write = allow_write
         self.max_transfers = max_transfers
         self.max_upload = max_upload
+        self.max_requests_per_peer = DEFAULT_REQUESTS_PER_PEER
+        self._request_counts: dict[str, tuple[float, int]] = {}
         self.local = local_address(sock)
         self.active: dict[tuple, gevent.Greenlet] = {}  # type: ignore[type-arg]
 
@@ -57,6 +60,8 @@ class TftpServer(DatagramServer):
             return
         if not isinstance(request, Request) or address in self.active:
             return  # stray packet, or the client retransmitting a request already being served
+        if not self._allow(peer[0]):
+            return
         if len(self.active) >= self.max_transfers:
             log.warning("tftp: %d transfers running (limit): refused %s from %s",
                         self.max_transfers, request.filename, format_address(peer))
@@ -65,6 +70,24 @@ class TftpServer(DatagramServer):
         self.active[address] = gevent.spawn(self._serve, request, address)
         self.active[address].link(lambda _: self._forget(address))
         self.tap.counters.clients = len(self.active)
+
+    def _allow(self, ip: str) -> bool:
+        """At most ``max_requests_per_peer`` new requests per second from one IP; the rest
+        are ignored (no reply: answering a flood would amplify it) and logged, once a second."""
+        now = time.monotonic()
+        window_start, count = self._request_counts.get(ip, (now, 0))
+        if now - window_start >= 1.0:
+            window_start, count = now, 0
+        count += 1
+        self._request_counts[ip] = (window_start, count)
+        if len(self._request_counts) > 4096:  # forget idle peers; a bounded table
+            self._request_counts = {k: v for k, v in self._request_counts.items() if now - v[0] < 1.0}
+        if count <= self.max_requests_per_peer:
+            return True
+        if count == self.max_requests_per_peer + 1:
+            log.warning("tftp: %s sent more than %d requests in a second (limit): ignoring the rest",
+                        ip, self.max_requests_per_peer)
+        return False
 
     def _forget(self, address: tuple) -> None:  # type: ignore[type-arg]
         self.active.pop(address, None)

@@ -149,6 +149,12 @@ class ReadTransfer(_Transfer):
             return [self._oack]
         return self._send_window()
 
+    def begin_sending(self, now: float) -> list[bytes]:
+        """For a client's upload: the server accepted (ACK 0 or OACK), the first window goes."""
+        self._oack = None
+        self._arm(now)
+        return self._send_window()
+
     def _produce(self) -> None:
         """Fill the window with new blocks, as many as fit and the file has."""
         while self._last_block is None and len(self._window) < self.windowsize:
@@ -238,6 +244,13 @@ class WriteTransfer(_Transfer):
 
     def _retransmit(self) -> list[bytes]:
         return [self._last_ack]
+
+    def begin_receiving(self, now: float, acknowledge_options: bool) -> list[bytes]:
+        """For a client's download: ACK 0 answers the server's OACK; without one, the
+        first DATA is already on its way and nothing is sent yet."""
+        self._last_ack = encode_ack(0)
+        self._arm(now)
+        return [self._last_ack] if acknowledge_options else []
 
     def _ack(self, now: float) -> list[bytes]:
         self._last_ack = encode_ack(self._received)

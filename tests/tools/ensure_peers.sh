@@ -13,6 +13,7 @@ command -v tftp >/dev/null && (tftp -V 2>&1 || true) | grep -qi "tftp-hpa" || mi
 command -v atftp >/dev/null || missing+=(atftp)
 command -v curl >/dev/null || missing+=(curl)
 command -v tshark >/dev/null || missing+=(tshark)
+[ -x /usr/sbin/in.tftpd ] || missing+=(tftpd-hpa)  # the peer server of the client tests and bench/tftp.py
 
 if ! "$python" "$here/browser.py" >/dev/null; then
   echo "ensure_peers: no Chromium found; trying 'playwright install chromium'" >&2
@@ -27,7 +28,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "ensure_peers: installing ${missing[*]} from Debian's packages" >&2
   export DEBIAN_FRONTEND=noninteractive
+  # tftpd-hpa's package would start a daemon on port 69, sockdash's default: start no service
+  policy_made=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy_made=1
+  fi
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ -n "$policy_made" ] && rm -f /usr/sbin/policy-rc.d
 fi
 echo "ensure_peers: chromium at $("$python" "$here/browser.py")" >&2

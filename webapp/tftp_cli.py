@@ -1,0 +1,143 @@
+"""`sockdash tftp get|put`: a TFTP client on the command line, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from sockets_core.servers.tftp_client import run_client
+from sockets_core.settings import OneLineParser, SettingsError
+from sockets_core.tftp.client import TftpClient
+from sockets_core.tftp.packets import RRQ, WRQ
+
+BAR = 30
+
+
+def parse_server(text: str) -> tuple[str, int]:
+    """HOST, HOST:PORT, [IPv6]:PORT or a bare IPv6 address; the port defaults to 69."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or "69"
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, "69"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"invalid port in {text!r}")
+    return host, int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="sockdash tftp", description="Fetch or send a file over TFTP.")
+    actions = parser.add_subparsers(dest="action", required=True)
+    get = actions.add_parser("get", help="download REMOTE from SERVER (to LOCAL, default its name)")
+    get.add_argument("server", metavar="HOST[:PORT]")
+    get.add_argument("remote")
+    get.add_argument("local", nargs="?")
+    put = actions.add_parser("put", help="upload LOCAL to SERVER (as REMOTE, default its name)")
+    put.add_argument("server", metavar="HOST[:PORT]")
+    put.add_argument("local")
+    put.add_argument("remote", nargs="?")
+    for sub in (get, put):
+        sub.add_argument("--blksize", type=int, help="block size 8-65464 (RFC 2348)")
+        sub.add_argument("--windowsize", type=int, help="blocks per window 1-65535 (RFC 7440)")
+        sub.add_argument("--timeout", type=int, help="seconds before a resend, 1-255 (default 1)")
+        sub.add_argument("--retries", type=int, default=5, help="resends before giving up (default 5)")
+        sub.add_argument("--mode", choices=["octet", "netascii"], default="octet")
+    return parser
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+class Progress:
+    """A one-line bar with rate and ETA on a terminal; nothing but the summary otherwise."""
+
+    def __init__(self, verb: str, name: str) -> None:
+        self.verb, self.name = verb, name
+        self.started = time.monotonic()
+        self._shown = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, client: TftpClient) -> None:
+        now = time.monotonic()
+        if not self.tty or now - self._shown < 0.1:
+            return
+        self._shown = now
+        done, total = client.bytes_moved, client.total
+        rate = done / max(now - self.started, 1e-6)
+        if total:
+            filled = int(BAR * min(done / total, 1))
+            eta = (total - done) / rate if rate > 0 else 0
+            line = (f"\r{self.name} [{'#' * filled}{'.' * (BAR - filled)}] {100 * done / total:5.1f}% "
+                    f"{human(done)}/{human(total)} {human(rate)}/s ETA {int(eta) // 60}:{int(eta) % 60:02d}")
+        else:
+            line = f"\r{self.name} {human(done)} {human(rate)}/s"
+        sys.stderr.write(line.ljust(79))
+        sys.stderr.flush()
+
+    def finish(self, client: TftpClient) -> None:
+        elapsed = time.monotonic() - self.started
+        if self.tty:
+            sys.stderr.write("\n")
+        sys.stderr.write(f"{self.verb} {self.name}: {human(client.bytes_moved)} in {elapsed:.2f} s "
+                         f"({human(client.bytes_moved / max(elapsed, 1e-6))}/s)"
+                         + (f", options {' '.join(f'{k}={v}' for k, v in client.accepted.items())}"
+                            if client.accepted else "") + "\n")
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        host, port = parse_server(args.server)
+    except SettingsError as exc:
+        print(f"sockdash tftp: error: {exc}", file=sys.stderr)
+        return 2
+    options = {"blksize": args.blksize, "windowsize": args.windowsize, "timeout": args.timeout,
+               "mode": args.mode, "max_retries": args.retries}
+    try:
+        if args.action == "get":
+            return _get(host, port, args.remote, Path(args.local or Path(args.remote.replace("\\", "/")).name), options)
+        return _put(host, port, Path(args.local), args.remote or Path(args.local).name, options)
+    except OSError as exc:
+        print(f"sockdash tftp: error: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+
+def _get(host: str, port: int, remote: str, local: Path, options: dict) -> int:  # type: ignore[type-arg]
+    temp = local.with_name(f".{local.name}.sockdash-part")
+    with open(temp, "wb") as out:
+        client = TftpClient(RRQ, remote, write=out.write, **options)
+        progress = Progress("received", remote)
+        try:
+            run_client(client, host, port, progress)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+    if client.error is not None:
+        temp.unlink(missing_ok=True)  # a failed download leaves nothing
+        print(f"\nsockdash tftp: {remote}: {client.error}", file=sys.stderr)
+        return 1
+    os.replace(temp, local)
+    progress.finish(client)
+    return 0
+
+
+def _put(host: str, port: int, local: Path, remote: str, options: dict) -> int:  # type: ignore[type-arg]
+    with open(local, "rb") as source:
+        client = TftpClient(WRQ, remote, read=source.read, size=local.stat().st_size, **options)
+        progress = Progress("sent", remote)
+        run_client(client, host, port, progress)
+    if client.error is not None:
+        print(f"\nsockdash tftp: {remote}: {client.error}", file=sys.stderr)
+        return 1
+    progress.finish(client)
+    return 0
