@@ -12,6 +12,10 @@ import sys  # noqa: E402
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["tftp"]:  # the client needs none of Flask: start fast
+        from .tftp_cli import main as tftp_client
+
+        return tftp_client(sys.argv[2:])
     from .cli import main as run
 
     return run(sys.argv[1:])

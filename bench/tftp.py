@@ -1,0 +1,142 @@
+"""TFTP benchmark: sockdash vs tftpd-hpa vs tftpy, same clients, same file, one run.
+
+Scenarios (10 MiB file, medians of --runs, wall time of the client):
+  curl-512       curl --tftp-blksize 512   (lock-step)
+  curl-1468      curl --tftp-blksize 1468  (lock-step)
+  atftp-w16      atftp --option "windowsize 16" --option "blksize 1468"
+  ours-w16       sockdash tftp get --windowsize 16 --blksize 1468
+  parallel-20    20 curl --tftp-blksize 1468 downloads at once (total time)
+
+    .venv/bin/pip install -e '.[bench]'      # tftpy
+    .venv/bin/python bench/tftp.py [--runs 5]
+
+Needs tftpd-hpa (in.tftpd), curl and atftp (`make test` installs them).
+Traffic stays on 127.0.0.1; every loop is bounded by --runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests import harness  # noqa: E402
+
+HOST = "127.0.0.1"
+SIZE = 10 << 20
+NAME = "bench.bin"
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def start_tftpd_hpa(root: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_udp_port()
+    binary = shutil.which("in.tftpd") or "/usr/sbin/in.tftpd"
+    proc = subprocess.Popen([binary, "-L", "-s", "-a", f"{HOST}:{port}", str(root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    return proc, port
+
+
+def start_tftpy(root: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_udp_port()
+    code = ("import logging, sys, tftpy; logging.disable(logging.CRITICAL); "
+            f"tftpy.TftpServer({str(root)!r}).listen({HOST!r}, {port})")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    return proc, port
+
+
+def commands(port: int, out: Path) -> dict[str, list[str]]:
+    url = f"tftp://{HOST}:{port}/{NAME}"
+    return {
+        "curl-512": ["curl", "-s", "--tftp-blksize", "512", "-o", str(out), url],
+        "curl-1468": ["curl", "-s", "--tftp-blksize", "1468", "-o", str(out), url],
+        "atftp-w16": ["atftp", "--option", "windowsize 16", "--option", "blksize 1468", "-g", "-r", NAME,
+                      "-l", str(out), HOST, str(port)],
+        "ours-w16": [sys.executable, "-m", "webapp", "tftp", "get", f"{HOST}:{port}", NAME, str(out),
+                     "--windowsize", "16", "--blksize", "1468"],
+    }
+
+
+def timed(argv: list[str], out: Path) -> float:
+    out.unlink(missing_ok=True)
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, timeout=600, capture_output=True, cwd=ROOT)
+    elapsed = time.perf_counter() - started
+    if out.stat().st_size != SIZE:
+        raise RuntimeError(f"short file from {argv[0]}")
+    return elapsed
+
+
+def parallel(port: int, tmp: Path, n: int = 20) -> float:
+    outs = [tmp / f"p{i}.bin" for i in range(n)]
+    started = time.perf_counter()
+    procs = [subprocess.Popen(["curl", "-s", "--tftp-blksize", "1468", "-o", str(o), f"tftp://{HOST}:{port}/{NAME}"])
+             for o in outs]
+    for p in procs:
+        if p.wait(timeout=600) != 0:
+            raise RuntimeError("a parallel download failed")
+    elapsed = time.perf_counter() - started
+    if any(o.stat().st_size != SIZE for o in outs):
+        raise RuntimeError("short parallel download")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        files = tmp / "files"
+        files.mkdir()
+        (files / NAME).write_bytes(os.urandom(SIZE))
+        sockdash = harness.start(tmp / "sockdash", "--log-level", "WARNING")
+        (sockdash.root / NAME).write_bytes((files / NAME).read_bytes())
+        hpa, hpa_port = start_tftpd_hpa(files)
+        tftpy, tftpy_port = start_tftpy(files)
+        servers = {"sockdash": sockdash.ports["tftp"], "tftpd-hpa": hpa_port, "tftpy": tftpy_port}
+        results: dict[str, dict[str, list[float]]] = {s: {} for s in servers}
+        try:
+            for _ in range(args.runs):  # rounds interleave the servers, so drift hits all alike
+                for server, port in servers.items():
+                    out = tmp / f"{server}.out"
+                    for scenario, argv in commands(port, out).items():
+                        results[server].setdefault(scenario, []).append(timed(argv, out))
+                    results[server].setdefault("parallel-20", []).append(parallel(port, tmp))
+        finally:
+            sockdash.stop(timeout=15)
+            for proc in (hpa, tftpy):
+                proc.terminate()
+                proc.wait(10)
+    scenarios = ["curl-512", "curl-1468", "atftp-w16", "ours-w16", "parallel-20"]
+    print(f"\n10 MiB, medians of {args.runs} (seconds; ratio = sockdash / tftpd-hpa)")
+    print("| scenario | sockdash | tftpd-hpa | tftpy | sockdash / tftpd-hpa |")
+    print("|---|---|---|---|---|")
+    for scenario in scenarios:
+        m = {server: statistics.median(results[server][scenario]) for server in servers}
+        print(f"| {scenario} | {m['sockdash']:.3f} | {m['tftpd-hpa']:.3f} | {m['tftpy']:.3f} | "
+              f"{m['sockdash'] / m['tftpd-hpa']:.2f} |")
+    hpa_lockstep = statistics.median(results["tftpd-hpa"]["curl-1468"])
+    for scenario in ("atftp-w16", "ours-w16"):
+        speedup = hpa_lockstep / statistics.median(results["sockdash"][scenario])
+        print(f"\nsockdash {scenario} is {speedup:.1f}x faster than tftpd-hpa lock-step at 1468 (target >= 3)")
+
+
+if __name__ == "__main__":
+    main()
