@@ -16,7 +16,7 @@ import heapq
 import json
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,10 @@ from .bus import Bus
 
 PACKET_TOPIC = "packet"
 PAYLOAD_KEEP = 256
+
+# Services whose events are summarised only when somebody looks (no formatting on the hot
+# path): service -> f(first bytes of payload, full length) -> summary.
+LAZY_SUMMARIES: dict[str, Callable[[bytes, int], str]] = {}
 
 Address = tuple[str, int]
 
@@ -53,9 +57,13 @@ class PacketEvent:
             "local": format_address(self.local),
             "peer": format_address(self.peer),
             "length": self.length,
-            "summary": self.summary,
+            "summary": self.summary or self.describe(),
             "payload_hex": self.payload.hex(),
         }
+
+    def describe(self) -> str:
+        summarize = LAZY_SUMMARIES.get(self.service)
+        return summarize(self.payload, self.length) if summarize is not None and self.kind == "data" else ""
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))

@@ -119,7 +119,11 @@ class Services:
                                                self.transfers),
             "tftp": lambda: TftpServer(udp_socket(name, host, port), self.taps[name], self.store,
                                        self.transfers, self.settings.tftp_write,
-                                       max_upload=self.store.max_upload),
+                                       max_transfers=self.settings.tftp_max_transfers,
+                                       max_upload=self.store.max_upload,
+                                       overwrite=self.settings.tftp_overwrite,
+                                       retries=self.settings.tftp_retries,
+                                       requests_per_peer=self.settings.tftp_requests_per_peer),
         }
         return factories[name]()
 

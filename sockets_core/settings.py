@@ -36,6 +36,10 @@ class Settings:
     data: Path = Path(".sockdash")
     admin_token: str | None = None
     tftp_write: bool = False
+    tftp_overwrite: bool = False
+    tftp_retries: int = 5
+    tftp_max_transfers: int = 64
+    tftp_requests_per_peer: int = 50
     disabled: frozenset[str] = field(default_factory=frozenset)
     log_level: str = "INFO"
     packet_log_size: int = 10_000
@@ -150,6 +154,10 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
     ("--packet-log-file", "packet_log_file", Path,
      "also append every packet event to this JSON-lines file (rotated, 3 old files kept)"),
     ("--packet-log-file-max", "packet_log_file_max", parse_size, "rotate the packet log file at this size (default 64M)"),
+    ("--tftp-retries", "tftp_retries", parse_positive, "TFTP resends before a transfer is abandoned (default 5)"),
+    ("--tftp-max-transfers", "tftp_max_transfers", parse_positive, "TFTP transfers at once (default 64)"),
+    ("--tftp-requests-per-peer", "tftp_requests_per_peer", parse_positive,
+     "new TFTP requests per second from one IP (default 50)"),
     ("--udp-peer-ttl", "udp_peer_ttl", parse_positive,
      "seconds a UDP chat peer keeps receiving after its last datagram (default 600)"),
 ]
@@ -172,6 +180,8 @@ def build_parser(prog: str = "sockdash") -> argparse.ArgumentParser:
                             default=None, help=f"{help_text} [{env_name(flag)}]")
     parser.add_argument("--tftp-write", dest="tftp_write", action="store_true", default=None,
                         help="allow TFTP uploads (off by default) [SOCKDASH_TFTP_WRITE]")
+    parser.add_argument("--tftp-overwrite", dest="tftp_overwrite", action="store_true", default=None,
+                        help="let TFTP uploads replace existing files (off by default) [SOCKDASH_TFTP_OVERWRITE]")
     parser.add_argument("--disable", dest="disabled", action="append", default=None,
                         type=_argparse_type(parse_service), metavar="SERVICE",
                         help=f"do not start SERVICE ({', '.join(SERVICES)}); repeatable "
@@ -188,11 +198,12 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, object]:
                 values[dest] = parse(environ[name])  # type: ignore[operator]
             except SettingsError as exc:
                 raise SettingsError(f"{name}: {exc}") from None
-    if "SOCKDASH_TFTP_WRITE" in environ:
-        try:
-            values["tftp_write"] = parse_bool(environ["SOCKDASH_TFTP_WRITE"])
-        except SettingsError as exc:
-            raise SettingsError(f"SOCKDASH_TFTP_WRITE: {exc}") from None
+    for name, dest in (("SOCKDASH_TFTP_WRITE", "tftp_write"), ("SOCKDASH_TFTP_OVERWRITE", "tftp_overwrite")):
+        if name in environ:
+            try:
+                values[dest] = parse_bool(environ[name])
+            except SettingsError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
     if "SOCKDASH_DISABLE" in environ:
         names = [n.strip() for n in environ["SOCKDASH_DISABLE"].split(",") if n.strip()]
         try:

@@ -16,15 +16,17 @@ from gevent import socket as gsocket
 from gevent.server import DatagramServer
 
 from ..files import AtomicWriter, FileStore, UnsafePath
-from ..packetlog import format_address
+from ..packetlog import LAZY_SUMMARIES, format_address
+from ..ratelimit import PerSecondLimit
 from ..tftp.packets import (ERR_ACCESS, ERR_EXISTS, ERR_NOT_FOUND, ERR_UNDEFINED, RRQ, MalformedPacket,
                             Request, decode, encode_error, summarize)
-from ..tftp.transfer import ReadTransfer, WriteTransfer
+from ..tftp.transfer import DEFAULT_RETRIES, ReadTransfer, WriteTransfer
 from ..traffic import ServiceTap
 from ..transfers import TransferRegistry
 from .listen import local_address, plain_address
 
 log = logging.getLogger(__name__)
+LAZY_SUMMARIES["tftp"] = summarize  # decoded for the log only when somebody looks
 
 DEFAULT_MAX_TRANSFERS = 64
 DEFAULT_MAX_UPLOAD = 1 << 30
@@ -34,7 +36,8 @@ DEFAULT_REQUESTS_PER_PEER = 50  # a PXE lab boots many machines, each from its o
 class TftpServer(DatagramServer):
     def __init__(self, sock: socket.socket, tap: ServiceTap, store: FileStore, transfers: TransferRegistry,
                  allow_write: bool, max_transfers: int = DEFAULT_MAX_TRANSFERS,
-                 max_upload: int = DEFAULT_MAX_UPLOAD) -> None:
+                 max_upload: int = DEFAULT_MAX_UPLOAD, overwrite: bool = False,
+                 retries: int = DEFAULT_RETRIES, requests_per_peer: int = DEFAULT_REQUESTS_PER_PEER) -> None:
         # handle each datagram in the reading greenlet (no greenlet per datagram): under a
         # flood the kernel's socket buffer is the bounded queue and drops the excess, instead
         # of an unbounded backlog of greenlets (bench/packetlog.py measured it growing)
@@ -45,14 +48,15 @@ class TftpServer(DatagramServer):
         self.allow_write = allow_write
         self.max_transfers = max_transfers
         self.max_upload = max_upload
-        self.max_requests_per_peer = DEFAULT_REQUESTS_PER_PEER
-        self._request_counts: dict[str, tuple[float, int]] = {}
+        self.request_limit = PerSecondLimit(requests_per_peer)
+        self.overwrite = overwrite
+        self.retries = retries
         self.local = local_address(sock)
         self.active: dict[tuple, gevent.Greenlet] = {}  # type: ignore[type-arg]
 
     def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
         peer = plain_address(address)
-        self.tap.received(self.local, peer, data, summarize(data))
+        self.tap.received(self.local, peer, data)
         try:
             request = decode(data)
         except MalformedPacket as exc:
@@ -72,22 +76,13 @@ class TftpServer(DatagramServer):
         self.tap.counters.clients = len(self.active)
 
     def _allow(self, ip: str) -> bool:
-        """At most ``max_requests_per_peer`` new requests per second from one IP; the rest
-        are ignored (no reply: answering a flood would amplify it) and logged, once a second."""
-        now = time.monotonic()
-        window_start, count = self._request_counts.get(ip, (now, 0))
-        if now - window_start >= 1.0:
-            window_start, count = now, 0
-        count += 1
-        self._request_counts[ip] = (window_start, count)
-        if len(self._request_counts) > 4096:  # forget idle peers; a bounded table
-            self._request_counts = {k: v for k, v in self._request_counts.items() if now - v[0] < 1.0}
-        if count <= self.max_requests_per_peer:
-            return True
-        if count == self.max_requests_per_peer + 1:
+        """New requests per second from one IP are limited; the rest are ignored (answering a
+        flood would amplify it) and logged once a second."""
+        over = self.request_limit.check(ip, time.monotonic())
+        if over == 1:
             log.warning("tftp: %s sent more than %d requests in a second (limit): ignoring the rest",
-                        ip, self.max_requests_per_peer)
-        return False
+                        ip, self.request_limit.per_second)
+        return over == 0
 
     def _forget(self, address: tuple) -> None:  # type: ignore[type-arg]
         self.active.pop(address, None)
@@ -144,11 +139,11 @@ class TftpServer(DatagramServer):
             if request.opcode == RRQ:
                 path, size = self.store.open_for_reading(request.filename)
                 source = open(path, "rb")
-                return ReadTransfer(request, source.read, size), lambda ok: source.close()
+                return ReadTransfer(request, source.read, size, self.retries), lambda ok: source.close()
             if not self.allow_write:
                 raise PermissionError("uploads are disabled (start sockdash with --tftp-write)")
-            writer = self.store.writer(request.filename)
-            transfer = WriteTransfer(request, writer.write, self.max_upload)
+            writer = self.store.writer(request.filename, overwrite=self.overwrite)
+            transfer = WriteTransfer(request, writer.write, self.max_upload, self.retries)
             return transfer, lambda ok: _commit_or_abort(writer, ok)
         except (UnsafePath, PermissionError, IsADirectoryError) as exc:
             code, reason = ERR_ACCESS, str(exc)
@@ -180,7 +175,7 @@ class TftpServer(DatagramServer):
             except TimeoutError:
                 replies = transfer.handle_timer(time.monotonic())
             else:
-                self.tap.received(local, plain_address(source), data, summarize(data))
+                self.tap.received(local, plain_address(source), data)
                 if source != address:
                     self._reply(sock, local, source, transfer.wrong_source_reply())
                     continue
@@ -197,7 +192,7 @@ class TftpServer(DatagramServer):
         except OSError as exc:
             log.debug("tftp: send to %s failed: %s", address, exc)
             return
-        self.tap.sent(local, plain_address(address), packet, summarize(packet))
+        self.tap.sent(local, plain_address(address), packet)
 
     def _log_result(self, request: Request, address: tuple, transfer: ReadTransfer | WriteTransfer) -> None:  # type: ignore[type-arg]
         kind = "download" if request.opcode == RRQ else "upload"

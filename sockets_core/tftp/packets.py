@@ -135,8 +135,11 @@ def encode_oack(options: dict[str, str]) -> bytes:
     return struct.pack("!H", OACK) + b"".join(f"{k}\0{v}\0".encode() for k, v in options.items())
 
 
-def summarize(data: bytes) -> str:
-    """One line for the packet log: 'RRQ config.txt octet blksize=1468', 'DATA #9 512 B', ..."""
+def summarize(data: bytes, length: int | None = None) -> str:
+    """One line for the packet log: 'RRQ config.txt octet blksize=1468', 'DATA #9 512 B', ...
+    ``data`` may be cut short (the log keeps 256 bytes); ``length`` is then the full size."""
+    if len(data) >= 4 and data[0] == 0 and data[1] == DATA:
+        return f"DATA #{(data[2] << 8) | data[3]} {(length if length is not None else len(data)) - 4} B"
     try:
         packet = decode(data)
     except MalformedPacket as exc:
