@@ -7,6 +7,7 @@ through the FileStore and taps every packet.
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -143,7 +144,8 @@ class TftpServer(DatagramServer):
             if not self.allow_write:
                 raise PermissionError("uploads are disabled (start sockdash with --tftp-write)")
             writer = self.store.writer(request.filename, overwrite=self.overwrite)
-            transfer = WriteTransfer(request, writer.write, self.max_upload, self.retries)
+            room = min(self.max_upload, shutil.disk_usage(self.store.root).free)  # tsize over it: ERROR 3
+            transfer = WriteTransfer(request, writer.write, room, self.retries)
             return transfer, lambda ok: _commit_or_abort(writer, ok)
         except (UnsafePath, PermissionError, IsADirectoryError) as exc:
             code, reason = ERR_ACCESS, str(exc)

@@ -181,7 +181,8 @@ def test_tftp_upload_tcp_and_http_downloads_appear_in_the_transfer_list(tmp_path
                        check=True, timeout=30, capture_output=True)
         assert (proc.root / "config.txt").read_bytes() == local.read_bytes()
         subprocess.run(f"printf config.txt | nc {HOST} {proc.ports['file']} > /dev/null", shell=True, timeout=30)
-        urllib.request.urlopen(f"{proc.base_url}/files/config.txt", timeout=10).close()
+        with urllib.request.urlopen(f"{proc.base_url}/files/config.txt", timeout=10) as response:
+            assert len(response.read()) == 70_000  # read it all: closing early is a cancelled download
         transfers = proc.wait_for(lambda: (t := api(proc, "GET", "/api/transfers")[1]["transfers"])
                                   and len(t) >= 3 and all(x["result"] for x in t) and t)
         kinds = {(t["kind"], t["direction"], t["file"], t["result"], t["bytes"]) for t in transfers}

@@ -178,3 +178,33 @@ def test_failed_tftp_upload_keeps_nothing_and_is_recorded_as_failed(
         client.close()
     finally:
         svc.stop_all()
+
+
+def test_a_stranger_gets_error_5_and_the_transfer_goes_on(tmp_path: Path) -> None:
+    from sockets_core.tftp.packets import RRQ, Data, Error, decode, encode_ack, encode_request
+
+    (tmp_path / "f.bin").write_bytes(b"x" * 1500)
+    svc = make(tmp_path)
+    svc.start_all()
+    try:
+        client, stranger = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+        client.settimeout(5)
+        stranger.settimeout(5)
+        client.sendto(encode_request(RRQ, "f.bin", "octet"), ("127.0.0.1", svc.endpoints["tftp"].port))
+        first, server = client.recvfrom(600)
+        assert decode(first) == Data(1, b"x" * 512)
+        stranger.sendto(encode_ack(1), server)
+        reply = decode(stranger.recvfrom(100)[0])
+        assert isinstance(reply, Error) and reply.code == 5
+        received = b"x" * 512
+        client.sendto(encode_ack(1), server)
+        for block in (2, 3):  # 512 + 512 + 476
+            data = decode(client.recvfrom(600)[0])
+            assert isinstance(data, Data) and data.block == block
+            received += data.payload
+            client.sendto(encode_ack(block), server)
+        assert received == b"x" * 1500
+        client.close()
+        stranger.close()
+    finally:
+        svc.stop_all()
