@@ -25,6 +25,7 @@ from ..tftp.transfer import DEFAULT_RETRIES, ReadTransfer, WriteTransfer
 from ..traffic import ServiceTap
 from ..transfers import TransferRegistry
 from .listen import local_address, plain_address
+from .timed import receive_until
 
 log = logging.getLogger(__name__)
 LAZY_SUMMARIES["tftp"] = summarize  # decoded for the log only when somebody looks
@@ -164,19 +165,11 @@ class TftpServer(DatagramServer):
         for packet in transfer.start(time.monotonic()):
             self._reply(sock, local, address, packet)
         while not transfer.done:
-            deadline = transfer.get_timer()
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                replies = transfer.handle_timer(time.monotonic())  # settimeout(0) would not time out
-                for packet in replies:
-                    self._reply(sock, local, address, packet)
-                continue
-            sock.settimeout(remaining)
-            try:
-                data, source = sock.recvfrom(65536)
-            except TimeoutError:
+            received = receive_until(sock, transfer.get_timer())
+            if received is None:
                 replies = transfer.handle_timer(time.monotonic())
             else:
+                data, source = received
                 self.tap.received(local, plain_address(source), data)
                 if source != address:
                     self._reply(sock, local, source, transfer.wrong_source_reply())

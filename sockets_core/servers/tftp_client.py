@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from ..tftp.client import TftpClient
+from .timed import receive_until
 
 
 def resolve(host: str, port: int) -> tuple[int, tuple]:  # type: ignore[type-arg]
@@ -24,24 +25,17 @@ def run_client(client: TftpClient, host: str, port: int,
         for packet in client.start(time.monotonic()):
             sock.sendto(packet, server)
         while not client.done:
-            deadline = client.get_timer()
-            remaining = None if deadline is None else deadline - time.monotonic()
-            replies: list[bytes]
-            if remaining is not None and remaining <= 0:
+            received = receive_until(sock, client.get_timer())
+            if received is None:
                 replies = client.handle_timer(time.monotonic())
             else:
-                sock.settimeout(remaining)
-                try:
-                    data, source = sock.recvfrom(65536)
-                except TimeoutError:
-                    replies = client.handle_timer(time.monotonic())
-                else:
-                    if peer is None and source[0] == server[0]:
-                        peer = source
-                    elif source != peer:
-                        sock.sendto(client.wrong_source_reply(), source)
-                        continue
-                    replies = client.receive(data, time.monotonic())
+                data, source = received
+                if peer is None and source[0] == server[0]:
+                    peer = source
+                elif source != peer:
+                    sock.sendto(client.wrong_source_reply(), source)
+                    continue
+                replies = client.receive(data, time.monotonic())
             for packet in replies:
                 sock.sendto(packet, peer or server)
             if on_progress is not None:

@@ -208,3 +208,27 @@ def test_a_stranger_gets_error_5_and_the_transfer_goes_on(tmp_path: Path) -> Non
         stranger.close()
     finally:
         svc.stop_all()
+
+
+def test_a_repeated_request_does_not_start_a_second_transfer(tmp_path: Path) -> None:
+    from sockets_core.tftp.packets import RRQ, encode_request
+
+    (tmp_path / "f.bin").write_bytes(b"x" * 600)
+    svc = make(tmp_path)
+    svc.start_all()
+    try:
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.settimeout(0.5)
+        for _ in range(3):  # a client retransmitting its RRQ before the first DATA arrived
+            client.sendto(encode_request(RRQ, "f.bin", "octet"), ("127.0.0.1", svc.endpoints["tftp"].port))
+        sources = set()
+        try:
+            while True:
+                sources.add(client.recvfrom(600)[1])
+        except TimeoutError:
+            pass
+        assert len(sources) == 1  # one transfer, from one port
+        assert len(svc.transfers.snapshot()) == 1
+        client.close()
+    finally:
+        svc.stop_all()
