@@ -15,7 +15,7 @@ import gevent
 
 from ..chat.commands import HELP, handle_line
 from ..chat.framing import Line, LineFramer
-from ..chat.hub import ChatError, ChatEvent, ChatHub, Member
+from ..chat.hub import ChatEvent, ChatHub, Member
 from ..packetlog import format_address
 from ..textcodec import ESCAPED, UTF8, decode, encode
 from ..traffic import ServiceTap

@@ -70,7 +70,7 @@ def test_fetch_commands_sort_filter_and_folders(page: Page, fresh_sockdash: harn
     ports = fresh_sockdash.ports
     assert any(c.startswith("curl -O http://") and f":{ports['http']}/files/big.bin" in c for c in commands)
     assert any(f" {ports['tftp']} -m binary -c get big.bin" in c for c in commands)
-    assert any(f"| nc " in c and f" {ports['file']} > big.bin" in c for c in commands)
+    assert any("| nc " in c and f" {ports['file']} > big.bin" in c for c in commands)
     page.get_by_role("button", name="Compute SHA-256 of big.bin").click()
     import hashlib
     expect(page.locator("p.sha code")).to_have_text(hashlib.sha256(b"x" * 5000).hexdigest())

@@ -16,7 +16,7 @@ def test_home_shows_every_service_running_with_its_port(page: Page, sockdash: ha
         expect(card.locator('[data-field="state"]')).to_have_text("running")
         expect(card.locator('[data-field="port"]')).to_have_text(str(sockdash.ports[name]))
     tftp_hints = page.locator("#card-tftp pre").all_inner_texts()
-    assert any(f"-c get" in h and str(sockdash.ports["tftp"]) in h for h in tftp_hints)
+    assert any("-c get" in h and str(sockdash.ports["tftp"]) in h for h in tftp_hints)
 
 
 def test_counters_move_when_a_native_tcp_client_connects_and_sends(page: Page, sockdash: harness.Sockdash) -> None:

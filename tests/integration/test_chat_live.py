@@ -1,6 +1,5 @@
 """Chat over the real process: commands, encodings, UDP, bad input, slow readers, history."""
 
-import os
 import resource
 import signal
 import socket

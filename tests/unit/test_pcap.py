@@ -83,13 +83,11 @@ def test_packet_file_rotates(tmp_path: Path) -> None:
     bus = Bus()
     log = PacketLog(bus)
     writer = PacketFileWriter(bus, tmp_path / "packets.jsonl", max_bytes=2000)
-    writer._greenlet.kill()
-    sub_batches = 0
-    for round_ in range(5):
+    writer._greenlet.kill()  # drive the writer by hand
+    for _ in range(5):
         for i in range(10):
             log.record("udp_chat", "udp", "data", "in", SERVER, CLIENT, b"payload %d" % i)
         writer.write_batch(writer._sub.get_batch(timeout=0))
-        sub_batches += 1
     writer.close()
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files[0] == "packets.jsonl" and "packets.jsonl.1" in files and len(files) <= 4
