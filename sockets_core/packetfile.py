@@ -33,8 +33,17 @@ class PacketFileWriter:
         self._greenlet = gevent.spawn(self._run)
 
     def _run(self) -> None:
+        failing = False
         while not self._sub.closed:
-            self.write_batch(self._sub.get_batch(timeout=1.0))
+            batch = self._sub.get_batch(timeout=1.0)
+            try:
+                self.write_batch(batch)
+                failing = False
+            except OSError as exc:  # a full disk: lose these events, say so once, keep going
+                if not failing:
+                    log.error("packet log file %s: cannot write (%s); events are lost until it can",
+                              self.path, exc.strerror or exc)
+                failing = True
 
     def write_batch(self, batch) -> None:  # type: ignore[no-untyped-def]
         lines = [event.to_json() for _, event in batch.items]

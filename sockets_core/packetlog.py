@@ -109,13 +109,16 @@ class PacketLog:
         rings: Iterable[deque[PacketEvent]] = (
             [self._rings.get(service, deque())] if service else list(self._rings.values()))
         merged = heapq.merge(*[list(r) for r in rings], key=lambda e: e.id)
-        selected = [e for e in merged if e.id > after_id and (peer is None or _peer_matches(e, peer))]
-        return selected[-limit:] if limit is not None else selected
+        selected = [e for e in merged if e.id > after_id and (peer is None or peer_matches(e, peer))]
+        if limit is None:
+            return selected
+        return selected[len(selected) - limit:] if limit > 0 else []
 
     def __len__(self) -> int:
         return sum(len(r) for r in self._rings.values())
 
 
-def _peer_matches(event: PacketEvent, peer: str) -> bool:
-    address = format_address(event.peer)
-    return address == peer or event.peer[0] == peer.strip("[]")
+def peer_matches(event: PacketEvent, text: str) -> bool:
+    """The one peer filter of the page, the live feed and the exports: ``text`` appears in
+    the peer as shown ("10.0.0.7", "10.0.0.7:4000", "[::1]:50000", "::1")."""
+    return text in format_address(event.peer)

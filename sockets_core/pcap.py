@@ -29,6 +29,7 @@ from .packetlog import PacketEvent
 LINKTYPE_RAW = 101
 SNAPLEN = 65535
 SYN, FIN, RST, PSH, ACK = 0x02, 0x01, 0x04, 0x08, 0x10
+MAX_SEGMENT = 65495  # an IPv4 packet's 65,535 bytes less the IP and TCP headers
 
 Address = tuple[str, int]
 
@@ -62,7 +63,7 @@ def _record(time_us: int, frame: bytes, original_len: int) -> bytes:
 
 
 def _udp(event: PacketEvent, src: Address, dst: Address) -> bytes:
-    udp_len = 8 + event.length
+    udp_len = min(8 + event.length, 65515)  # no datagram is larger; guard the 16-bit fields
     header = struct.pack("!HHHH", src[1], dst[1], udp_len & 0xFFFF, 0)
     ip = _ip_header(src[0], dst[0], 17, udp_len)
     return _record(event.time_us, ip + header + event.payload, len(ip) + udp_len)
@@ -78,6 +79,7 @@ class TcpSynthesizer:
 
     def __init__(self) -> None:
         self._streams: dict[tuple[Address, Address], _Stream] = {}
+        self._connections = 0  # so that a client port used again gets new sequence numbers
 
     def _segment(self, time_us: int, src: Address, dst: Address, flags: int, payload: bytes = b"",
                  length: int = 0) -> bytes:
@@ -91,7 +93,8 @@ class TcpSynthesizer:
 
     def _open(self, time_us: int, client: Address, server: Address) -> Iterator[bytes]:
         key = (client, server)
-        base = (hash(key) & 0xFFFFFF) * 64
+        self._connections += 1
+        base = ((hash(key) + self._connections * 0x9E3779B1) & 0xFFFFFF) * 64
         self._streams[key] = _Stream({client: base + 1000, server: base + 500_000})
         yield self._segment(time_us, client, server, SYN)
         # SYN-ACK: the server's SYN acknowledges the client's
@@ -114,7 +117,14 @@ class TcpSynthesizer:
             yield from self._open(event.time_us, client, server)  # the log lost its start
         if event.kind == "data":
             src, dst = (client, server) if event.direction == "in" else (server, client)
-            yield self._segment(event.time_us, src, dst, PSH | ACK, event.payload, event.length)
+            # one recv/send may be larger than an IP packet (a sendfile chunk of 1 MiB): split it
+            payload, remaining = event.payload, event.length
+            while True:
+                length = min(remaining, MAX_SEGMENT)
+                yield self._segment(event.time_us, src, dst, PSH | ACK, payload[:length], length)
+                payload, remaining = payload[length:], remaining - length
+                if remaining <= 0:
+                    break
         elif event.kind == "close":
             closer, other = (client, server) if event.direction == "in" else (server, client)
             if "reset" in event.summary:

@@ -3,7 +3,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, settings
+
+# In CI the property tests explore a fixed set of examples (a failure there is reproducible
+# with the same seed); locally they keep exploring. A loaded CI machine must not fail them
+# for being slow to generate data.
+settings.register_profile("ci", derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 from tests import harness
 

@@ -105,7 +105,11 @@ def main(argv: list[str]) -> int:
                "mode": args.mode, "max_retries": args.retries}
     try:
         if args.action == "get":
-            return _get(host, port, args.remote, Path(args.local or Path(args.remote.replace("\\", "/")).name), options)
+            local = args.local or Path(args.remote.replace("\\", "/")).name
+            if not local:
+                print(f"sockdash tftp: error: give a local name for {args.remote!r}", file=sys.stderr)
+                return 2
+            return _get(host, port, args.remote, Path(local), options)
         return _put(host, port, Path(args.local), args.remote or Path(args.local).name, options)
     except OSError as exc:
         print(f"sockdash tftp: error: {exc.strerror or exc}", file=sys.stderr)
@@ -126,7 +130,11 @@ def _get(host: str, port: int, remote: str, local: Path, options: dict) -> int: 
         temp.unlink(missing_ok=True)  # a failed download leaves nothing
         print(f"\nsockdash tftp: {remote}: {client.error}", file=sys.stderr)
         return 1
-    os.replace(temp, local)
+    try:
+        os.replace(temp, local)
+    except OSError:
+        temp.unlink(missing_ok=True)
+        raise
     progress.finish(client)
     return 0
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask_sock import Sock
 
-from sockets_core.packetlog import PACKET_TOPIC
+from sockets_core.packetlog import PACKET_TOPIC, peer_matches
 from sockets_core.services import STATUS_TOPIC
 from sockets_core.transfers import TRANSFER_TOPIC
 from sockets_core.watch import FILES_TOPIC
@@ -119,7 +119,7 @@ def _wanted(event: Any, wanted: dict[str, str]) -> bool:
         return False
     if "direction" in wanted and event.direction != wanted["direction"]:
         return False
-    return "peer" not in wanted or wanted["peer"] in f"{event.peer[0]}:{event.peer[1]}"
+    return "peer" not in wanted or peer_matches(event, wanted["peer"])
 
 
 def _watch_request(text: str | bytes) -> str | None:

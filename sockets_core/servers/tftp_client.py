@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from ..tftp.client import TftpClient
+from ..tftp.packets import RRQ
 from .timed import receive_until
 
 
@@ -40,5 +41,18 @@ def run_client(client: TftpClient, host: str, port: int,
                 sock.sendto(packet, peer or server)
             if on_progress is not None:
                 on_progress(client)
+        if client.error is None and client.opcode == RRQ and peer is not None:
+            _linger(sock, client, peer)
     finally:
         sock.close()
+
+
+def _linger(sock: socket.socket, client: TftpClient, peer: tuple) -> None:  # type: ignore[type-arg]
+    """After a get, stay one timeout: if our last ACK was lost, the server sends its last
+    window again, and must hear the ACK, or it records the download as failed."""
+    deadline = time.monotonic() + client.timeout
+    while (received := receive_until(sock, deadline)) is not None:
+        data, source = received
+        if source == peer:
+            for packet in client.receive(data, time.monotonic()):
+                sock.sendto(packet, peer)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .packets import (RRQ, WRQ, Ack, Data, Error, MalformedPacket, OptionAck, Request, decode,
-                      encode_request)
+                      encode_ack, encode_request)
 from .transfer import DEFAULT_RETRIES, DEFAULT_TIMEOUT, ReadTransfer, WriteTransfer
 
 UNLIMITED = 1 << 62
@@ -92,6 +92,10 @@ class TftpClient:
         if self.done:
             return self._inner.receive(data, now) if self._inner is not None else []
         if self._inner is not None:
+            if data[:2] == b"\x00\x06":  # the OACK again: our ACK 0 (or DATA 1) was lost
+                if self.opcode == RRQ and self._inner.bytes_moved == 0:
+                    return [encode_ack(0)]
+                return []  # a put resends its window on its own timer
             packets = self._inner.receive(data, now)
             self._sync()
             return packets

@@ -8,8 +8,8 @@ the datagrams to send. ``done`` turns true at the end; ``error`` then says why i
 (None on success).
 
 - Options (RFC 2347-2349, 7440): blksize 8..65464 (larger requests are lowered to
-  65464), timeout 1..255 s, tsize, windowsize 1..65535 (lowered so that one window
-  holds at most MAX_WINDOW_BYTES). Invalid values and unknown options are ignored; the
+  65464), timeout 1..255 s, tsize, windowsize 1..65535 (lowered to 32767, half the
+  block-number space, and so that one window holds at most MAX_WINDOW_BYTES). Invalid values and unknown options are ignored; the
   OACK carries only what was accepted. A client answering the OACK with ERROR ends it.
 - Sending (a download) keeps one window of blocks in flight. An ACK for the window's
   last block moves on; an ACK for an earlier block of the window means the client
@@ -39,7 +39,10 @@ DEFAULT_BLKSIZE = 512
 MAX_BLKSIZE = 65464
 DEFAULT_TIMEOUT = 1.0
 DEFAULT_RETRIES = 5
-MAX_WINDOWSIZE = 65535
+# Half the 16-bit block space: with a wider window a late duplicate ACK (or DATA) could
+# name a block of the next window as well as one of this (RFC 7440 allows 65535; the
+# OACK may lower a request, RFC 2347).
+MAX_WINDOWSIZE = 32767
 MAX_WINDOW_BYTES = 16 << 20
 
 
@@ -279,6 +282,7 @@ class WriteTransfer(_Transfer):
                 return [self._last_ack] if self.windowsize == 1 else []
             if not self._gap_answered:  # a block was lost: say where to resume, once
                 self._gap_answered = True
+                self._since_ack = 0  # the sender restarts its window after this block
                 self._last_ack = encode_ack(self._received)
                 return [self._last_ack]
             return []

@@ -8,6 +8,7 @@ const ROW = 24; // px, as in the CSS
 const KEEP = 20000; // events kept in the browser
 const COLORS = { tcp_chat: '#1f6feb', udp_chat: '#1a7f37', file: '#9a6700', tftp: '#cf222e', web_chat: '#8250df', http: '#57606a' };
 
+let socket = null; // the live feed, opened once the recent past is loaded
 const all = []; // every event kept, oldest first
 let view = []; // the events that pass the filters
 let paused = false;
@@ -58,7 +59,7 @@ function refilter() {
   const query = params.toString() ? `?${params}` : '';
   $('export-pcap').href = `/api/packets.pcap${query}`;
   $('export-jsonl').href = `/api/packets.jsonl${query}`;
-  socket.send({ filter: { service: filters.service, direction: filters.direction, peer: filters.peer } });
+  if (socket) socket.send({ filter: { service: filters.service, direction: filters.direction, peer: filters.peer } });
 }
 
 for (const [id, key] of [['f-service', 'service'], ['f-direction', 'direction'], ['f-peer', 'peer'], ['f-search', 'search']]) {
@@ -282,7 +283,7 @@ const history = await fetch('/api/packets?limit=10000').then((r) => r.json()).ca
 add(history.events);
 trackConnections(history.events);
 
-const socket = liveSocket('/ws/packets', (message) => {
+socket = liveSocket('/ws/packets', (message) => {
   if (message.type === 'packets') {
     received += message.events.length + message.skipped;
     skippedTotal += message.skipped;

@@ -93,3 +93,33 @@ def test_packet_file_rotates(tmp_path: Path) -> None:
     assert files[0] == "packets.jsonl" and "packets.jsonl.1" in files and len(files) <= 4
     lines = (tmp_path / "packets.jsonl.1").read_text().splitlines()
     assert lines and all(line.startswith('{"id":') for line in lines)
+
+
+def test_events_larger_than_an_ip_packet_are_split() -> None:
+    log = PacketLog()
+    log.record("file", "tcp", "open", "in", SERVER, CLIENT)
+    log.record("file", "tcp", "data", "out", SERVER, CLIENT, 1 << 20, "sendfile")
+    frames = records(b"".join(to_pcap(log.events())))
+    data = frames[3:]
+    assert sum(orig - 40 for _, orig in data) == 1 << 20 and all(orig <= 65535 for _, orig in data)
+    seqs = [tcp_fields(f)[0] for f, _ in data]
+    assert all(b - a == 65495 for a, b in zip(seqs, seqs[1:]))
+
+
+def test_a_client_port_used_twice_gets_new_sequence_numbers() -> None:
+    log = PacketLog()
+    for _ in range(2):
+        log.record("tcp_chat", "tcp", "open", "in", SERVER, CLIENT)
+        log.record("tcp_chat", "tcp", "close", "in", SERVER, CLIENT, b"", "TCP close by peer")
+    syns = [tcp_fields(f)[0] for f, _ in records(b"".join(to_pcap(log.events()))) if tcp_fields(f)[2] == 0x02]
+    assert len(syns) == 2 and syns[0] != syns[1]
+
+
+def test_peer_filter_and_limit_zero() -> None:
+    log = PacketLog()
+    log.record("udp_chat", "udp", "data", "in", ("::1", 8989), ("::1", 50000), b"v6")
+    log.record("udp_chat", "udp", "data", "in", SERVER, CLIENT, b"v4")
+    assert [e.payload for e in log.events(peer="[::1]:50000")] == [b"v6"]
+    assert [e.payload for e in log.events(peer="::1")] == [b"v6"]
+    assert [e.payload for e in log.events(peer="127.0.0.1")] == [b"v4"]
+    assert log.events(limit=0) == [] and len(log.events(limit=1)) == 1

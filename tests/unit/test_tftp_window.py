@@ -126,3 +126,21 @@ def test_state_machines_never_raise_on_any_input(options: dict[str, str], mode: 
     for step in range(1, 50):
         total += len(silent.handle_timer(step * 300.0))
     assert silent.done and total <= (silent.max_retries + 1) * max(1, silent.windowsize)
+
+
+def test_the_client_answers_a_repeated_oack_of_a_get_with_ack_0() -> None:
+    from sockets_core.tftp.client import TftpClient
+    from sockets_core.tftp.packets import encode_oack
+
+    parts: list[bytes] = []
+    client = TftpClient(RRQ, "f", windowsize=4, write=parts.append)
+    client.start(0.0)
+    assert client.receive(encode_oack({"windowsize": "4"}), 0.0) == [encode_ack(0)]
+    assert client.receive(encode_oack({"windowsize": "4"}), 1.0) == [encode_ack(0)]  # our ACK 0 was lost
+    client.receive(encode_data(1, b"x" * 100), 1.0)
+    assert client.done and client.error is None and parts == [b"x" * 100]
+
+
+def test_the_window_is_capped_at_half_the_block_numbers() -> None:
+    options = negotiate(Request(RRQ, "f", "octet", {"blksize": "8", "windowsize": "65535"}), None)
+    assert options["windowsize"] == "32767"
