@@ -113,3 +113,21 @@ def test_admin_makes_renames_and_deletes(page: Page, fresh_sockdash: harness.Soc
     page.get_by_role("button", name="Delete hello-renamed.txt").click()
     expect(page.get_by_role("link", name="hello-renamed.txt")).to_have_count(0)
     assert sorted(p.name for p in fresh_sockdash.root.iterdir()) == ["configs"]
+
+
+def test_cancelled_upload_leaves_nothing(page: Page, fresh_sockdash: harness.Sockdash, tmp_path: Path) -> None:
+    big = tmp_path / "slow.bin"
+    big.write_bytes(os.urandom(4 << 20))
+    login(page, fresh_sockdash)
+    page.goto(f"{fresh_sockdash.base_url}/files")
+    cdp = page.context.new_cdp_session(page)  # a slow uplink: 200 KB/s, so Cancel comes mid-upload
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions",
+             {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 200_000})
+    page.set_input_files("#file-input", [str(big)])
+    fresh_sockdash.wait_for(lambda: any(p.name.endswith(".sockdash-part") for p in fresh_sockdash.root.iterdir()),
+                            timeout=10)
+    page.get_by_role("button", name="Cancel upload of slow.bin").click()
+    expect(page.locator("#uploads li")).to_contain_text("cancelled")
+    fresh_sockdash.wait_for(lambda: sorted(p.name for p in fresh_sockdash.root.iterdir()) == ["hello.txt"],
+                            timeout=10)
