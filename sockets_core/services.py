@@ -8,6 +8,7 @@ once a second; status() is therefore cheap enough to push to every browser each 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import time
 from collections import deque
@@ -31,6 +32,7 @@ from .servers.tcp_chat import TcpChatServer
 from .servers.tftp import TftpServer
 from .servers.udp_chat import UdpChatServer
 from .settings import SERVICES, TFTP_FALLBACK_PORT, Settings
+from .tools.autoreply import AutoResponder, RuleError
 from .traffic import ServiceTap
 from .transfers import TransferRegistry
 from .watch import FolderWatcher
@@ -40,7 +42,8 @@ log = logging.getLogger(__name__)
 STATUS_TOPIC = "status"
 TRANSPORTS = {"tcp_chat": "tcp", "udp_chat": "udp", "file": "tcp", "tftp": "udp"}
 STOP_TIMEOUT = 1.5
-RATE_HISTORY = 300  # one sample a second: the last five minutes
+RATE_HISTORY = 300
+AUTOREPLY_FILE = "autoreply.json"  # one sample a second: the last five minutes
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Services:
         self.hub = ChatHub(bus, history)
         self._flusher: gevent.Greenlet | None = None
         self.transfers = TransferRegistry(bus)
+        self.responders = {"tcp_chat": AutoResponder(), "udp_chat": AutoResponder()}
         self.watcher = FolderWatcher(store, bus)
         self.taps = {name: ServiceTap(name, TRANSPORTS[name], packetlog) for name in SERVICES}
         self.web_chat_tap = ServiceTap("web_chat", "ws", packetlog)  # the browser side of the chat
@@ -112,9 +116,10 @@ class Services:
 
     def _build(self, name: str, host: str, port: int) -> BaseServer:
         factories: dict[str, Callable[[], BaseServer]] = {
-            "tcp_chat": lambda: TcpChatServer(tcp_listener(name, host, port), self.taps[name], self.hub),
+            "tcp_chat": lambda: TcpChatServer(tcp_listener(name, host, port), self.taps[name], self.hub,
+                                              self.responders[name]),
             "udp_chat": lambda: UdpChatServer(udp_socket(name, host, port), self.taps[name], self.hub,
-                                              self.settings.udp_peer_ttl),
+                                              self.settings.udp_peer_ttl, self.responders[name]),
             "file": lambda: FileDownloadServer(tcp_listener(name, host, port), self.taps[name], self.store,
                                                self.transfers),
             "tftp": lambda: TftpServer(udp_socket(name, host, port), self.taps[name], self.store,
@@ -126,6 +131,28 @@ class Services:
                                        requests_per_peer=self.settings.tftp_requests_per_peer),
         }
         return factories[name]()
+
+    # -- auto-responses, kept in the data dir --------------------------------------------------
+    def load_autoreplies(self) -> None:
+        path = self.settings.data / AUTOREPLY_FILE
+        if not path.exists():
+            return
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            for name, rules in stored.items():
+                if name in self.responders:
+                    self.responders[name].set_rules(rules)
+        except (OSError, ValueError, RuleError) as exc:
+            log.error("auto-responses in %s not loaded: %s", path, exc)
+
+    def set_autoreplies(self, name: str, rules: list[dict[str, Any]]) -> None:
+        """Replace a service's rules (RuleError names what is wrong; nothing changes then)."""
+        self.responders[name].set_rules(rules)
+        stored = {n: [r.as_dict() for r in responder.rules] for n, responder in self.responders.items()}
+        path = self.settings.data / AUTOREPLY_FILE
+        temp = path.with_name(path.name + ".part")
+        temp.write_text(json.dumps(stored, ensure_ascii=False, indent=1), encoding="utf-8")
+        temp.replace(path)
 
     def stop(self, name: str, timeout: float = STOP_TIMEOUT) -> None:
         server = self._servers.pop(name, None)

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 
 from sockets_core.chat.hub import ChatError
 from sockets_core.pcap import to_pcap
+from sockets_core.tools.autoreply import RuleError
 from sockets_core.settings import SERVICES
 
 from .auth import admin_required, is_admin
@@ -61,6 +62,29 @@ def clear_room(room: str) -> Any:
     except ChatError as exc:
         abort(400, description=str(exc))
     return jsonify(room=room, removed=removed)
+
+
+@bp.get("/api/autoreply")
+@admin_required
+def autoreply_rules() -> Any:
+    return jsonify({name: [r.as_dict() for r in responder.rules]
+                    for name, responder in services().responders.items()})
+
+
+@bp.put("/api/autoreply/<name>")
+@admin_required
+def set_autoreply_rules(name: str) -> Any:
+    svc = services()
+    if name not in svc.responders:
+        abort(404, description=f"no auto-responses for {name!r}: use {', '.join(svc.responders)}")
+    rules = request.get_json(silent=True)
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        abort(400, description='send a JSON list of rules: [{"match": "any", "reply": "收到"}]')
+    try:
+        svc.set_autoreplies(name, rules)
+    except RuleError as exc:
+        abort(400, description=str(exc))
+    return jsonify({name: [r.as_dict() for r in svc.responders[name].rules]})
 
 
 @bp.get("/api/transfers")

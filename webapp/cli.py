@@ -111,6 +111,7 @@ def main(argv: list[str]) -> int:
 
     bus = Bus()
     services = Services(settings, bus, PacketLog(bus, settings.packet_log_size), store, history)
+    services.load_autoreplies()
     lan = lan_addresses(include_ipv6=":" in settings.host)
     app = create_app(services, token, lan)
     try:

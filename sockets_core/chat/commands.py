@@ -16,6 +16,7 @@ HELP = ("commands: /nick NAME, /join ROOM, /rooms, /who, /msg NICK TEXT, /me ACT
 class Outcome:
     replies: list[str] = field(default_factory=list)  # notices for the sender only
     quit: bool = False
+    said: str | None = None  # the text, when the line was a message to the room
 
 
 def handle_line(hub: ChatHub, member: Member, text: str, now: float) -> Outcome:
@@ -28,10 +29,11 @@ def handle_line(hub: ChatHub, member: Member, text: str, now: float) -> Outcome:
     try:
         if stripped.startswith("/") and not stripped.startswith("//"):
             return _command(hub, member, stripped, now)
-        hub.say(member, text[1:] if stripped.startswith("//") else text, now)
+        said = text[1:] if stripped.startswith("//") else text
+        hub.say(member, said, now)
     except ChatError as exc:
         return Outcome([f"error: {exc}"])
-    return Outcome()
+    return Outcome(said=said)
 
 
 def _command(hub: ChatHub, member: Member, line: str, now: float) -> Outcome:

@@ -18,6 +18,7 @@ from ..chat.framing import Line, LineFramer
 from ..chat.hub import ChatEvent, ChatHub, Member
 from ..packetlog import format_address
 from ..textcodec import ESCAPED, UTF8, decode, encode
+from ..tools.autoreply import AutoResponder
 from ..traffic import ServiceTap
 from .outbound import OutboundQueue
 from .stream import Address, TappedStreamServer
@@ -28,9 +29,11 @@ SEND_BUFFER = 64 * 1024
 
 
 class TcpChatServer(TappedStreamServer):
-    def __init__(self, listener: socket.socket, tap: ServiceTap, hub: ChatHub) -> None:
+    def __init__(self, listener: socket.socket, tap: ServiceTap, hub: ChatHub,
+                 responder: AutoResponder | None = None) -> None:
         super().__init__(listener, tap)
         self.hub = hub
+        self.responder = responder
 
     def serve_client(self, sock: socket.socket, peer: Address, local: Address) -> str:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -85,9 +88,14 @@ class TcpChatServer(TappedStreamServer):
         if line.truncated:
             self._notice(outbound, member, f"your line was cut at {len(line.data)} bytes (the limit)")
             log.info("tcp_chat: line from %s cut at %d bytes", member.nick, len(line.data))
-        outcome = handle_line(self.hub, member, text, time.time())
+        now = time.time()
+        outcome = handle_line(self.hub, member, text, now)
         for reply in outcome.replies:
             self._notice(outbound, member, reply)
+        if outcome.said is not None and self.responder is not None:
+            answer = self.responder.answer(outcome.said, member.nick, now)
+            if answer is not None:
+                self._send(outbound, member, answer + "\n")
         return not outcome.quit
 
     def _notice(self, outbound: OutboundQueue, member: Member, text: str) -> None:

@@ -17,6 +17,7 @@ from ..chat.commands import handle_line
 from ..chat.hub import ChatError, ChatHub, Member
 from ..packetlog import format_address
 from ..textcodec import ESCAPED, UTF8, decode, encode
+from ..tools.autoreply import AutoResponder
 from ..traffic import ServiceTap
 from .listen import local_address, plain_address
 
@@ -28,7 +29,7 @@ MAX_PEERS = 4096
 
 class UdpChatServer(DatagramServer):
     def __init__(self, sock: socket.socket, tap: ServiceTap, hub: ChatHub,
-                 peer_ttl: float = DEFAULT_PEER_TTL) -> None:
+                 peer_ttl: float = DEFAULT_PEER_TTL, responder: AutoResponder | None = None) -> None:
         # handle each datagram in the reading greenlet (no greenlet per datagram): under a
         # flood the kernel's socket buffer is the bounded queue and drops the excess, instead
         # of an unbounded backlog of greenlets (bench/packetlog.py measured it growing)
@@ -36,6 +37,7 @@ class UdpChatServer(DatagramServer):
         self.tap = tap
         self.hub = hub
         self.peer_ttl = peer_ttl
+        self.responder = responder
         self.local = local_address(sock)
         self.peers: dict[tuple, Member] = {}  # type: ignore[type-arg]
 
@@ -53,6 +55,10 @@ class UdpChatServer(DatagramServer):
         outcome = handle_line(self.hub, member, text, now)
         for reply in outcome.replies:
             self._send(address, member, f"* {reply}\n")
+        if outcome.said is not None and self.responder is not None:
+            answer = self.responder.answer(outcome.said, member.nick, now)
+            if answer is not None:
+                self._send(address, member, answer)  # one datagram, as the course's server answers
         if outcome.quit:
             self._forget(address)
 

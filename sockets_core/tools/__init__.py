@@ -1,0 +1,1 @@
+"""What the Tools page is built from: payload parsing and auto-responses (sans-I/O)."""

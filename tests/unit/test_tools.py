@@ -1,0 +1,59 @@
+import pytest
+
+from sockets_core.tools.autoreply import AutoResponder, RuleError, render
+from sockets_core.tools.payload import PayloadError, build, parse_hex, parse_text
+
+
+@pytest.mark.parametrize("text, encoding, expected", [
+    ("hello\\r\\n\\x00\\xff", "utf-8", b"hello\r\n\x00\xff"),
+    ("你好\\n", "gbk", "你好".encode("gbk") + b"\n"),
+    ("你好", "utf-8", "你好".encode("utf-8")),
+    ("caf\u00e9\\t\\\\", "latin-1", b"caf\xe9\t\\"),
+    ("\\0", "utf-8", b"\0"),
+    ("", "utf-8", b""),
+])
+def test_mixed_text_and_escapes(text: str, encoding: str, expected: bytes) -> None:
+    assert parse_text(text, encoding) == expected
+
+
+@pytest.mark.parametrize("text, encoding", [("bad \\q", "utf-8"), ("\\x4", "utf-8"), ("\\xZZ", "utf-8"),
+                                            ("trailing \\", "utf-8"), ("你好", "latin-1"), ("x", "ebcdic")])
+def test_bad_input_is_a_clear_error(text: str, encoding: str) -> None:
+    with pytest.raises(PayloadError):
+        parse_text(text, encoding)
+
+
+def test_hex_and_line_endings() -> None:
+    assert parse_hex("68 65 6c 6C 6f") == b"hello"
+    assert build("68656c6c6f", kind="hex", line_ending="crlf") == b"hello\r\n"
+    assert build("hi", line_ending="lf") == b"hi\n"
+    for bad in ("6", "zz", "68 6"):
+        with pytest.raises(PayloadError):
+            parse_hex(bad)
+    with pytest.raises(PayloadError):
+        build("hi", line_ending="lfcr")
+
+
+def test_rules_answer_in_order_with_templates() -> None:
+    responder = AutoResponder()
+    responder.set_rules([
+        {"match": "contains", "pattern": "价格", "reply": "价格表见官网"},
+        {"match": "regex", "pattern": r"^ping\b", "reply": "pong {peer} at {time}: {text}"},
+        {"match": "any", "reply": "收到"},
+    ])
+    assert responder.answer("请问价格多少", "1.2.3.4:5", 0.0) == "价格表见官网"
+    answer = responder.answer("ping now", "1.2.3.4:5", 0.0)
+    assert answer is not None and answer.startswith("pong 1.2.3.4:5 at ") and answer.endswith(": ping now")
+    assert responder.answer("anything", "p", 0.0) == "收到"
+    assert render("{text}{text}{nope}", "x", "p", 0.0) == "xx{nope}"
+
+
+@pytest.mark.parametrize("rule", [{"match": "sometimes", "reply": "x"}, {"match": "regex", "pattern": "(", "reply": "x"},
+                                  {"match": "contains", "reply": "x"}, {"match": "any", "reply": ""},
+                                  {"match": "contains", "pattern": "x" * 201, "reply": "x"}])
+def test_bad_rules_are_refused_and_change_nothing(rule: dict) -> None:  # type: ignore[type-arg]
+    responder = AutoResponder()
+    responder.set_rules([{"match": "any", "reply": "kept"}])
+    with pytest.raises(RuleError):
+        responder.set_rules([{"match": "any", "reply": "new"}, rule])
+    assert responder.answer("x", "p", 0.0) == "kept"
