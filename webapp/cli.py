@@ -39,19 +39,16 @@ class StartupError(Exception):
 
 
 def prepare_root(root: Path) -> Path:
-    if not root.exists():
-        try:
+    try:
+        if not root.exists():
             root.mkdir(parents=True)
             (root / WELCOME_FILE).write_text(WELCOME_TEXT)
-        except OSError as exc:
-            raise StartupError(f"cannot create the file root {root}: {exc.strerror}") from None
-    if not root.is_dir():
-        raise StartupError(f"the file root {root} is not a folder")
-    try:
+        if not root.is_dir():
+            raise StartupError(f"the file root {root} is not a folder")
         next(root.iterdir(), None)
-    except OSError as exc:
+        return root.resolve()
+    except OSError as exc:  # a folder on the way that we may not enter counts too
         raise StartupError(f"the file root {root} is not readable: {exc.strerror}") from None
-    return root.resolve()
 
 
 def prepare_data(data: Path) -> Path:

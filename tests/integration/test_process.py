@@ -1,11 +1,14 @@
 """The sockdash process itself: banner, flags, errors, signals, IPv6."""
 
 import os
+import shutil
 import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -136,3 +139,64 @@ def test_ipv6_wildcard_serves_ipv6_and_ipv4(tmp_path: Path) -> None:
                 assert data.startswith(b"\x00\x03\x00\x01Hello from sockdash")
     finally:
         proc.stop()
+
+
+def _as_unprivileged(argv: list[str]) -> list[str]:
+    """Run as nobody when the tests run as root (as in CI), where permissions never bite."""
+    if os.geteuid() != 0:
+        return argv
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is needed to drop root for this test"
+    return [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv]
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A folder that nobody may enter (pytest's own are 0700 up to /tmp/pytest-of-root)."""
+    base = Path(tempfile.mkdtemp(prefix="sockdash-test-", dir="/tmp"))
+    base.chmod(0o777)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_unreadable_root_and_unwritable_data_are_one_line_errors(open_tmp: Path) -> None:
+    tmp_path = open_tmp
+    secret = tmp_path / "secret"
+    secret.mkdir(mode=0o700)
+    secret.chmod(0o700)
+    (tmp_path / "data").mkdir(mode=0o777)
+    (tmp_path / "data").chmod(0o777)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    base = [*harness.command(), *harness.ALL_PORTS_ZERO, "--host", "127.0.0.1"]
+    cases = [([*base, "--root", str(secret), "--data", str(tmp_path / "data")], "is not readable"),
+             ([*base, "--root", str(tmp_path / "files"), "--data", str(locked / "d")], "is not writable")]
+    for argv, needle in cases:
+        result = subprocess.run(_as_unprivileged(argv), capture_output=True, text=True, timeout=30,
+                                cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_without_root_tftp_falls_back_to_6969(open_tmp: Path) -> None:
+    tmp_path = open_tmp
+    argv = [*harness.command(), "--host", "127.0.0.1", "--root", str(tmp_path / "r"), "--data", str(tmp_path / "d"),
+            "--http-port", "0", "--tcp-chat-port", "0", "--udp-chat-port", "0", "--file-port", "0"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", 6969))
+        except OSError:
+            pytest.fail("port 6969 is taken on this machine; the fallback cannot be shown")
+    with subprocess.Popen(_as_unprivileged(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                          cwd=tmp_path) as proc:
+        assert proc.stdout is not None
+        banner = []
+        for line in proc.stdout:
+            banner.append(line)
+            if line.startswith("Admin:"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    tftp_line = next(line for line in banner if line.startswith("  tftp"))
+    assert ":6969" in tftp_line and "port 69 needs root" in tftp_line
