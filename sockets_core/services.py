@@ -33,6 +33,7 @@ from .servers.tftp import TftpServer
 from .servers.udp_chat import UdpChatServer
 from .settings import SERVICES, TFTP_FALLBACK_PORT, Settings
 from .tools.autoreply import AutoResponder, RuleError
+from .tools.sessions import ToolManager
 from .traffic import ServiceTap
 from .transfers import TransferRegistry
 from .watch import FolderWatcher
@@ -64,6 +65,7 @@ class Services:
         self._flusher: gevent.Greenlet | None = None
         self.transfers = TransferRegistry(bus)
         self.responders = {"tcp_chat": AutoResponder(), "udp_chat": AutoResponder()}
+        self.tools = ToolManager(bus, packetlog, settings.host, self.own_ports, list(settings.tools_allow))
         self.watcher = FolderWatcher(store, bus)
         self.taps = {name: ServiceTap(name, TRANSPORTS[name], packetlog) for name in SERVICES}
         self.web_chat_tap = ServiceTap("web_chat", "ws", packetlog)  # the browser side of the chat
@@ -160,7 +162,12 @@ class Services:
             server.stop(timeout=timeout)
             log.debug("%s stopped", name)
 
+    def own_ports(self) -> set[int]:
+        ports = {e.port for e in self.endpoints.values()}
+        return ports | ({self.http.port} if self.http is not None else set())
+
     def stop_all(self, timeout: float = STOP_TIMEOUT) -> None:
+        self.tools.close_all()
         if self._sampler is not None:
             self._sampler.kill(block=False)
         self.watcher.stop()

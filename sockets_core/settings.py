@@ -40,6 +40,7 @@ class Settings:
     tftp_retries: int = 5
     tftp_max_transfers: int = 64
     tftp_requests_per_peer: int = 50
+    tools_allow: tuple[str, ...] = ()
     disabled: frozenset[str] = field(default_factory=frozenset)
     log_level: str = "INFO"
     packet_log_size: int = 10_000
@@ -84,6 +85,15 @@ def parse_service(text: str) -> str:
     if text not in SERVICES:
         raise SettingsError(f"unknown service {text!r}: choose from {', '.join(SERVICES)}")
     return text
+
+
+def parse_cidr(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=False))
+    except ValueError:
+        raise SettingsError(f"invalid network {text!r}: use a CIDR such as 192.168.1.0/24") from None
 
 
 def parse_level(text: str) -> str:
@@ -182,6 +192,10 @@ def build_parser(prog: str = "sockdash") -> argparse.ArgumentParser:
                         help="allow TFTP uploads (off by default) [SOCKDASH_TFTP_WRITE]")
     parser.add_argument("--tftp-overwrite", dest="tftp_overwrite", action="store_true", default=None,
                         help="let TFTP uploads replace existing files (off by default) [SOCKDASH_TFTP_OVERWRITE]")
+    parser.add_argument("--tools-allow", dest="tools_allow", action="append", default=None, metavar="CIDR",
+                        type=_argparse_type(parse_cidr),
+                        help="restrict the admin's socket tools to these targets; repeatable (default: any) "
+                        "[SOCKDASH_TOOLS_ALLOW, comma-separated]")
     parser.add_argument("--disable", dest="disabled", action="append", default=None,
                         type=_argparse_type(parse_service), metavar="SERVICE",
                         help=f"do not start SERVICE ({', '.join(SERVICES)}); repeatable "
@@ -204,6 +218,11 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, object]:
                 values[dest] = parse_bool(environ[name])
             except SettingsError as exc:
                 raise SettingsError(f"{name}: {exc}") from None
+    if "SOCKDASH_TOOLS_ALLOW" in environ:
+        try:
+            values["tools_allow"] = [parse_cidr(n) for n in environ["SOCKDASH_TOOLS_ALLOW"].split(",") if n.strip()]
+        except SettingsError as exc:
+            raise SettingsError(f"SOCKDASH_TOOLS_ALLOW: {exc}") from None
     if "SOCKDASH_DISABLE" in environ:
         names = [n.strip() for n in environ["SOCKDASH_DISABLE"].split(",") if n.strip()]
         try:
@@ -223,6 +242,8 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
             values[key] = value
     if "disabled" in values:
         values["disabled"] = frozenset(values["disabled"])  # type: ignore[arg-type]
+    if "tools_allow" in values:
+        values["tools_allow"] = tuple(values["tools_allow"])  # type: ignore[arg-type]
     if not str(values.get("host", "0.0.0.0")).strip():
         raise SettingsError("--host must not be empty")
     token = values.get("admin_token")

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from sockets_core.services import Services
 
 from . import api, files_api, pages, ws
-from .auth import check_origin
+from .auth import check_admin_paths, check_origin, is_admin
 from .uploads import UploadRequest
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -38,10 +38,15 @@ def create_app(services: Services, admin_token: str, lan: list[str] | None = Non
     # redirected to "/files/etc/passwd" by werkzeug's slash merging.
     app.url_map.merge_slashes = False
     app.before_request(check_origin)
+    app.before_request(check_admin_paths)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(files_api.bp)
     ws.register(Sock(app))
+
+    @app.context_processor
+    def admin_flag() -> dict[str, bool]:
+        return {"admin_user": is_admin()}
 
     @app.errorhandler(HTTPException)
     def json_errors(exc: HTTPException) -> Any:

@@ -78,6 +78,16 @@ def check_origin() -> None:
         abort(403, description="cross-origin request refused")
 
 
+ADMIN_PATHS = ("/tools", "/ws/tools")
+
+
+def check_admin_paths() -> None:
+    """before_request hook: the tools page and its WebSocket (refused before the handshake)."""
+    if request.path in ADMIN_PATHS and not is_admin():
+        log.info("refused %s to a visitor without the admin token", request.path)
+        abort(403, description="the tools need the admin token: open the admin link printed at start")
+
+
 def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

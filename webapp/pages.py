@@ -79,6 +79,11 @@ def files() -> Any:
                            max_upload=services().store.max_upload)
 
 
+@bp.get("/tools")
+def tools() -> Any:
+    return render_template("tools.html")
+
+
 @bp.get("/packets")
 def packets() -> Any:
     return render_template("packets.html", services=[*SERVICES, "web_chat"])

@@ -14,6 +14,7 @@ from sockets_core.services import STATUS_TOPIC
 from sockets_core.transfers import TRANSFER_TOPIC
 from sockets_core.watch import FILES_TOPIC
 
+from . import tools_ws
 from .chat_ws import ChatSession
 from .context import services
 
@@ -63,6 +64,8 @@ def register(sock: Sock) -> None:
                     _send(ws, {"type": "rates", "sample": last_rates})
                 if events or batch.dropped:
                     time.sleep(PACKET_BATCH_INTERVAL)  # let the next batch gather
+
+    tools_ws.register(sock)
 
     @sock.route("/ws/chat")
     def chat(ws: Any) -> None:

@@ -57,3 +57,18 @@ def test_bad_rules_are_refused_and_change_nothing(rule: dict) -> None:  # type: 
     with pytest.raises(RuleError):
         responder.set_rules([{"match": "any", "reply": "new"}, rule])
     assert responder.answer("x", "p", 0.0) == "kept"
+
+
+def test_tools_allow_restricts_targets_and_own_ports_are_refused() -> None:
+    from sockets_core.bus import Bus
+    from sockets_core.packetlog import PacketLog
+    from sockets_core.tools.sessions import ToolError, ToolManager
+
+    manager = ToolManager(Bus(), PacketLog(), "127.0.0.1", lambda: {8888}, ["10.0.0.0/8"])
+    with pytest.raises(ToolError, match="outside --tools-allow"):
+        manager.open("tcp-client", "127.0.0.1", 80)
+    with pytest.raises(ToolError, match="own services"):
+        manager.open("tcp-server", port=8888)
+    with pytest.raises(ToolError, match="unknown tool"):
+        manager.open("telnet", port=1)
+    manager.check_target("10.1.2.3")  # inside: no error

@@ -1,0 +1,434 @@
+"""The admin's socket tools: TCP client, TCP server, UDP socket, TFTP client.
+
+A ToolManager owns every open tool session, so all of them are listed, each can be
+closed, and all close at shutdown. A session keeps its last MAX_EVENTS events (what was
+received and sent, connects, closes) for a page that reattaches after a reload, and
+publishes each on the bus topic ``tools``. Everything goes into the packet log as the
+service ``tools``. Outbound targets may be restricted (--tools-allow CIDR); a listener
+may not take a port sockdash itself uses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import logging
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+from gevent import socket as gsocket
+
+from ..bus import Bus
+from ..packetlog import PacketLog, format_address
+from ..servers.listen import BindError, local_address, plain_address, tcp_listener, udp_socket
+from ..textcodec import ESCAPED, UTF8, decode, encode
+from ..traffic import ServiceTap
+from .autoreply import AutoResponder
+
+log = logging.getLogger(__name__)
+
+TOOLS_TOPIC = "tools"
+MAX_EVENTS = 500
+MAX_SESSIONS = 32
+MAX_EVENT_BYTES = 64 * 1024
+MAX_REPEAT = 10_000
+MIN_REPEAT_MS = 10
+CONNECT_TIMEOUT = 5.0
+
+
+class ToolError(ValueError):
+    """A refused tool action; the message is for the admin."""
+
+
+@dataclass(frozen=True)
+class ToolEvent:
+    time: float
+    direction: str  # "in" | "out" | "info"
+    peer: str
+    data: bytes = b""
+    info: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"time": self.time, "direction": self.direction, "peer": self.peer,
+                "hex": self.data.hex(), "info": self.info}
+
+
+class ToolSession:
+    kind = "tool"
+
+    def __init__(self, manager: "ToolManager", label: str) -> None:
+        self.responder = AutoResponder()  # used by the server sessions (TCP server, UDP)
+        self.id = next(manager.ids)
+        self.manager = manager
+        self.label = label
+        self.open = True
+        self.events: deque[ToolEvent] = deque(maxlen=MAX_EVENTS)
+        self._greenlets: list[gevent.Greenlet] = []
+
+    def record(self, direction: str, peer: str, data: bytes = b"", info: str = "") -> None:
+        event = ToolEvent(time.time(), direction, peer, bytes(data[:MAX_EVENT_BYTES]), info)
+        self.events.append(event)
+        self.manager.bus.publish(TOOLS_TOPIC, {"session": self.id, "event": event.as_dict()})
+
+    def spawn(self, function: Callable[..., Any], *args: Any) -> None:
+        self._greenlets.append(gevent.spawn(function, *args))
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "label": self.label, "open": self.open, "peers": self.peers(),
+                "rules": [r.as_dict() for r in self.responder.rules]}
+
+    def auto_answer(self, data: bytes, who: str, to: str | None) -> None:
+        """Answer a message by the session's rules, in the encoding the peer used."""
+        if not self.responder.rules:
+            return
+        text, encoding = decode(data)
+        answer = self.responder.answer(text.rstrip("\r\n"), who, time.time())
+        if answer is not None:
+            self.send(encode(answer, encoding if encoding != ESCAPED else UTF8), to)
+
+    def peers(self) -> list[str]:
+        return []
+
+    def send(self, data: bytes, to: str | None) -> None:
+        raise ToolError(f"a {self.kind} cannot send")
+
+    def repeat(self, data: bytes, to: str | None, every_ms: int, count: int) -> None:
+        if not 1 <= count <= MAX_REPEAT or every_ms < MIN_REPEAT_MS:
+            raise ToolError(f"repeat 1-{MAX_REPEAT} times, every {MIN_REPEAT_MS} ms or more")
+
+        def run() -> None:
+            for _ in range(count):
+                if not self.open:
+                    return
+                try:
+                    self.send(data, to)
+                except (ToolError, OSError) as exc:
+                    self.record("info", "", info=f"repeat stopped: {exc}")
+                    return
+                gevent.sleep(every_ms / 1000)
+
+        self.spawn(run)
+
+    def close(self) -> None:
+        if not self.open:
+            return
+        self.open = False
+        gevent.killall(self._greenlets, block=False)
+        self._close_sockets()
+        self.record("info", "", info="closed")
+        self.manager.changed(self)
+
+    def _close_sockets(self) -> None:
+        pass
+
+
+class TcpClientSession(ToolSession):
+    kind = "tcp-client"
+
+    def __init__(self, manager: "ToolManager", host: str, port: int) -> None:
+        super().__init__(manager, f"TCP client to {host}:{port}")
+        manager.check_target(host)
+        try:
+            self.sock = gsocket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+        except OSError as exc:
+            raise ToolError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+        self.sock.settimeout(None)
+        self.local = plain_address(self.sock.getsockname())
+        self.peer = plain_address(self.sock.getpeername())
+        manager.tap.opened(self.local, self.peer)
+        self.record("info", format_address(self.peer), info="connected")
+        self.spawn(self._read)
+
+    def _read(self) -> None:
+        who = format_address(self.peer)
+        try:
+            while data := self.sock.recv(65536):
+                self.manager.tap.received(self.local, self.peer, data)
+                self.record("in", who, data)
+            self.record("info", who, info="closed by the peer")
+        except OSError as exc:
+            self.record("info", who, info=f"connection lost: {exc.strerror or exc}")
+        self.manager.tap.closed(self.local, self.peer, "peer")
+        self.open = False
+        self.sock.close()
+        self.manager.changed(self)
+
+    def send(self, data: bytes, to: str | None) -> None:
+        if not self.open:
+            raise ToolError("the connection is closed")
+        self.sock.sendall(data)
+        self.manager.tap.sent(self.local, self.peer, data)
+        self.record("out", format_address(self.peer), data)
+
+    def _close_sockets(self) -> None:
+        self.sock.close()
+
+
+class TcpServerSession(ToolSession):
+    kind = "tcp-server"
+
+    def __init__(self, manager: "ToolManager", port: int) -> None:
+        manager.check_port(port)
+        try:
+            self.listener = tcp_listener("tools", manager.host, port)
+        except BindError as exc:
+            raise ToolError(str(exc)) from None
+        self.local = local_address(self.listener)
+        super().__init__(manager, f"TCP server on port {self.local[1]}")
+        self.clients: dict[str, gsocket.socket] = {}
+        self.record("info", "", info=f"listening on {format_address(self.local)}")
+        self.spawn(self._accept)
+
+    def _accept(self) -> None:
+        while True:
+            sock, address = self.listener.accept()
+            peer = plain_address(address)
+            self.clients[format_address(peer)] = sock
+            self.manager.tap.opened(self.local, peer)
+            self.record("info", format_address(peer), info="client connected")
+            self.manager.changed(self)
+            self.spawn(self._serve, sock, peer)
+
+    def _serve(self, sock: gsocket.socket, peer: tuple[str, int]) -> None:
+        who = format_address(peer)
+        try:
+            while data := sock.recv(65536):
+                self.manager.tap.received(self.local, peer, data)
+                self.record("in", who, data)
+                self.auto_answer(data, who, who)
+        except (OSError, ToolError):
+            pass
+        sock.close()
+        if self.clients.pop(who, None) is not None:
+            self.manager.tap.closed(self.local, peer, "peer")
+            self.record("info", who, info="client left")
+            self.manager.changed(self)
+
+    def peers(self) -> list[str]:
+        return sorted(self.clients)
+
+    def send(self, data: bytes, to: str | None) -> None:
+        targets = [to] if to else list(self.clients)
+        if not targets or any(t not in self.clients for t in targets):
+            raise ToolError("no such client" if to else "no client is connected")
+        for who in targets:
+            self.clients[who].sendall(data)
+            peer = plain_address(self.clients[who].getpeername())
+            self.manager.tap.sent(self.local, peer, data)
+            self.record("out", who, data)
+
+    def kick(self, who: str) -> None:
+        sock = self.clients.pop(who, None)
+        if sock is None:
+            raise ToolError("no such client")
+        sock.close()
+        self.record("info", who, info="kicked")
+        self.manager.changed(self)
+
+    def _close_sockets(self) -> None:
+        self.listener.close()
+        for sock in self.clients.values():
+            sock.close()
+        self.clients.clear()
+
+
+class UdpSession(ToolSession):
+    kind = "udp"
+
+    def __init__(self, manager: "ToolManager", port: int) -> None:
+        if port:
+            manager.check_port(port)
+        try:
+            self.sock = udp_socket("tools", manager.host, port)
+        except BindError as exc:
+            raise ToolError(str(exc)) from None
+        self.local = local_address(self.sock)
+        super().__init__(manager, f"UDP on port {self.local[1]}")
+        self.last_sender: tuple[str, int] | None = None
+        self.record("info", "", info=f"bound to {format_address(self.local)}")
+        self.spawn(self._read)
+
+    def _read(self) -> None:
+        while True:
+            data, address = self.sock.recvfrom(65536)
+            peer = plain_address(address)
+            self.last_sender = address
+            self.manager.tap.received(self.local, peer, data)
+            self.record("in", format_address(peer), data)
+            try:
+                self.auto_answer(data, format_address(peer), None)  # None: reply to the sender
+            except (ToolError, OSError) as exc:
+                self.record("info", format_address(peer), info=f"auto-response failed: {exc}")
+
+    def send(self, data: bytes, to: str | None) -> None:
+        if to:
+            host, _, port = to.rpartition(":")
+            host = host.strip("[]")
+            if not port.isdigit() or not host:
+                raise ToolError("send to HOST:PORT")
+            self.manager.check_target(host)
+            family, _, _, _, address = socket.getaddrinfo(host, int(port), type=socket.SOCK_DGRAM)[0]
+        elif self.last_sender is not None:
+            address = self.last_sender  # reply to whoever spoke last
+        else:
+            raise ToolError("give HOST:PORT (nobody has sent to this socket yet)")
+        self.sock.sendto(data, address)
+        peer = plain_address(address)
+        self.manager.tap.sent(self.local, peer, data)
+        self.record("out", format_address(peer), data)
+
+    def _close_sockets(self) -> None:
+        self.sock.close()
+
+
+class ToolManager:
+    def __init__(self, bus: Bus, packetlog: PacketLog, host: str,
+                 reserved_ports: Callable[[], set[int]], allow: list[str] | None = None) -> None:
+        self.bus = bus
+        self.host = host
+        self.tap = ServiceTap("tools", "tcp", packetlog)
+        self.reserved_ports = reserved_ports
+        self.allow = [ipaddress.ip_network(cidr, strict=False) for cidr in (allow or [])]
+        self.sessions: dict[int, ToolSession] = {}
+        self.ids = itertools.count(1)
+
+    def open(self, tool: str, host: str = "", port: int = 0) -> ToolSession:
+        live = [s for s in self.sessions.values() if s.open]
+        if len(live) >= MAX_SESSIONS:
+            log.warning("tools: %d sessions open (limit): refused a new %s", MAX_SESSIONS, tool)
+            raise ToolError(f"{MAX_SESSIONS} tool sessions are open (the limit): close one first")
+        if not 0 <= port <= 65535:
+            raise ToolError("a port is 0-65535")
+        session: ToolSession
+        if tool == "tcp-client":
+            session = TcpClientSession(self, host, port)
+        elif tool == "tcp-server":
+            session = TcpServerSession(self, port)
+        elif tool == "udp":
+            session = UdpSession(self, port)
+        else:
+            raise ToolError(f"unknown tool {tool!r}")
+        self.sessions[session.id] = session
+        self.changed(session)
+        return session
+
+    def get(self, session_id: int) -> ToolSession:
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise ToolError("no such session")
+        return session
+
+    def forget(self, session_id: int) -> None:
+        session = self.get(session_id)
+        session.close()
+        del self.sessions[session_id]
+        self.bus.publish(TOOLS_TOPIC, {"removed": session_id})
+
+    def changed(self, session: ToolSession) -> None:
+        self.bus.publish(TOOLS_TOPIC, {"session": session.id, "state": session.describe()})
+
+    def check_target(self, host: str) -> None:
+        if not self.allow:
+            return
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        except OSError as exc:
+            raise ToolError(f"cannot resolve {host}: {exc}") from None
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%")[0])
+            if not any(ip in network for network in self.allow):
+                raise ToolError(f"{host} ({ip}) is outside --tools-allow")
+
+    def check_port(self, port: int) -> None:
+        if port and port in self.reserved_ports():
+            raise ToolError(f"port {port} is one of sockdash's own services")
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [{**s.describe(), "events": [e.as_dict() for e in s.events]} for s in self.sessions.values()]
+
+    def close_all(self) -> None:
+        for session in list(self.sessions.values()):
+            session.close()
+
+
+class TftpJob(ToolSession):
+    """A get into the file root or a put from it, with the client of `sockdash tftp`."""
+
+    kind = "tftp"
+    progress: list[int | None] = [0, None]  # bytes moved, total (when known)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "progress": list(self.progress)}
+
+    def __init__(self, manager: "ToolManager", store: Any, transfers: Any, action: str, host: str, port: int,
+                 remote: str, local: str, blksize: int | None, windowsize: int | None) -> None:
+        from ..servers.tftp_client import run_client
+        from ..tftp.client import TftpClient
+        from ..tftp.packets import RRQ, WRQ
+
+        manager.check_target(host)
+        if action not in ("get", "put"):
+            raise ToolError("action is get or put")
+        super().__init__(manager, f"TFTP {action} {remote} {'from' if action == 'get' else 'to'} {host}:{port}")
+        options = {"blksize": blksize, "windowsize": windowsize}
+        if action == "get":
+            try:
+                writer = store.writer(local or remote.replace("\\", "/").rsplit("/", 1)[-1])
+            except (ValueError, OSError) as exc:
+                raise ToolError(f"cannot write {local or remote!r} in the file root: {exc}") from None
+            client = TftpClient(RRQ, remote, write=writer.write, **options)
+            record = transfers.begin("tftp", "download", f"{host}:{port}", remote, None, "client")
+        else:
+            try:
+                path, size = store.open_for_reading(local)
+            except (ValueError, OSError) as exc:
+                raise ToolError(f"cannot read {local!r} in the file root: {exc}") from None
+            source = open(path, "rb")
+            client = TftpClient(WRQ, remote or path.name, read=source.read, size=size, **options)
+            record = transfers.begin("tftp", "upload", f"{host}:{port}", local, size, "client")
+
+        self.progress = [0, None]
+        last_shown = [0.0]
+
+        def progress(c: Any) -> None:
+            record.size = c.total
+            record.advance(c.bytes_moved - record.done_bytes)
+            self.progress = [c.bytes_moved, c.total]
+            if time.monotonic() - last_shown[0] >= 0.25:  # a few updates a second for the bar
+                last_shown[0] = time.monotonic()
+                manager.changed(self)
+
+        def run() -> None:
+            try:
+                run_client(client, host, port, progress)
+            except OSError as exc:
+                client.error = f"network error: {exc.strerror or exc}"
+            finally:
+                if action == "get":
+                    if client.error is None:
+                        writer.commit()
+                    else:
+                        writer.abort()
+                else:
+                    source.close()
+            record.finish(client.error)
+            self.progress = [client.bytes_moved, client.total or client.bytes_moved]
+            self.record("info", f"{host}:{port}", info="done: " + (
+                f"{client.bytes_moved} bytes" if client.error is None else client.error))
+            self.open = False
+            manager.changed(self)
+
+        self.record("info", f"{host}:{port}", info="started")
+        self.spawn(run)
+
+
+def open_tftp(manager: ToolManager, store: Any, transfers: Any, **job: Any) -> TftpJob:
+    session = TftpJob(manager, store, transfers, **job)
+    manager.sessions[session.id] = session
+    manager.changed(session)
+    return session

@@ -1,0 +1,106 @@
+"""/ws/tools: the admin's socket tools. Refused (403, before the handshake) without the
+admin token. On connect the page gets every open session with its recent events, so a
+reload reattaches to open connections; then each event and state change as it happens."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sockets_core.tools.payload import PayloadError, build
+from sockets_core.tools.autoreply import RuleError
+from sockets_core.tools.sessions import TOOLS_TOPIC, ToolError, open_tftp
+from webapp.tftp_cli import parse_server
+
+from .context import services
+
+
+def _send(ws: Any, message: dict[str, Any]) -> None:
+    ws.send(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+
+
+def _int(value: Any, default: int | None = None) -> int | None:
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ToolError(f"{value!r} is not a number") from None
+
+
+def handle(message: dict[str, Any]) -> dict[str, Any] | None:
+    """One request from the page; returns a reply for it, if any."""
+    svc = services()
+    tools = svc.tools
+    kind = message.get("type")
+    if kind == "open":
+        session = tools.open(str(message.get("tool", "")), str(message.get("host", "")).strip(),
+                             _int(message.get("port"), 0) or 0)
+        return {"type": "opened", "session": session.id}
+    if kind == "tftp":
+        host, port = parse_server(str(message.get("server", "")))
+        session = open_tftp(tools, svc.store, svc.transfers, action=str(message.get("action", "")), host=host,
+                            port=port, remote=str(message.get("remote", "")), local=str(message.get("local", "")),
+                            blksize=_int(message.get("blksize")), windowsize=_int(message.get("windowsize")))
+        return {"type": "opened", "session": session.id}
+    if kind == "autoreply":
+        rules = message.get("rules")
+        if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+            raise ToolError("rules are a list of {match, pattern, reply}")
+        target = str(message.get("target", ""))
+        if target in svc.responders:
+            svc.set_autoreplies(target, rules)
+        else:
+            responder_session = tools.get(_int(target, 0) or 0)
+            responder_session.responder.set_rules(rules)
+            tools.changed(responder_session)
+        return {"type": "autoreply", "services": _service_rules(), "saved": target}
+    session = tools.get(_int(message.get("session"), 0) or 0)
+    if kind == "send":
+        data = build(str(message.get("text", "")), kind=str(message.get("kind", "text")),
+                     encoding=str(message.get("encoding", "utf-8")),
+                     line_ending=str(message.get("line_ending", "none")))
+        to = str(message.get("to") or "") or None
+        repeat = message.get("repeat")
+        if isinstance(repeat, dict) and _int(repeat.get("count"), 1) != 1:
+            session.repeat(data, to, _int(repeat.get("every_ms"), 1000) or 0, _int(repeat.get("count"), 1) or 0)
+        else:
+            session.send(data, to)
+    elif kind == "kick":
+        kick = getattr(session, "kick", None)
+        if kick is None:
+            raise ToolError("only a TCP server kicks clients")
+        kick(str(message.get("peer", "")))
+    elif kind == "close":
+        tools.forget(session.id)
+    else:
+        raise ToolError(f"unknown request {kind!r}")
+    return None
+
+
+def _service_rules() -> dict[str, list[dict[str, str]]]:
+    return {name: [r.as_dict() for r in responder.rules] for name, responder in services().responders.items()}
+
+
+def register(sock: Any) -> None:
+    @sock.route("/ws/tools")
+    def tools_feed(ws: Any) -> None:
+        svc = services()
+        with svc.bus.subscribe([TOOLS_TOPIC], limit=5_000, name="ws/tools") as sub:
+            _send(ws, {"type": "sessions", "sessions": svc.tools.snapshot()})
+            _send(ws, {"type": "autoreply", "services": _service_rules()})
+            while ws.connected:
+                text = ws.receive(timeout=0)
+                if text:
+                    try:
+                        message = json.loads(text)
+                        reply = handle(message if isinstance(message, dict) else {})
+                    except (ToolError, PayloadError, RuleError, ValueError, OSError) as exc:
+                        reply = {"type": "error", "text": str(exc)}
+                    if reply is not None:
+                        _send(ws, reply)
+                batch = sub.get_batch(timeout=0.1)
+                if batch.dropped:
+                    _send(ws, {"type": "sessions", "sessions": svc.tools.snapshot()})
+                elif batch.items:
+                    _send(ws, {"type": "updates", "updates": [item for _, item in batch.items]})
