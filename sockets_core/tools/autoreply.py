@@ -10,15 +10,21 @@ error, a regex is limited in size, and a reply is limited in length.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..ratelimit import PerSecondLimit
+
 MATCHES = ("contains", "regex", "any")
 MAX_RULES = 200
 MAX_PATTERN = 200
 MAX_REPLY = 2000
+ANSWERS_PER_PEER = 20
+
+log = logging.getLogger(__name__)
 
 
 class RuleError(ValueError):
@@ -71,10 +77,15 @@ def render(template: str, text: str, peer: str, now: float) -> str:
 
 
 class AutoResponder:
-    """The rules of one service; ``answer`` gives the reply to a message, or None."""
+    """The rules of one service; ``answer`` gives the reply to a message, or None.
 
-    def __init__(self) -> None:
+    At most ANSWERS_PER_PEER answers a second to one peer: two responders with ``any``
+    rules pointed at each other (a UDP tool talking to the UDP chat) would otherwise
+    answer each other at network speed, for ever."""
+
+    def __init__(self, per_peer: int = ANSWERS_PER_PEER) -> None:
         self.rules: list[Rule] = []
+        self._limit = PerSecondLimit(per_peer)
 
     def set_rules(self, rules: list[dict[str, Any]]) -> None:
         if len(rules) > MAX_RULES:
@@ -82,6 +93,14 @@ class AutoResponder:
         self.rules = [make_rule(r) for r in rules]  # all or nothing
 
     def answer(self, text: str, peer: str, now: float) -> str | None:
+        if not self.rules:
+            return None
+        over = self._limit.check(peer, time.monotonic())
+        if over:
+            if over == 1:
+                log.warning("auto-response: more than %d answers a second to %s (limit): not answering",
+                            self._limit.per_second, peer)
+            return None
         for rule in self.rules:
             if rule.matches(text):
                 return render(rule.reply, text, peer, now)

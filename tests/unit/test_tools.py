@@ -72,3 +72,11 @@ def test_tools_allow_restricts_targets_and_own_ports_are_refused() -> None:
     with pytest.raises(ToolError, match="unknown tool"):
         manager.open("telnet", port=1)
     manager.check_target("10.1.2.3")  # inside: no error
+
+
+def test_auto_responses_are_limited_per_peer() -> None:
+    responder = AutoResponder(per_peer=5)
+    responder.set_rules([{"match": "any", "reply": "again"}])
+    answers = [responder.answer("ping", "10.0.0.1:1", 0.0) for _ in range(50)]
+    assert answers.count("again") == 5
+    assert responder.answer("ping", "10.0.0.2:1", 0.0) == "again"  # another peer is not held back
