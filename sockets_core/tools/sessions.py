@@ -169,15 +169,20 @@ class TcpClientSession(ToolSession):
         self.sock.close()
 
 
+def _bind(manager: "ToolManager", port: int, make: Callable[[str, str, int], Any]) -> Any:
+    """A listening socket for a tool on ``port`` (0: any), never on one of sockdash's own."""
+    manager.check_port(port)
+    try:
+        return make("tools", manager.host, port)
+    except BindError as exc:
+        raise ToolError(str(exc)) from None
+
+
 class TcpServerSession(ToolSession):
     kind = "tcp-server"
 
     def __init__(self, manager: "ToolManager", port: int) -> None:
-        manager.check_port(port)
-        try:
-            self.listener = tcp_listener("tools", manager.host, port)
-        except BindError as exc:
-            raise ToolError(str(exc)) from None
+        self.listener = _bind(manager, port, tcp_listener)
         self.local = local_address(self.listener)
         super().__init__(manager, f"TCP server on port {self.local[1]}")
         self.clients: dict[str, gsocket.socket] = {}
@@ -241,12 +246,7 @@ class UdpSession(ToolSession):
     kind = "udp"
 
     def __init__(self, manager: "ToolManager", port: int) -> None:
-        if port:
-            manager.check_port(port)
-        try:
-            self.sock = udp_socket("tools", manager.host, port)
-        except BindError as exc:
-            raise ToolError(str(exc)) from None
+        self.sock = _bind(manager, port, udp_socket)
         self.local = local_address(self.sock)
         super().__init__(manager, f"UDP on port {self.local[1]}")
         self.last_sender: tuple[str, int] | None = None

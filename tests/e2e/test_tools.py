@@ -28,6 +28,14 @@ def session(page: Page, label: str):  # type: ignore[no-untyped-def]
     return page.locator(".session", has=page.locator(".session-title", has_text=label))
 
 
+def open_server(page: Page, form: str, button: str, label: str) -> int:
+    """Open a listening tool; return the port it got."""
+    page.locator(form).get_by_role("button", name=button).click()
+    title = page.locator(".session-title", has_text=label)
+    expect(title).to_have_count(1)
+    return int(re.search(r"port (\d+)", title.inner_text()).group(1))  # type: ignore[union-attr]
+
+
 def send(panel, text: str, *, kind: str = "text", line_ending: str = "none", to: str | None = None,  # type: ignore[no-untyped-def]
          count: int = 1, every_ms: int = 1000) -> None:
     panel.locator("input[name=text]").fill(text)
@@ -94,10 +102,7 @@ def test_tcp_client_talks_to_the_chat_and_to_a_test_listener_and_survives_a_relo
 
 def test_tcp_server_lists_clients_sends_to_all_and_kicks(page: Page, fresh_sockdash: harness.Sockdash) -> None:
     login(page, fresh_sockdash)
-    page.locator("#open-tcp-server").get_by_role("button", name="Listen").click()
-    title = page.locator(".session-title", has_text="TCP server on port")
-    expect(title).to_have_count(1)
-    port = int(re.search(r"port (\d+)", title.inner_text()).group(1))  # type: ignore[union-attr]
+    port = open_server(page, "#open-tcp-server", "Listen", "TCP server on port")
     panel = session(page, "TCP server on port")
     client = socket.create_connection((HOST, port), timeout=5)
     expect(panel.locator(".to-client option")).to_have_count(2)
@@ -117,10 +122,7 @@ def test_tcp_server_lists_clients_sends_to_all_and_kicks(page: Page, fresh_sockd
 
 def test_udp_listens_replies_and_sends_to_the_udp_chat(page: Page, fresh_sockdash: harness.Sockdash) -> None:
     login(page, fresh_sockdash)
-    page.locator("#open-udp").get_by_role("button", name="Open UDP socket").click()
-    title = page.locator(".session-title", has_text="UDP on port")
-    expect(title).to_have_count(1)
-    port = int(re.search(r"port (\d+)", title.inner_text()).group(1))  # type: ignore[union-attr]
+    port = open_server(page, "#open-udp", "Open UDP socket", "UDP on port")
     panel = session(page, "UDP on port")
     device = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     device.settimeout(5)
@@ -191,10 +193,8 @@ def test_auto_responses_for_the_udp_chat_and_a_tool_server(page: Page, fresh_soc
     course.sendto(b"hello", (HOST, fresh_sockdash.ports["udp_chat"]))
     assert course.recv(1024).decode("utf-8") == "收到"
     course.close()
-    page.locator("#open-tcp-server").get_by_role("button", name="Listen").click()
+    port = open_server(page, "#open-tcp-server", "Listen", "TCP server on port")
     title = page.locator(".session-title", has_text="TCP server on port")
-    expect(title).to_have_count(1)
-    port = int(re.search(r"port (\d+)", title.inner_text()).group(1))  # type: ignore[union-attr]
     page.locator("#autoreply-target").select_option(label=title.inner_text())
     page.get_by_label("Rules").fill("contains ping => pong to {peer}\nregex ( => broken")
     page.get_by_role("button", name="Save rules").click()
