@@ -5,6 +5,7 @@ reload reattaches to open connections; then each event and state change as it ha
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from sockets_core.tools.payload import PayloadError, build
@@ -13,6 +14,8 @@ from sockets_core.tools.sessions import TOOLS_TOPIC, ToolError, open_tftp
 from webapp.tftp_cli import parse_server
 
 from .context import services
+
+log = logging.getLogger(__name__)
 
 
 def _send(ws: Any, message: dict[str, Any]) -> None:
@@ -97,6 +100,9 @@ def register(sock: Any) -> None:
                         reply = handle(message if isinstance(message, dict) else {})
                     except (ToolError, PayloadError, RuleError, ValueError, OSError) as exc:
                         reply = {"type": "error", "text": str(exc)}
+                    except Exception as exc:  # a tool's failure must not end the admin's page
+                        log.exception("tools: request failed")
+                        reply = {"type": "error", "text": f"failed: {exc}"}
                     if reply is not None:
                         _send(ws, reply)
                 batch = sub.get_batch(timeout=0.1)

@@ -56,7 +56,7 @@ class UdpChatServer(DatagramServer):
         for reply in outcome.replies:
             self._send(address, member, f"* {reply}\n")
         if outcome.said is not None and self.responder is not None:
-            answer = self.responder.answer(outcome.said, member.nick, now)
+            answer = self.responder.answer(outcome.said, member.nick, now, key=address[0])
             if answer is not None:
                 self._send(address, member, answer)  # one datagram, as the course's server answers
         if outcome.quit:

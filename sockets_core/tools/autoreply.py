@@ -92,10 +92,12 @@ class AutoResponder:
             raise RuleError(f"at most {MAX_RULES} rules")
         self.rules = [make_rule(r) for r in rules]  # all or nothing
 
-    def answer(self, text: str, peer: str, now: float) -> str | None:
+    def answer(self, text: str, peer: str, now: float, key: str | None = None) -> str | None:
+        """``key`` is what the limit counts by (the peer's IP: a sender that changes its
+        source port is still one sender); ``peer`` goes into the template."""
         if not self.rules:
             return None
-        over = self._limit.check(peer, time.monotonic())
+        over = self._limit.check(key or peer, time.monotonic())
         if over:
             if over == 1:
                 log.warning("auto-response: more than %d answers a second to %s (limit): not answering",

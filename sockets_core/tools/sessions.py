@@ -33,9 +33,11 @@ from .autoreply import AutoResponder
 log = logging.getLogger(__name__)
 
 TOOLS_TOPIC = "tools"
-MAX_EVENTS = 500
-MAX_SESSIONS = 32
-MAX_EVENT_BYTES = 64 * 1024
+MAX_EVENTS = 300
+MAX_SESSIONS = 32  # open or closed, TFTP jobs included; the oldest closed ones make room
+MAX_EVENT_BYTES = 4096  # kept per event for the page (the packet log keeps its own 256)
+MAX_REPEATS = 4  # running at once per session
+SEND_TIMEOUT = 5.0  # a TCP peer that does not read for this long fails the send
 MAX_REPEAT = 10_000
 MIN_REPEAT_MS = 10
 CONNECT_TIMEOUT = 5.0
@@ -75,19 +77,26 @@ class ToolSession:
         self.events.append(event)
         self.manager.bus.publish(TOOLS_TOPIC, {"session": self.id, "event": event.as_dict()})
 
-    def spawn(self, function: Callable[..., Any], *args: Any) -> None:
-        self._greenlets.append(gevent.spawn(function, *args))
+    def spawn(self, function: Callable[..., Any], *args: Any) -> gevent.Greenlet:
+        self._greenlets = [g for g in self._greenlets if not g.dead]
+        greenlet = gevent.spawn(function, *args)
+        self._greenlets.append(greenlet)
+        return greenlet
+
+    def fix_target(self, to: str | None) -> str | None:
+        """Where a repeat sends, decided once when it starts."""
+        return to
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "label": self.label, "open": self.open, "peers": self.peers(),
                 "rules": [r.as_dict() for r in self.responder.rules]}
 
-    def auto_answer(self, data: bytes, who: str, to: str | None) -> None:
+    def auto_answer(self, data: bytes, who: str, to: str | None, ip: str) -> None:
         """Answer a message by the session's rules, in the encoding the peer used."""
         if not self.responder.rules:
             return
         text, encoding = decode(data)
-        answer = self.responder.answer(text.rstrip("\r\n"), who, time.time())
+        answer = self.responder.answer(text.rstrip("\r\n"), who, time.time(), key=ip)
         if answer is not None:
             self.send(encode(answer, encoding if encoding != ESCAPED else UTF8), to)
 
@@ -100,19 +109,23 @@ class ToolSession:
     def repeat(self, data: bytes, to: str | None, every_ms: int, count: int) -> None:
         if not 1 <= count <= MAX_REPEAT or every_ms < MIN_REPEAT_MS:
             raise ToolError(f"repeat 1-{MAX_REPEAT} times, every {MIN_REPEAT_MS} ms or more")
+        self._repeats = [g for g in getattr(self, "_repeats", []) if not g.dead]
+        if len(self._repeats) >= MAX_REPEATS:
+            raise ToolError(f"{MAX_REPEATS} repeats are running on this session (the limit)")
+        target = self.fix_target(to)
 
         def run() -> None:
             for _ in range(count):
                 if not self.open:
                     return
                 try:
-                    self.send(data, to)
-                except (ToolError, OSError) as exc:
+                    self.send(data, target)
+                except Exception as exc:  # any failure ends the repeat, visibly
                     self.record("info", "", info=f"repeat stopped: {exc}")
                     return
                 gevent.sleep(every_ms / 1000)
 
-        self.spawn(run)
+        self._repeats.append(self.spawn(run))
 
     def close(self) -> None:
         if not self.open:
@@ -132,9 +145,9 @@ class TcpClientSession(ToolSession):
 
     def __init__(self, manager: "ToolManager", host: str, port: int) -> None:
         super().__init__(manager, f"TCP client to {host}:{port}")
-        manager.check_target(host)
+        address = manager.check_target(host)  # resolved once: we connect to what was checked
         try:
-            self.sock = gsocket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+            self.sock = gsocket.create_connection((address, port), timeout=CONNECT_TIMEOUT)
         except OSError as exc:
             raise ToolError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
         self.sock.settimeout(None)
@@ -153,20 +166,32 @@ class TcpClientSession(ToolSession):
             self.record("info", who, info="closed by the peer")
         except OSError as exc:
             self.record("info", who, info=f"connection lost: {exc.strerror or exc}")
-        self.manager.tap.closed(self.local, self.peer, "peer")
+        self._tap_closed("peer")
         self.open = False
         self.sock.close()
         self.manager.changed(self)
 
+    def _tap_closed(self, by: str) -> None:
+        if not getattr(self, "_closed_tapped", False):
+            self._closed_tapped = True
+            self.manager.tap.closed(self.local, self.peer, by)
+
     def send(self, data: bytes, to: str | None) -> None:
         if not self.open:
             raise ToolError("the connection is closed")
-        self.sock.sendall(data)
+        _sendall(self.sock, data)
         self.manager.tap.sent(self.local, self.peer, data)
         self.record("out", format_address(self.peer), data)
 
     def _close_sockets(self) -> None:
+        self._tap_closed("us")
         self.sock.close()
+
+
+def _sendall(sock: gsocket.socket, data: bytes) -> None:
+    """sendall with a time limit that leaves the socket's own timeout (its reader's) alone."""
+    with gevent.Timeout(SEND_TIMEOUT, ToolError(f"the peer read nothing for {SEND_TIMEOUT:.0f} s: send abandoned")):
+        sock.sendall(data)
 
 
 def _bind(manager: "ToolManager", port: int, make: Callable[[str, str, int], Any]) -> Any:
@@ -205,7 +230,7 @@ class TcpServerSession(ToolSession):
             while data := sock.recv(65536):
                 self.manager.tap.received(self.local, peer, data)
                 self.record("in", who, data)
-                self.auto_answer(data, who, who)
+                self.auto_answer(data, who, who, peer[0])
         except (OSError, ToolError):
             pass
         sock.close()
@@ -218,12 +243,18 @@ class TcpServerSession(ToolSession):
         return sorted(self.clients)
 
     def send(self, data: bytes, to: str | None) -> None:
-        targets = [to] if to else list(self.clients)
-        if not targets or any(t not in self.clients for t in targets):
-            raise ToolError("no such client" if to else "no client is connected")
-        for who in targets:
-            self.clients[who].sendall(data)
-            peer = plain_address(self.clients[who].getpeername())
+        if to and to not in self.clients:
+            raise ToolError("no such client")
+        targets = [(to, self.clients[to])] if to else list(self.clients.items())  # a snapshot: sends yield
+        if not targets:
+            raise ToolError("no client is connected")
+        for who, sock in targets:
+            try:
+                _sendall(sock, data)
+                peer = plain_address(sock.getpeername())
+            except (OSError, ToolError) as exc:
+                self.record("info", who, info=f"send failed: {exc}")
+                continue
             self.manager.tap.sent(self.local, peer, data)
             self.record("out", who, data)
 
@@ -231,14 +262,22 @@ class TcpServerSession(ToolSession):
         sock = self.clients.pop(who, None)
         if sock is None:
             raise ToolError("no such client")
-        sock.close()
+        self._drop(who, sock)
         self.record("info", who, info="kicked")
         self.manager.changed(self)
 
+    def _drop(self, who: str, sock: gsocket.socket) -> None:
+        try:
+            peer = plain_address(sock.getpeername())
+            self.manager.tap.closed(self.local, peer, "us")
+        except OSError:
+            pass
+        sock.close()
+
     def _close_sockets(self) -> None:
         self.listener.close()
-        for sock in self.clients.values():
-            sock.close()
+        for who, sock in list(self.clients.items()):
+            self._drop(who, sock)
         self.clients.clear()
 
 
@@ -261,9 +300,15 @@ class UdpSession(ToolSession):
             self.manager.tap.received(self.local, peer, data)
             self.record("in", format_address(peer), data)
             try:
-                self.auto_answer(data, format_address(peer), None)  # None: reply to the sender
+                self.auto_answer(data, format_address(peer), None, peer[0])  # None: reply to the sender
             except (ToolError, OSError) as exc:
                 self.record("info", format_address(peer), info=f"auto-response failed: {exc}")
+
+    def fix_target(self, to: str | None) -> str | None:
+        if to or self.last_sender is None:
+            return to
+        host, port = plain_address(self.last_sender)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # not whoever sends next
 
     def send(self, data: bytes, to: str | None) -> None:
         if to:
@@ -271,12 +316,15 @@ class UdpSession(ToolSession):
             host = host.strip("[]")
             if not port.isdigit() or not host:
                 raise ToolError("send to HOST:PORT")
-            self.manager.check_target(host)
-            family, _, _, _, address = socket.getaddrinfo(host, int(port), type=socket.SOCK_DGRAM)[0]
         elif self.last_sender is not None:
-            address = self.last_sender  # reply to whoever spoke last
+            host, port = self.last_sender[0], str(self.last_sender[1])  # reply to whoever spoke last
         else:
             raise ToolError("give HOST:PORT (nobody has sent to this socket yet)")
+        checked = self.manager.check_target(host)  # a reply too: --tools-allow has no exception
+        try:
+            address = socket.getaddrinfo(checked, int(port), self.sock.family, socket.SOCK_DGRAM)[0][4]
+        except (OSError, UnicodeError) as exc:
+            raise ToolError(f"cannot send to {host}: {exc}") from None
         self.sock.sendto(data, address)
         peer = plain_address(address)
         self.manager.tap.sent(self.local, peer, data)
@@ -297,11 +345,17 @@ class ToolManager:
         self.sessions: dict[int, ToolSession] = {}
         self.ids = itertools.count(1)
 
+    def make_room(self, what: str) -> None:
+        """At most MAX_SESSIONS kept: the oldest closed ones go, open ones are never dropped."""
+        while len(self.sessions) >= MAX_SESSIONS:
+            closed = [s for s in self.sessions.values() if not s.open]
+            if not closed:
+                log.warning("tools: %d sessions open (limit): refused a new %s", MAX_SESSIONS, what)
+                raise ToolError(f"{MAX_SESSIONS} tool sessions are open (the limit): close one first")
+            self.forget(closed[0].id)
+
     def open(self, tool: str, host: str = "", port: int = 0) -> ToolSession:
-        live = [s for s in self.sessions.values() if s.open]
-        if len(live) >= MAX_SESSIONS:
-            log.warning("tools: %d sessions open (limit): refused a new %s", MAX_SESSIONS, tool)
-            raise ToolError(f"{MAX_SESSIONS} tool sessions are open (the limit): close one first")
+        self.make_room(tool)
         if not 0 <= port <= 65535:
             raise ToolError("a port is 0-65535")
         session: ToolSession
@@ -332,17 +386,19 @@ class ToolManager:
     def changed(self, session: ToolSession) -> None:
         self.bus.publish(TOOLS_TOPIC, {"session": session.id, "state": session.describe()})
 
-    def check_target(self, host: str) -> None:
-        if not self.allow:
-            return
+    def check_target(self, host: str) -> str:
+        """Resolve ``host`` once and return the address to use; with --tools-allow every
+        address it resolves to must be inside. Callers connect to the returned address, so
+        a name cannot resolve one way for the check and another for the connection."""
         try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-        except OSError as exc:
+            addresses = [info[4][0] for info in socket.getaddrinfo(host, None)]
+        except (OSError, UnicodeError) as exc:
             raise ToolError(f"cannot resolve {host}: {exc}") from None
         for address in addresses:
             ip = ipaddress.ip_address(address.split("%")[0])
-            if not any(ip in network for network in self.allow):
+            if self.allow and not any(ip in network for network in self.allow):
                 raise ToolError(f"{host} ({ip}) is outside --tools-allow")
+        return addresses[0]
 
     def check_port(self, port: int) -> None:
         if port and port in self.reserved_ports():
@@ -371,7 +427,7 @@ class TftpJob(ToolSession):
         from ..tftp.client import TftpClient
         from ..tftp.packets import RRQ, WRQ
 
-        manager.check_target(host)
+        address = manager.check_target(host)
         if action not in ("get", "put"):
             raise ToolError("action is get or put")
         super().__init__(manager, f"TFTP {action} {remote} {'from' if action == 'get' else 'to'} {host}:{port}")
@@ -404,30 +460,34 @@ class TftpJob(ToolSession):
                 manager.changed(self)
 
         def run() -> None:
+            outcome: str | None = "cancelled"  # what stands if the job is closed (or at shutdown)
             try:
-                run_client(client, host, port, progress)
-            except OSError as exc:
-                client.error = f"network error: {exc.strerror or exc}"
+                run_client(client, address, port, progress)
+                outcome = client.error
+            except Exception as exc:  # over the upload limit, a full disk, the network
+                outcome = f"failed: {exc}"
             finally:
                 if action == "get":
-                    if client.error is None:
-                        writer.commit()
-                    else:
+                    try:
+                        writer.commit() if outcome is None else writer.abort()
+                    except OSError as exc:  # e.g. the name was taken meanwhile
                         writer.abort()
+                        outcome = f"could not store the file: {exc}"
                 else:
                     source.close()
-            record.finish(client.error)
-            self.progress = [client.bytes_moved, client.total or client.bytes_moved]
-            self.record("info", f"{host}:{port}", info="done: " + (
-                f"{client.bytes_moved} bytes" if client.error is None else client.error))
-            self.open = False
-            manager.changed(self)
+                record.finish(outcome)
+                self.progress = [client.bytes_moved, client.total or client.bytes_moved]
+                self.record("info", f"{host}:{port}", info=(
+                    f"done: {client.bytes_moved} bytes" if outcome is None else f"failed: {outcome}"))
+                self.open = False
+                manager.changed(self)
 
         self.record("info", f"{host}:{port}", info="started")
         self.spawn(run)
 
 
 def open_tftp(manager: ToolManager, store: Any, transfers: Any, **job: Any) -> TftpJob:
+    manager.make_room("TFTP job")
     session = TftpJob(manager, store, transfers, **job)
     manager.sessions[session.id] = session
     manager.changed(session)

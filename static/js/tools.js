@@ -87,6 +87,9 @@ function panelFor(s) {
   panels.set(s.id, panel);
   sessionsEl.prepend(root);
   renderSaved(panel);
+  const pending = early.get(s.id) || [];
+  early.delete(s.id);
+  setTimeout(() => pending.forEach((e) => addEvent(s.id, e)));
   return panel;
 }
 
@@ -120,9 +123,15 @@ function applyState(s) {
   }
 }
 
+const early = new Map(); // events that came before their session's first state
+
 function addEvent(id, e) {
   const panel = panels.get(id);
-  if (!panel) return;
+  if (!panel) {
+    if (!early.has(id)) early.set(id, []);
+    early.get(id).push(e);
+    return;
+  }
   const log = panel.root.querySelector('.session-log');
   log.append(eventItem(e));
   while (log.children.length > 500) log.firstElementChild.remove();
@@ -133,6 +142,8 @@ const socket = liveSocket('/ws/tools', (m) => {
   if (m.type === 'sessions') {
     panels.forEach((p) => p.root.remove());
     panels.clear();
+    early.clear();
+    forgetSessionTargets(); // after a restart the ids start again: no stale rule targets
     for (const s of m.sessions) {
       applyState(s);
       s.events.forEach((e) => addEvent(s.id, e));
@@ -206,6 +217,11 @@ function rememberSessionRules(s) {
     select.append(option);
   }
   if (option && !s.open) option.remove();
+}
+
+function forgetSessionTargets() {
+  for (const key of Object.keys(sessionRules)) delete sessionRules[key];
+  for (const option of [...$('autoreply-target').options]) if (/^\d+$/.test(option.value)) option.remove();
 }
 
 $('autoreply-target').addEventListener('change', showRules);

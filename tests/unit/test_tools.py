@@ -80,3 +80,59 @@ def test_auto_responses_are_limited_per_peer() -> None:
     answers = [responder.answer("ping", "10.0.0.1:1", 0.0) for _ in range(50)]
     assert answers.count("again") == 5
     assert responder.answer("ping", "10.0.0.2:1", 0.0) == "again"  # another peer is not held back
+
+
+def make_manager(allow: list[str] | None = None):  # type: ignore[no-untyped-def]
+    from sockets_core.bus import Bus
+    from sockets_core.packetlog import PacketLog
+    from sockets_core.tools.sessions import ToolManager
+
+    return ToolManager(Bus(), PacketLog(), "127.0.0.1", lambda: set(), allow)
+
+
+def test_a_udp_reply_obeys_tools_allow_and_a_repeat_keeps_its_target() -> None:
+    import gevent
+    from gevent import socket
+
+    from sockets_core.tools.sessions import ToolError
+
+    manager = make_manager(["10.0.0.0/8"])
+    udp = manager.open("udp", port=0)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.sendto(b"hi", ("127.0.0.1", udp.local[1]))
+    gevent.sleep(0.05)
+    with pytest.raises(ToolError, match="outside --tools-allow"):
+        udp.send(b"reply", None)  # the last sender is 127.0.0.1: not allowed
+    open_manager = make_manager()
+    udp2 = open_manager.open("udp", port=0)
+    peer.sendto(b"first", ("127.0.0.1", udp2.local[1]))
+    gevent.sleep(0.05)
+    assert udp2.fix_target(None) == f"127.0.0.1:{peer.getsockname()[1]}"
+    udp2.repeat(b"x", "a..b:9", 10, 2)  # a bad target: the repeat stops and says so
+    gevent.sleep(0.1)
+    assert any(e.info.startswith("repeat stopped") for e in udp2.events)
+    peer.close()
+    manager.close_all()
+    open_manager.close_all()
+
+
+def test_tcp_client_sends_and_kicked_or_closed_peers_are_tapped() -> None:
+    import gevent
+    from gevent import socket
+
+    manager = make_manager()
+    server = manager.open("tcp-server", port=0)
+    client = manager.open("tcp-client", "127.0.0.1", server.local[1])
+    gevent.sleep(0.05)
+    client.send(b"hello", None)
+    gevent.sleep(0.05)
+    assert any(e.direction == "in" and e.data == b"hello" for e in server.events)
+    other = socket.create_connection(("127.0.0.1", server.local[1]))
+    gevent.sleep(0.05)
+    assert manager.tap.counters.clients == 3  # the client's connection and two accepted ones
+    server.send(b"to all", None)
+    server.kick(server.peers()[0])
+    manager.close_all()
+    gevent.sleep(0.05)
+    assert manager.tap.counters.clients == 0
+    other.close()
