@@ -17,7 +17,6 @@ Traffic stays on 127.0.0.1; every loop is bounded by its count or its time.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import socket
 import statistics
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests import harness  # noqa: E402
 from tests.browser import LAUNCH_ARGS, find_chromium  # noqa: E402
+from tests.integration.test_websocket_origin import handshake  # noqa: E402
 
 HOST = "127.0.0.1"
 SIZE = 10 << 20
@@ -77,12 +77,8 @@ def watching_cost(proc: harness.Sockdash, rounds: int, tmp: Path) -> tuple[list[
 
 def stuck_websocket(proc: harness.Sockdash) -> socket.socket:
     """A browser that subscribes to the live log and then never reads a byte."""
-    s = socket.create_connection((HOST, proc.ports["http"]), timeout=5)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET /ws/packets HTTP/1.1\r\nHost: {HOST}:{proc.ports['http']}\r\nUpgrade: websocket\r\n"
-               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-    return s
+    _, sock = handshake(proc, None, "/ws/packets")
+    return sock
 
 
 def flood(proc: harness.Sockdash, seconds: float) -> list[tuple[float, float, int]]:
@@ -139,8 +135,9 @@ def main() -> None:
                     print(f"| {second} | {rss:.1f} | {sent} |")
                     shown.discard(second)
             peak = max(rss for _, rss, _ in samples)
-            after_10 = [rss for second, rss, _ in samples if second >= 10]
-            print(f"\npeak RSS {peak:.1f} MiB; from 10 s on: min {min(after_10):.1f}, max {max(after_10):.1f} MiB")
+            settled = min(10, int(args.flood) // 2)  # once the rings have filled
+            later = [rss for second, rss, _ in samples if second >= settled]
+            print(f"\npeak RSS {peak:.1f} MiB; from {settled} s on: min {min(later):.1f}, max {max(later):.1f} MiB")
             print(f"datagrams the server handled: {handled} ({handled / args.flood:.0f}/s; "
                   "the kernel dropped the rest of what was sent)")
         finally:

@@ -25,6 +25,7 @@ from sockets_core.chat.hub import ChatError, ChatEvent, ChatHub, Member, check_r
 from sockets_core.textcodec import printable
 
 from .context import services
+from .frames import to_json
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _remember(client: str, message_id: str) -> None:
 def _event_json(event: ChatEvent) -> str:
     """An event as JSON, serialised once however many browsers receive it."""
     if "json" not in event.cache:
-        event.cache["json"] = json.dumps(event.as_dict(), ensure_ascii=False, separators=(",", ":"))
+        event.cache["json"] = to_json(event.as_dict())
     return event.cache["json"]  # type: ignore[no-any-return]
 
 
@@ -76,8 +77,7 @@ class ChatSession:
 
     # -- the two loops ----------------------------------------------------------------------
     def _out(self, message: dict[str, Any] | str) -> None:
-        text = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False,
-                                                                    separators=(",", ":"))
+        text = message if isinstance(message, str) else to_json(message)
         self.ws.send(text)
         self.tap.sent(self.local, self.remote, text.encode("utf-8"), "WS text")
 

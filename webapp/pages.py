@@ -27,6 +27,11 @@ def request_hostname() -> str:
     return urlsplit("//" + request.host).hostname or "localhost"
 
 
+def lan_host() -> str:
+    """The address to show others: the one the browser used, or the LAN one for loopback."""
+    return advertised_host(request_hostname(), current_app.config["LAN_ADDRESSES"])
+
+
 def example_file() -> str:
     try:
         for entry in services().store.list():
@@ -48,7 +53,7 @@ def home() -> Any:
     svc = services()
     status = svc.status()
     lan = current_app.config["LAN_ADDRESSES"]
-    host = advertised_host(request_hostname(), lan)
+    host = lan_host()
     example = example_file()
     http_port = status["services"]["http"]["port"] if "http" in status["services"] else 0
     cards = []
@@ -65,14 +70,14 @@ def home() -> Any:
 @bp.get("/chat")
 def chat() -> Any:
     status = services().status()["services"]
-    host = advertised_host(request_hostname(), current_app.config["LAN_ADDRESSES"])
+    host = lan_host()
     return render_template("chat.html", status=status, host=host, admin=is_admin())
 
 
 @bp.get("/files")
 def files() -> Any:
     status = services().status()["services"]
-    host = advertised_host(request_hostname(), current_app.config["LAN_ADDRESSES"])
+    host = lan_host()
     ports = {name: (status[name]["port"] if status[name]["running"] else None)
              for name in ("http", "file", "tftp")}
     return render_template("files.html", admin=is_admin(), host=host, ports=ports,

@@ -14,12 +14,10 @@ from sockets_core.tools.sessions import TOOLS_TOPIC, ToolError, open_tftp
 from webapp.tftp_cli import parse_server
 
 from .context import services
+from .frames import send_json
 
 log = logging.getLogger(__name__)
 
-
-def _send(ws: Any, message: dict[str, Any]) -> None:
-    ws.send(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
 
 
 def _int(value: Any, default: int | None = None) -> int | None:
@@ -90,8 +88,8 @@ def register(sock: Any) -> None:
     def tools_feed(ws: Any) -> None:
         svc = services()
         with svc.bus.subscribe([TOOLS_TOPIC], limit=5_000, name="ws/tools") as sub:
-            _send(ws, {"type": "sessions", "sessions": svc.tools.snapshot()})
-            _send(ws, {"type": "autoreply", "services": _service_rules()})
+            send_json(ws, {"type": "sessions", "sessions": svc.tools.snapshot()})
+            send_json(ws, {"type": "autoreply", "services": _service_rules()})
             while ws.connected:
                 text = ws.receive(timeout=0)
                 if text:
@@ -104,9 +102,9 @@ def register(sock: Any) -> None:
                         log.exception("tools: request failed")
                         reply = {"type": "error", "text": f"failed: {exc}"}
                     if reply is not None:
-                        _send(ws, reply)
+                        send_json(ws, reply)
                 batch = sub.get_batch(timeout=0.1)
                 if batch.dropped:
-                    _send(ws, {"type": "sessions", "sessions": svc.tools.snapshot()})
+                    send_json(ws, {"type": "sessions", "sessions": svc.tools.snapshot()})
                 elif batch.items:
-                    _send(ws, {"type": "updates", "updates": [item for _, item in batch.items]})
+                    send_json(ws, {"type": "updates", "updates": [item for _, item in batch.items]})

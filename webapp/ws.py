@@ -17,6 +17,7 @@ from sockets_core.watch import FILES_TOPIC
 from . import tools_ws
 from .chat_ws import ChatSession
 from .context import services
+from .frames import send_json
 
 PACKET_BATCH_INTERVAL = 0.1  # at most one batch per 100 ms per browser
 PACKET_BATCH_BUDGET = 200  # events per batch; the rest is counted, not sent
@@ -24,19 +25,16 @@ PACKET_QUEUE = 5_000
 WAIT = 1.0  # how long a loop waits before checking the browser is still there
 
 
-def _send(ws: Any, message: dict[str, Any]) -> None:
-    ws.send(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
-
 
 def register(sock: Sock) -> None:
     @sock.route("/ws/status")
     def status_feed(ws: Any) -> None:
         svc = services()
         with svc.bus.subscribe([STATUS_TOPIC], limit=2, name="ws/status") as sub:
-            _send(ws, {"type": "status", "status": svc.status()})
+            send_json(ws, {"type": "status", "status": svc.status()})
             while ws.connected:
                 if sub.get_batch(timeout=WAIT).items:
-                    _send(ws, {"type": "status", "status": svc.status()})
+                    send_json(ws, {"type": "status", "status": svc.status()})
 
     @sock.route("/ws/packets")
     def packet_feed(ws: Any) -> None:
@@ -48,7 +46,7 @@ def register(sock: Sock) -> None:
         last_rates: object = None
         with svc.bus.subscribe([PACKET_TOPIC], limit=PACKET_QUEUE, name="ws/packets") as sub:
             recent = svc.packetlog.events(limit=PACKET_BATCH_BUDGET)
-            _send(ws, {"type": "packets", "events": [e.to_dict() for e in recent], "skipped": 0})
+            send_json(ws, {"type": "packets", "events": [e.to_dict() for e in recent], "skipped": 0})
             while ws.connected:
                 request = ws.receive(timeout=0)
                 if request:
@@ -58,10 +56,10 @@ def register(sock: Sock) -> None:
                 if events or batch.dropped:
                     kept = events[-PACKET_BATCH_BUDGET:]
                     skipped = batch.dropped + len(events) - len(kept)
-                    _send(ws, {"type": "packets", "events": [e.to_dict() for e in kept], "skipped": skipped})
+                    send_json(ws, {"type": "packets", "events": [e.to_dict() for e in kept], "skipped": skipped})
                 if svc.rate_history and svc.rate_history[-1] is not last_rates:
                     last_rates = svc.rate_history[-1]
-                    _send(ws, {"type": "rates", "sample": last_rates})
+                    send_json(ws, {"type": "rates", "sample": last_rates})
                 if events or batch.dropped:
                     time.sleep(PACKET_BATCH_INTERVAL)  # let the next batch gather
 
@@ -77,7 +75,7 @@ def register(sock: Sock) -> None:
         svc = services()
         watching: str | None = None
         with svc.bus.subscribe([FILES_TOPIC, TRANSFER_TOPIC], limit=1_000, name="ws/files") as sub:
-            _send(ws, {"type": "transfers", "transfers": svc.transfers.snapshot()})
+            send_json(ws, {"type": "transfers", "transfers": svc.transfers.snapshot()})
             try:
                 while ws.connected:
                     request = ws.receive(timeout=0)
@@ -90,17 +88,17 @@ def register(sock: Sock) -> None:
                             watching = folder
                             # the browser (re)loads the listing after this, so nothing that
                             # changed before the watch began can be missed
-                            _send(ws, {"type": "watching", "folder": folder})
+                            send_json(ws, {"type": "watching", "folder": folder})
                     batch = sub.get_batch(timeout=0.5)
                     folders = sorted({item for topic, item in batch.items if topic == FILES_TOPIC})
                     latest = {item["id"]: item for topic, item in batch.items if topic == TRANSFER_TOPIC}
                     if batch.dropped:
-                        _send(ws, {"type": "transfers", "transfers": svc.transfers.snapshot()})
+                        send_json(ws, {"type": "transfers", "transfers": svc.transfers.snapshot()})
                         folders = ["*"]
                     elif latest:
-                        _send(ws, {"type": "transfer-updates", "transfers": list(latest.values())})
+                        send_json(ws, {"type": "transfer-updates", "transfers": list(latest.values())})
                     if folders:
-                        _send(ws, {"type": "files-changed", "folders": folders})
+                        send_json(ws, {"type": "files-changed", "folders": folders})
             finally:
                 if watching is not None:
                     svc.watcher.unwatch(watching)

@@ -14,7 +14,7 @@ import gevent
 from gevent.server import DatagramServer
 
 from ..chat.commands import handle_line
-from ..chat.hub import ChatError, ChatHub, Member
+from ..chat.hub import ChatError, ChatEvent, ChatHub, Member
 from ..packetlog import format_address
 from ..textcodec import ESCAPED, UTF8, decode, encode
 from ..tools.autoreply import AutoResponder
@@ -44,7 +44,6 @@ class UdpChatServer(DatagramServer):
     def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
         now = time.time()
         self.tap.received(self.local, plain_address(address), data)
-        self._expire(now)
         member = self.peers.get(address) or self._new_member(address, now)
         if member is None:
             return
@@ -68,7 +67,7 @@ class UdpChatServer(DatagramServer):
             return None
         peer = plain_address(address)
         member = Member(self.hub.default_nick("udp", format_address(peer), peer[1]), "udp",
-                        lambda event: self._send_bytes(address, event.encoded_line(member.extra["encoding"])))
+                        lambda event: self._relay(address, member, event))
         member.extra.update(encoding=UTF8, seen=now)
         try:
             self.hub.join(member, now)
@@ -77,6 +76,12 @@ class UdpChatServer(DatagramServer):
         self.peers[address] = member
         self.tap.counters.clients = len(self.peers)
         return member
+
+    def _relay(self, address: tuple, member: Member, event: ChatEvent) -> None:  # type: ignore[type-arg]
+        # Peers silent for longer than the TTL hear nothing; the periodic expirer removes
+        # them from the hub later, so no datagram pays for a scan of every peer.
+        if time.time() - float(member.extra["seen"]) <= self.peer_ttl:
+            self._send_bytes(address, event.encoded_line(member.extra["encoding"]))
 
     def _send(self, address: tuple, member: Member, text: str) -> None:  # type: ignore[type-arg]
         self._send_bytes(address, encode(text, str(member.extra["encoding"])))

@@ -26,6 +26,9 @@ from gevent import socket as gsocket
 from ..bus import Bus
 from ..packetlog import PacketLog, format_address
 from ..servers.listen import BindError, local_address, plain_address, tcp_listener, udp_socket
+from ..servers.tftp_client import run_client
+from ..tftp.client import TftpClient
+from ..tftp.packets import RRQ, WRQ
 from ..textcodec import ESCAPED, UTF8, decode, encode
 from ..traffic import ServiceTap
 from .autoreply import AutoResponder
@@ -71,6 +74,7 @@ class ToolSession:
         self.open = True
         self.events: deque[ToolEvent] = deque(maxlen=MAX_EVENTS)
         self._greenlets: list[gevent.Greenlet] = []
+        self._repeats: list[gevent.Greenlet] = []
 
     def record(self, direction: str, peer: str, data: bytes = b"", info: str = "") -> None:
         event = ToolEvent(time.time(), direction, peer, bytes(data[:MAX_EVENT_BYTES]), info)
@@ -109,7 +113,7 @@ class ToolSession:
     def repeat(self, data: bytes, to: str | None, every_ms: int, count: int) -> None:
         if not 1 <= count <= MAX_REPEAT or every_ms < MIN_REPEAT_MS:
             raise ToolError(f"repeat 1-{MAX_REPEAT} times, every {MIN_REPEAT_MS} ms or more")
-        self._repeats = [g for g in getattr(self, "_repeats", []) if not g.dead]
+        self._repeats = [g for g in self._repeats if not g.dead]
         if len(self._repeats) >= MAX_REPEATS:
             raise ToolError(f"{MAX_REPEATS} repeats are running on this session (the limit)")
         target = self.fix_target(to)
@@ -145,6 +149,7 @@ class TcpClientSession(ToolSession):
 
     def __init__(self, manager: "ToolManager", host: str, port: int) -> None:
         super().__init__(manager, f"TCP client to {host}:{port}")
+        self._closed_tapped = False
         address = manager.check_target(host)  # resolved once: we connect to what was checked
         try:
             self.sock = gsocket.create_connection((address, port), timeout=CONNECT_TIMEOUT)
@@ -172,7 +177,7 @@ class TcpClientSession(ToolSession):
         self.manager.changed(self)
 
     def _tap_closed(self, by: str) -> None:
-        if not getattr(self, "_closed_tapped", False):
+        if not self._closed_tapped:
             self._closed_tapped = True
             self.manager.tap.closed(self.local, self.peer, by)
 
@@ -416,17 +421,13 @@ class TftpJob(ToolSession):
     """A get into the file root or a put from it, with the client of `sockdash tftp`."""
 
     kind = "tftp"
-    progress: list[int | None] = [0, None]  # bytes moved, total (when known)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "progress": list(self.progress)}
 
     def __init__(self, manager: "ToolManager", store: Any, transfers: Any, action: str, host: str, port: int,
                  remote: str, local: str, blksize: int | None, windowsize: int | None) -> None:
-        from ..servers.tftp_client import run_client
-        from ..tftp.client import TftpClient
-        from ..tftp.packets import RRQ, WRQ
-
+        self.progress: list[int | None] = [0, None]  # bytes moved, total (when known)
         address = manager.check_target(host)
         if action not in ("get", "put"):
             raise ToolError("action is get or put")
@@ -448,7 +449,6 @@ class TftpJob(ToolSession):
             client = TftpClient(WRQ, remote or path.name, read=source.read, size=size, **options)
             record = transfers.begin("tftp", "upload", f"{host}:{port}", local, size, "client")
 
-        self.progress = [0, None]
         last_shown = [0.0]
 
         def progress(c: Any) -> None:
