@@ -7,23 +7,33 @@ pcap) happens when somebody looks. Each record is also published on the bus topi
 
 Each service has its own ring of ``capacity`` events (the packet-log budget of
 DESIGN.md): a 40 MiB TFTP download is 80,000 packets and would otherwise push every
-chat line out of a shared ring. ``events()`` merges the rings back into one timeline.
+chat line out of a shared ring. ``iter_events()`` merges the rings back into one timeline
+lazily, over a snapshot (copies of the rings, one C call each), so an export of 40,000
+events can walk it in steps and let the rest of the process run in between.
+
+Direct messages are ``private``: their events keep their bytes (the admin sees them), and
+``for_viewer`` gives everyone else the length and the summary "direct message" only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 import time
+from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
+from operator import attrgetter
 from typing import Any
 
 from .bus import Bus
 
 PACKET_TOPIC = "packet"
 PAYLOAD_KEEP = 256
+PRIVATE_SUMMARY = "direct message"  # all a viewer without the admin token sees of one
 
 # Services whose events are summarised only when somebody looks (no formatting on the hot
 # path): service -> f(first bytes of payload, full length) -> summary.
@@ -45,6 +55,7 @@ class PacketEvent:
     length: int  # full length; payload keeps only the first PAYLOAD_KEEP bytes
     summary: str
     payload: bytes
+    private: bool = False  # carries (part of) a direct message: payload for the admin only
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,7 +70,15 @@ class PacketEvent:
             "length": self.length,
             "summary": self.summary or self.describe(),
             "payload_hex": self.payload.hex(),
+            "private": self.private,
         }
+
+    def for_viewer(self, admin: bool) -> PacketEvent:
+        """The event as this viewer may see it: a direct message's bytes and summary only
+        for the admin; the length stays, so pcap sequence numbers stay true."""
+        if admin or not self.private:
+            return self
+        return dataclasses.replace(self, summary=PRIVATE_SUMMARY, payload=b"")
 
     def describe(self) -> str:
         summarize = LAZY_SUMMARIES.get(self.service)
@@ -84,7 +103,8 @@ class PacketLog:
         self._bus = bus
 
     def record(self, service: str, transport: str, kind: str, direction: str,
-               local: Address, peer: Address, data: bytes | int = b"", summary: str = "") -> PacketEvent:
+               local: Address, peer: Address, data: bytes | int = b"", summary: str = "",
+               private: bool = False) -> PacketEvent:
         """Record one event; ``data`` is the payload, or just its length when the bytes
         never passed through Python (sendfile)."""
         self.recorded += 1
@@ -93,7 +113,8 @@ class PacketLog:
         else:
             length, payload = len(data), bytes(data[:PAYLOAD_KEEP])
         event = PacketEvent(self.recorded, time.time_ns() // 1000, service, transport, kind,
-                            direction, (local[0], local[1]), (peer[0], peer[1]), length, summary, payload)
+                            direction, (local[0], local[1]), (peer[0], peer[1]), length, summary, payload,
+                            private)
         ring = self._rings.get(service)
         if ring is None:
             ring = self._rings[service] = deque(maxlen=self.capacity)
@@ -106,16 +127,47 @@ class PacketLog:
                peer: str | None = None) -> list[PacketEvent]:
         """Events newer than ``after_id``, oldest first, optionally of one service and/or one
         peer (``ip`` or ``ip:port``); with ``limit``, the newest ``limit`` of them."""
-        rings: Iterable[deque[PacketEvent]] = (
-            [self._rings.get(service, deque())] if service else list(self._rings.values()))
-        merged = heapq.merge(*[list(r) for r in rings], key=lambda e: e.id)
-        selected = [e for e in merged if e.id > after_id and (peer is None or peer_matches(e, peer))]
         if limit is None:
-            return selected
-        return selected[len(selected) - limit:] if limit > 0 else []
+            return list(self.iter_events(after_id, service, peer))
+        newest = list(islice(self.iter_events(after_id, service, peer, newest_first=True), max(limit, 0)))
+        newest.reverse()
+        return newest
+
+    def iter_events(self, after_id: int = 0, service: str | None = None, peer: str | None = None,
+                    newest_first: bool = False) -> Iterator[PacketEvent]:
+        """``events()`` one at a time, merged lazily from a snapshot of the rings taken now:
+        events recorded meanwhile are not included, evicted ones are still there."""
+        rings = self._snapshot(service)
+        merged: Iterator[PacketEvent]
+        if newest_first:
+            merged = heapq.merge(*[reversed(r) for r in rings], key=_BY_ID, reverse=True)
+            merged = _until(merged, after_id)
+        else:
+            # ids grow within a ring: skip what the caller has seen by bisection
+            starts = [r[bisect_right(r, after_id, key=_BY_ID):] if after_id else r for r in rings]
+            merged = heapq.merge(*starts, key=_BY_ID) if len(starts) > 1 else iter(starts[0] if starts else [])
+        if peer is None:
+            return merged
+        return (e for e in merged if peer_matches(e, peer))
+
+    def _snapshot(self, service: str | None) -> list[list[PacketEvent]]:
+        if service:
+            ring = self._rings.get(service)
+            return [list(ring)] if ring else []
+        return [list(ring) for ring in self._rings.values()]
 
     def __len__(self) -> int:
         return sum(len(r) for r in self._rings.values())
+
+
+_BY_ID = attrgetter("id")
+
+
+def _until(newest_first: Iterator[PacketEvent], after_id: int) -> Iterator[PacketEvent]:
+    for event in newest_first:
+        if event.id <= after_id:
+            return
+        yield event
 
 
 def peer_matches(event: PacketEvent, text: str) -> bool:

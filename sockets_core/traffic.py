@@ -42,12 +42,15 @@ class ServiceTap:
         self._log.record(self.service, self.transport, "close", direction, local, peer, b"",
                          f"{self.transport.upper()} close by {by}")
 
-    def received(self, local: Address, peer: Address, data: bytes | int, summary: str = "") -> None:
+    def received(self, local: Address, peer: Address, data: bytes | int, summary: str = "",
+                 private: bool = False) -> None:
+        """``private``: the bytes carry (part of) a direct message (see PacketEvent.for_viewer)."""
         self.counters.packets_in += 1
         self.counters.bytes_in += data if isinstance(data, int) else len(data)
-        self._log.record(self.service, self.transport, "data", "in", local, peer, data, summary)
+        self._log.record(self.service, self.transport, "data", "in", local, peer, data, summary, private)
 
-    def sent(self, local: Address, peer: Address, data: bytes | int, summary: str = "") -> None:
+    def sent(self, local: Address, peer: Address, data: bytes | int, summary: str = "",
+             private: bool = False) -> None:
         self.counters.packets_out += 1
         self.counters.bytes_out += data if isinstance(data, int) else len(data)
-        self._log.record(self.service, self.transport, "data", "out", local, peer, data, summary)
+        self._log.record(self.service, self.transport, "data", "out", local, peer, data, summary, private)

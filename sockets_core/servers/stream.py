@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Callable
 
 from gevent.pool import Pool
 from gevent.server import StreamServer
@@ -61,8 +62,10 @@ class TappedStreamServer(StreamServer):
     def serve_client(self, sock: socket.socket, peer: Address, local: Address) -> str:
         raise TypeError(f"{type(self).__name__} must implement serve_client")
 
-    def receive(self, sock: socket.socket, peer: Address, local: Address, size: int = 4096) -> bytes:
+    def receive(self, sock: socket.socket, peer: Address, local: Address, size: int = 4096,
+                private: Callable[[bytes], bool] | None = None) -> bytes:
+        """``private`` says whether a chunk carries a direct message (the TCP chat's /msg)."""
         data = sock.recv(size)
         if data:
-            self.tap.received(local, peer, data)
+            self.tap.received(local, peer, data, private=private(data) if private is not None else False)
         return data

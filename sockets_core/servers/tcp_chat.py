@@ -17,6 +17,7 @@ from ..chat.commands import HELP, handle_line
 from ..chat.framing import Line, LineFramer
 from ..chat.hub import ChatEvent, ChatHub, Member
 from ..packetlog import format_address
+from ..privacy import DirectMessageLines, PrivateSpans, is_direct_message
 from ..textcodec import ESCAPED, UTF8, decode, encode
 from ..tools.autoreply import AutoResponder
 from ..traffic import ServiceTap
@@ -41,10 +42,20 @@ class TcpChatServer(TappedStreamServer):
         # real bound on what a reader that stopped reading can pin in memory
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         who = format_address(peer)
-        outbound = OutboundQueue(sock, f"tcp_chat {who}", lambda data: self.tap.sent(local, peer, data))
+        # direct messages in either direction are marked private in the packet log
+        incoming_dms, outgoing_dms = DirectMessageLines(), PrivateSpans()
+        outbound = OutboundQueue(sock, f"tcp_chat {who}",
+                                 lambda data: self.tap.sent(local, peer, data, private=outgoing_dms.sent(len(data))))
         nick = self.hub.default_nick("tcp", who, peer[1])
-        member = Member(nick, "tcp", lambda event: outbound.put(event.encoded_line(member.extra["encoding"])))
+
+        def deliver(event: ChatEvent) -> None:
+            line = event.encoded_line(member.extra["encoding"])
+            outgoing_dms.queued(len(line), event.kind == "dm")
+            outbound.put(line)
+
+        member = Member(nick, "tcp", deliver)
         member.extra["encoding"] = UTF8
+        member.extra["private_out"] = outgoing_dms
         self.hub.join(member, time.time())
         framer = LineFramer()
         try:
@@ -60,7 +71,7 @@ class TcpChatServer(TappedStreamServer):
                 else:
                     sock.settimeout(remaining)
                     try:
-                        data = self.receive(sock, peer, local)
+                        data = self.receive(sock, peer, local, private=incoming_dms.feed)
                     except TimeoutError:
                         lines = framer.handle_timer(time.monotonic())
                     else:
@@ -69,6 +80,8 @@ class TcpChatServer(TappedStreamServer):
                                 self._on_line(outbound, member, line)
                             return "us" if outbound.overflowed else "peer"
                         lines = framer.receive_data(data, time.monotonic())
+                if framer.get_timer() is None:
+                    incoming_dms.line_ended()  # a pause ended the line, as the framer sees it
                 for line in lines:
                     if not self._on_line(outbound, member, line):
                         outbound.flush()
@@ -90,20 +103,23 @@ class TcpChatServer(TappedStreamServer):
             log.info("tcp_chat: line from %s cut at %d bytes", member.nick, len(line.data))
         now = time.time()
         outcome = handle_line(self.hub, member, text, now)
+        private = is_direct_message(text)  # the "-> bob: text" echo of a /msg
         for reply in outcome.replies:
-            self._notice(outbound, member, reply)
+            self._notice(outbound, member, reply, private)
         if outcome.said is not None and self.responder is not None:
             answer = self.responder.answer(outcome.said, member.nick, now)
             if answer is not None:
                 self._send(outbound, member, answer + "\n")
         return not outcome.quit
 
-    def _notice(self, outbound: OutboundQueue, member: Member, text: str) -> None:
-        self._send(outbound, member, f"* {text}\n")
+    def _notice(self, outbound: OutboundQueue, member: Member, text: str, private: bool = False) -> None:
+        self._send(outbound, member, f"* {text}\n", private)
 
     @staticmethod
-    def _send(outbound: OutboundQueue, member: Member, text: str) -> None:
-        outbound.put(encode(text, str(member.extra["encoding"])))
+    def _send(outbound: OutboundQueue, member: Member, text: str, private: bool = False) -> None:
+        data = encode(text, str(member.extra["encoding"]))
+        member.extra["private_out"].queued(len(data), private)
+        outbound.put(data)
 
 
 __all__ = ["TcpChatServer", "HELP", "ChatEvent"]

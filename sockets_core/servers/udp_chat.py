@@ -16,6 +16,7 @@ from gevent.server import DatagramServer
 from ..chat.commands import handle_line
 from ..chat.hub import ChatError, ChatEvent, ChatHub, Member
 from ..packetlog import format_address
+from ..privacy import is_direct_message, line_is_direct_message
 from ..textcodec import ESCAPED, UTF8, decode, encode
 from ..tools.autoreply import AutoResponder
 from ..traffic import ServiceTap
@@ -43,7 +44,7 @@ class UdpChatServer(DatagramServer):
 
     def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
         now = time.time()
-        self.tap.received(self.local, plain_address(address), data)
+        self.tap.received(self.local, plain_address(address), data, private=line_is_direct_message(data))
         member = self.peers.get(address) or self._new_member(address, now)
         if member is None:
             return
@@ -52,8 +53,9 @@ class UdpChatServer(DatagramServer):
         if encoding != ESCAPED:
             member.extra["encoding"] = encoding
         outcome = handle_line(self.hub, member, text, now)
+        private = is_direct_message(text)  # the "-> bob: text" echo of a /msg
         for reply in outcome.replies:
-            self._send(address, member, f"* {reply}\n")
+            self._send(address, member, f"* {reply}\n", private)
         if outcome.said is not None and self.responder is not None:
             answer = self.responder.answer(outcome.said, member.nick, now, key=address[0])
             if answer is not None:
@@ -81,17 +83,18 @@ class UdpChatServer(DatagramServer):
         # Peers silent for longer than the TTL hear nothing; the periodic expirer removes
         # them from the hub later, so no datagram pays for a scan of every peer.
         if time.time() - float(member.extra["seen"]) <= self.peer_ttl:
-            self._send_bytes(address, event.encoded_line(member.extra["encoding"]))
+            self._send_bytes(address, event.encoded_line(member.extra["encoding"]), event.kind == "dm")
 
-    def _send(self, address: tuple, member: Member, text: str) -> None:  # type: ignore[type-arg]
-        self._send_bytes(address, encode(text, str(member.extra["encoding"])))
+    def _send(self, address: tuple, member: Member, text: str, private: bool = False) -> None:  # type: ignore[type-arg]
+        self._send_bytes(address, encode(text, str(member.extra["encoding"])), private)
 
-    def _send_bytes(self, address: tuple, data: bytes) -> None:  # type: ignore[type-arg]
+    def _send_bytes(self, address: tuple, data: bytes, private: bool = False) -> None:  # type: ignore[type-arg]
+        """``private``: a direct message (hidden from the packet log's non-admin viewers)."""
         try:
             self.socket.sendto(data, address)
         except OSError:
             return
-        self.tap.sent(self.local, plain_address(address), data)
+        self.tap.sent(self.local, plain_address(address), data, private=private)
 
     def start(self) -> None:
         super().start()

@@ -60,3 +60,33 @@ def test_service_tap_counts_and_logs_every_event() -> None:
     kinds = [(e.kind, e.direction, e.summary) for e in log.events()]
     assert kinds[0] == ("open", "in", "TCP connect")
     assert kinds[-1] == ("close", "in", "TCP close by peer")
+
+
+def test_a_private_event_shows_only_its_length_to_a_viewer_without_the_token() -> None:
+    log = PacketLog()
+    tap = ServiceTap("tcp_chat", "tcp", log)
+    tap.received(LOCAL, PEER, b"/msg bob the secret\n", private=True)
+    tap.sent(LOCAL, PEER, b"public\n")
+    private, public = log.events()
+    assert private.private and not public.private
+    hidden = private.for_viewer(admin=False)
+    assert hidden.payload == b"" and hidden.summary == "direct message" and hidden.length == 20
+    assert hidden.to_dict()["payload_hex"] == "" and hidden.to_dict()["private"] is True
+    assert private.for_viewer(admin=True) is private and public.for_viewer(admin=False) is public
+
+
+def test_iter_events_is_lazy_over_a_snapshot_and_matches_events() -> None:
+    log = PacketLog(capacity=50)
+    for i in range(120):
+        log.record(("tftp", "udp_chat", "tcp_chat")[i % 3], "udp", "data", "in", LOCAL,
+                   (PEER[0], 50000 + i % 2), bytes([i]))
+    walk = log.iter_events()
+    first = next(walk)
+    log.record("tftp", "udp", "data", "in", LOCAL, PEER, b"later")  # not in the snapshot
+    rest = list(walk)
+    ids = [first.id] + [e.id for e in rest]
+    assert ids == sorted(ids) and len(ids) == 120 and 121 not in ids
+    assert [e.id for e in log.events(after_id=100)] == list(range(101, 122))
+    assert [e.id for e in log.events(limit=5, peer="127.0.0.1:50001")] == [112, 114, 116, 118, 120]
+    assert [e.id for e in log.events(after_id=118, limit=10)] == [119, 120, 121]
+    assert [e.id for e in log.iter_events(service="tftp", newest_first=True)][:3] == [121, 118, 115]
