@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests import harness
+from tests.integration.unprivileged import PortableSockdash, as_nobody, portable_sockdash
 
 SERVICES = ("http", "tcp_chat", "udp_chat", "file", "tftp")
 
@@ -141,13 +142,11 @@ def test_ipv6_wildcard_serves_ipv6_and_ipv4(tmp_path: Path) -> None:
         proc.stop()
 
 
-def _as_unprivileged(argv: list[str]) -> list[str]:
-    """Run as nobody when the tests run as root (as in CI), where permissions never bite."""
-    if os.geteuid() != 0:
-        return argv
-    setpriv = shutil.which("setpriv")
-    assert setpriv, "setpriv (util-linux) is needed to drop root for this test"
-    return [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv]
+@pytest.fixture(scope="module")
+def portable() -> Iterator[PortableSockdash]:
+    """sockdash copied where nobody can read it, wherever this checkout lives."""
+    with portable_sockdash() as copy:
+        yield copy
 
 
 @pytest.fixture
@@ -159,7 +158,7 @@ def open_tmp() -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def test_unreadable_root_and_unwritable_data_are_one_line_errors(open_tmp: Path) -> None:
+def test_unreadable_root_and_unwritable_data_are_one_line_errors(open_tmp: Path, portable: PortableSockdash) -> None:
     tmp_path = open_tmp
     secret = tmp_path / "secret"
     secret.mkdir(mode=0o700)
@@ -169,27 +168,27 @@ def test_unreadable_root_and_unwritable_data_are_one_line_errors(open_tmp: Path)
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
-    base = [*harness.command(), *harness.ALL_PORTS_ZERO, "--host", "127.0.0.1"]
+    base = [*portable.command(), *harness.ALL_PORTS_ZERO, "--host", "127.0.0.1"]
     cases = [([*base, "--root", str(secret), "--data", str(tmp_path / "data")], "is not readable"),
              ([*base, "--root", str(tmp_path / "files"), "--data", str(locked / "d")], "is not writable")]
     for argv, needle in cases:
-        result = subprocess.run(_as_unprivileged(argv), capture_output=True, text=True, timeout=30,
-                                cwd=tmp_path)
+        result = subprocess.run(as_nobody(argv), capture_output=True, text=True, timeout=30,
+                                cwd=tmp_path, env=portable.env())
         assert result.returncode == 2, result.stderr
         assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_without_root_tftp_falls_back_to_6969(open_tmp: Path) -> None:
+def test_without_root_tftp_falls_back_to_6969(open_tmp: Path, portable: PortableSockdash) -> None:
     tmp_path = open_tmp
-    argv = [*harness.command(), "--host", "127.0.0.1", "--root", str(tmp_path / "r"), "--data", str(tmp_path / "d"),
+    argv = [*portable.command(), "--host", "127.0.0.1", "--root", str(tmp_path / "r"), "--data", str(tmp_path / "d"),
             "--http-port", "0", "--tcp-chat-port", "0", "--udp-chat-port", "0", "--file-port", "0"]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
             probe.bind(("127.0.0.1", 6969))
         except OSError:
             pytest.fail("port 6969 is taken on this machine; the fallback cannot be shown")
-    with subprocess.Popen(_as_unprivileged(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                          cwd=tmp_path) as proc:
+    with subprocess.Popen(as_nobody(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                          cwd=tmp_path, env=portable.env()) as proc:
         assert proc.stdout is not None
         banner = []
         for line in proc.stdout:
