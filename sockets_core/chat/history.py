@@ -9,6 +9,7 @@ message; after a kill -9 at most the last interval is lost. WAL mode keeps reade
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from pathlib import Path
 
@@ -32,9 +33,23 @@ CREATE INDEX IF NOT EXISTS messages_room ON messages (room, id);
 """
 
 
+def keep_private(path: Path) -> None:
+    """Private messages are in there: the file is 0600, created so (SQLite gives its -wal and
+    -shm files the database's mode) or tightened if an older version left it readable."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if file is path and not file.exists():
+                os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            elif file.exists():
+                file.chmod(0o600)
+        except OSError:  # not ours to change (or a race with another creator): SQLite decides
+            pass
+
+
 class ChatHistory:
     def __init__(self, path: Path) -> None:
         self.path = path
+        keep_private(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

@@ -123,6 +123,25 @@ def test_admin_token_is_generated_once_and_kept_private(tmp_path: Path) -> None:
     assert mode == 0o600
 
 
+def test_chat_history_files_are_private_also_when_an_older_version_left_them_readable(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    old = data / "chat.sqlite3"
+    old.write_bytes(b"")  # an empty file is an empty database
+    old.chmod(0o644)
+    proc = harness.start(tmp_path)
+    try:
+        with socket.create_connection(("127.0.0.1", proc.ports["tcp_chat"]), timeout=5) as client:
+            client.recv(1024)
+            client.sendall(b"kept in the history\n")
+            # the history writes its WAL when it flushes (twice a second)
+            proc.wait_for(lambda: (data / "chat.sqlite3-wal").exists() and (data / "chat.sqlite3-shm").exists())
+        modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in data.glob("chat.sqlite3*")}
+    finally:
+        assert proc.stop() == 0
+    assert modes == {"chat.sqlite3": 0o600, "chat.sqlite3-wal": 0o600, "chat.sqlite3-shm": 0o600}
+
+
 def test_ipv6_wildcard_serves_ipv6_and_ipv4(tmp_path: Path) -> None:
     if not socket.has_ipv6:
         pytest.fail("this machine has no IPv6; the test needs ::1")
