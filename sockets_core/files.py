@@ -195,6 +195,7 @@ class AtomicWriter:
         self.limit = limit
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target.name} exists")
+        self._created_folders = _missing_folders(target.parent)  # abort takes them back
         target.parent.mkdir(parents=True, exist_ok=True)
         self.temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{PART_SUFFIX}")
         self._file = open(self.temp, "xb")
@@ -221,6 +222,16 @@ class AtomicWriter:
     def abort(self) -> None:
         self._file.close()
         self.temp.unlink(missing_ok=True)
+        self._remove_created_folders()
+
+    def _remove_created_folders(self) -> None:
+        """A failed upload to ``new/dir/f`` leaves no empty ``new/dir`` behind; a folder
+        something else was put in meanwhile stays (rmdir refuses a non-empty one)."""
+        for folder in self._created_folders:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                return
 
     @property
     def committed(self) -> bool:
@@ -232,3 +243,12 @@ class AtomicWriter:
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if exc_type is not None or not self._file.closed:
             self.abort()
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing

@@ -130,7 +130,10 @@ class Services:
                                        max_upload=self.store.max_upload,
                                        overwrite=self.settings.tftp_overwrite,
                                        retries=self.settings.tftp_retries,
-                                       requests_per_peer=self.settings.tftp_requests_per_peer),
+                                       requests_per_peer=self.settings.tftp_requests_per_peer,
+                                       max_per_peer=self.settings.tftp_max_per_peer,
+                                       window_bytes=self.settings.tftp_window_bytes,
+                                       window_bytes_total=self.settings.tftp_window_bytes_total),
         }
         return factories[name]()
 

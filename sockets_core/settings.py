@@ -40,6 +40,9 @@ class Settings:
     tftp_retries: int = 5
     tftp_max_transfers: int = 64
     tftp_requests_per_peer: int = 50
+    tftp_max_per_peer: int = 8
+    tftp_window_bytes: int = 1 << 20
+    tftp_window_bytes_total: int = 16 << 20
     tools_allow: tuple[str, ...] = ()
     disabled: frozenset[str] = field(default_factory=frozenset)
     log_level: str = "INFO"
@@ -168,6 +171,12 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
     ("--tftp-max-transfers", "tftp_max_transfers", parse_positive, "TFTP transfers at once (default 64)"),
     ("--tftp-requests-per-peer", "tftp_requests_per_peer", parse_positive,
      "new TFTP requests per second from one IP (default 50)"),
+    ("--tftp-max-per-peer", "tftp_max_per_peer", parse_positive,
+     "TFTP transfers at once from one IP; more get ERROR 0 (default 8)"),
+    ("--tftp-window-bytes", "tftp_window_bytes", parse_size,
+     "bytes one TFTP window may hold; a larger windowsize is lowered in the OACK (default 1M)"),
+    ("--tftp-window-bytes-total", "tftp_window_bytes_total", parse_size,
+     "bytes the windows of all TFTP downloads may hold together; past it new windows shrink (default 16M)"),
     ("--udp-peer-ttl", "udp_peer_ttl", parse_positive,
      "seconds a UDP chat peer keeps receiving after its last datagram (default 600)"),
 ]

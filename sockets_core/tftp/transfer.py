@@ -7,24 +7,29 @@ transfer's own ephemeral port. Every datagram from the client goes to
 the datagrams to send. ``done`` turns true at the end; ``error`` then says why it failed
 (None on success).
 
-- Options (RFC 2347-2349, 7440): blksize 8..65464 (larger requests are lowered to
-  65464), timeout 1..255 s, tsize, windowsize 1..65535 (lowered to 32767, half the
-  block-number space, and so that one window holds at most MAX_WINDOW_BYTES). Invalid values and unknown options are ignored; the
-  OACK carries only what was accepted. A client answering the OACK with ERROR ends it.
+- Options: see options.py (the OACK carries only what was accepted; one window holds at
+  most ``window_bytes``). A client answering the OACK with ERROR ends it.
+- Timing: see rto.py. The resend timer starts from the measured round trip (RFC 6298,
+  Karn's rule) and backs off exponentially up to the negotiated ``timeout``; a peer that
+  stays silent for ``patience`` seconds, (retries + 1) x timeout as a fixed timer would
+  allow, is given up. A peer that never answered at all gets that at 1 s a try at most:
+  a spoofed or vanished client must not hold a transfer slot for 6 x 255 s.
 - Sending (a download) keeps one window of blocks in flight. An ACK for the window's
   last block moves on; an ACK for an earlier block of the window means the client
   missed the one after it, so sending restarts there (RFC 7440). An ACK for a block
   already acknowledged changes nothing: a duplicate ACK never triggers a resend (the
-  Sorcerer's Apprentice fix, RFC 1123); only the timer does, ``max_retries`` times.
-  Lock-step is the window of one.
+  Sorcerer's Apprentice fix, RFC 1123). When the timer expires only the first block not
+  acknowledged goes again, never the whole window: a silent peer costs one block per
+  (backed-off) timeout, and a receiver that has the rest answers with the ACK that says
+  where to go on. Lock-step is the window of one.
 - Receiving (an upload) ACKs every ``windowsize`` blocks and the last one; a block out
   of order is answered once with the ACK of the last block received in order, which
-  tells the client where to resume. The last ACK is repeated if the client repeats
-  the last DATA, also after the end (the adapter keeps listening a while).
+  tells the client where to resume, and so is a block received before (our ACK was
+  lost). On its timer the receiver ACKs the last block it has in order (RFC 7440). The
+  last ACK is repeated if the client repeats the last DATA, also after the end (the
+  adapter keeps listening a while).
 - Block numbers wrap from 65535 to 0, as tftp-hpa, atftp and curl expect.
-- netascii: LF becomes CR LF and CR becomes CR NUL on the way out; each byte converts
-  alone, so packet boundaries never split a conversion. On the way in, a CR that ends
-  one packet is held until the next one tells what follows it.
+- netascii: see netascii.py.
 """
 
 from __future__ import annotations
@@ -32,54 +37,43 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
+from .netascii import NetasciiDecoder, to_netascii
+from .options import (DEFAULT_BLKSIZE, DEFAULT_TIMEOUT, DEFAULT_WINDOW_BYTES, MAX_BLKSIZE, MAX_WINDOWSIZE,
+                      negotiate)
 from .packets import (DATA, ERR_DISK_FULL, ERR_ILLEGAL, ERR_UNKNOWN_TID, Ack, Data, Error, MalformedPacket,
                       Request, decode, encode_ack, encode_data, encode_error, encode_oack)
+from .rto import INITIAL_RTO, RetransmitTimer
 
-DEFAULT_BLKSIZE = 512
-MAX_BLKSIZE = 65464
-DEFAULT_TIMEOUT = 1.0
+__all__ = ["DEFAULT_BLKSIZE", "DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_WINDOW_BYTES", "MAX_BLKSIZE",
+           "MAX_WINDOWSIZE", "ReadTransfer", "WriteTransfer", "negotiate", "to_netascii"]
+
 DEFAULT_RETRIES = 5
-# Half the 16-bit block space: with a wider window a late duplicate ACK (or DATA) could
-# name a block of the next window as well as one of this (RFC 7440 allows 65535; the
-# OACK may lower a request, RFC 2347).
-MAX_WINDOWSIZE = 32767
-MAX_WINDOW_BYTES = 16 << 20
-
-
-def negotiate(request: Request, tsize: int | None) -> dict[str, str]:
-    """The options the server accepts, as they go into the OACK."""
-    accepted: dict[str, str] = {}
-    opts = request.options
-    if "blksize" in opts and opts["blksize"].isdigit() and int(opts["blksize"]) >= 8:
-        accepted["blksize"] = str(min(int(opts["blksize"]), MAX_BLKSIZE))
-    if "timeout" in opts and opts["timeout"].isdigit() and 1 <= int(opts["timeout"]) <= 255:
-        accepted["timeout"] = opts["timeout"]
-    if "tsize" in opts and opts["tsize"].isdigit() and tsize is not None:
-        accepted["tsize"] = str(tsize)
-    if "windowsize" in opts and opts["windowsize"].isdigit() and int(opts["windowsize"]) >= 1:
-        blksize = int(accepted.get("blksize", DEFAULT_BLKSIZE))
-        limit = max(1, min(MAX_WINDOWSIZE, MAX_WINDOW_BYTES // blksize))
-        accepted["windowsize"] = str(min(int(opts["windowsize"]), limit))
-    return accepted
-
-
-def to_netascii(data: bytes) -> bytes:
-    return data.replace(b"\r", b"\r\0").replace(b"\n", b"\r\n")
 
 
 class _Transfer:
-    def __init__(self, request: Request, tsize: int | None, max_retries: int) -> None:
+    def __init__(self, request: Request, tsize: int | None, max_retries: int, window_bytes: int) -> None:
         self.request = request
-        self.options = negotiate(request, tsize)
+        self.options = negotiate(request, tsize, window_bytes)
         self.blksize = int(self.options.get("blksize", DEFAULT_BLKSIZE))
         self.timeout = float(self.options.get("timeout", DEFAULT_TIMEOUT))
         self.windowsize = int(self.options.get("windowsize", 1))
         self.max_retries = max_retries
+        self.rto = RetransmitTimer(self.timeout)
         self.done = False
         self.error: str | None = None
         self.bytes_moved = 0
+        self.resends = 0  # packets sent again on a timer, over the whole transfer
         self._deadline: float | None = None
-        self._retries = 0
+        self._retries = 0  # timer expiries since the peer last moved the transfer on
+        self._waiting_since = 0.0
+        self._sent_at: float | None = None  # when what awaits an answer went out, if only once (Karn)
+        self._answered = False
+
+    @property
+    def patience(self) -> float:
+        """Seconds of silence after which the peer is given up."""
+        per_try = self.timeout if self._answered else min(self.timeout, INITIAL_RTO)
+        return (self.max_retries + 1) * per_try
 
     def get_timer(self) -> float | None:
         return None if self.done else self._deadline
@@ -87,20 +81,32 @@ class _Transfer:
     def handle_timer(self, now: float) -> list[bytes]:
         if self.done or self._deadline is None or now < self._deadline:
             return []
-        if self._retries >= self.max_retries:
-            self._finish(f"no answer after {self.max_retries} retries")
+        if now - self._waiting_since >= self.patience - 1e-9:
+            self._finish(f"no answer after {self._retries} retries ({now - self._waiting_since:.1f} s)")
             return []
         self._retries += 1
-        self._deadline = now + self.timeout
-        return self._retransmit()
+        self.rto.back_off()
+        self._sent_at = None  # an answer from now on may be to either copy: no sample
+        self._deadline = min(now + self.rto.timeout, self._waiting_since + self.patience)
+        packets = self._retransmit()
+        self.resends += len(packets)
+        return packets
 
     def _retransmit(self) -> list[bytes]:
-        raise TypeError("subclasses resend their last window or ACK")
+        raise TypeError("subclasses resend their first unacknowledged block or their ACK")
+
+    def _progress(self, now: float) -> None:
+        """The peer moved the transfer on: a round-trip sample (if unambiguous), patience anew."""
+        self._answered = True
+        if self._sent_at is not None:
+            self.rto.sample(now - self._sent_at)
 
     def _arm(self, now: float) -> None:
         """Something new went out: a fresh timeout and a fresh count of retries."""
         self._retries = 0
-        self._deadline = now + self.timeout
+        self._waiting_since = now
+        self._sent_at = now
+        self._deadline = now + self.rto.timeout
 
     def _finish(self, error: str | None) -> None:
         self.done = True
@@ -131,9 +137,9 @@ class ReadTransfer(_Transfer):
     """Serves a file to the client. ``read(n)`` returns up to n bytes of the file, b"" at the end."""
 
     def __init__(self, request: Request, read: Callable[[int], bytes], size: int | None,
-                 max_retries: int = DEFAULT_RETRIES) -> None:
+                 max_retries: int = DEFAULT_RETRIES, window_bytes: int = DEFAULT_WINDOW_BYTES) -> None:
         netascii = request.mode == "netascii"
-        super().__init__(request, None if netascii else size, max_retries)
+        super().__init__(request, None if netascii else size, max_retries, window_bytes)
         self.size = None if netascii else size  # what goes on the wire; netascii grows by its CRs
         self._read = read
         self._netascii = netascii
@@ -182,8 +188,10 @@ class ReadTransfer(_Transfer):
     def _retransmit(self) -> list[bytes]:
         if self._oack is not None:
             return [self._oack]
-        self._sent = len(self._window)
-        return list(self._window)
+        # Only the first block not acknowledged: if the client lost it, it is what it needs;
+        # if it lost our window's tail or its ACK was lost, a duplicate makes it say where
+        # it is. The whole window again would cost a silent peer windowsize blocks a try.
+        return [self._window[0]] if self._window else []
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
         if self.done:
@@ -198,6 +206,7 @@ class ReadTransfer(_Transfer):
             if packet.block != 0:
                 return []
             self._oack = None
+            self._progress(now)
             self._arm(now)
             return self._send_window()
         # which block of the window does this ACK name? (16-bit numbers wrap)
@@ -207,6 +216,7 @@ class ReadTransfer(_Transfer):
         for _ in range(ahead):
             self._window.popleft()
         self._acked += ahead
+        self._progress(now)
         if self._last_block is not None and self._acked >= self._last_block:
             self._finish(None)
             return []
@@ -222,20 +232,19 @@ class WriteTransfer(_Transfer):
     """Receives a file. ``write(bytes)`` stores the next part; the adapter commits at the end."""
 
     def __init__(self, request: Request, write: Callable[[bytes], None], max_size: int,
-                 max_retries: int = DEFAULT_RETRIES) -> None:
-        super().__init__(request, None, max_retries)
+                 max_retries: int = DEFAULT_RETRIES, window_bytes: int = DEFAULT_WINDOW_BYTES) -> None:
+        super().__init__(request, None, max_retries, window_bytes)
         if "tsize" in request.options and request.options["tsize"].isdigit():
             self.options["tsize"] = request.options["tsize"]
         self.announced_size = int(self.options["tsize"]) if "tsize" in self.options else None
         self.size = self.announced_size
         self.max_size = max_size
         self._write = write
-        self._netascii = request.mode == "netascii"
-        self._held_cr = False
+        self._netascii = NetasciiDecoder() if request.mode == "netascii" else None
         self._received = 0  # blocks received in order (absolute count)
         self._since_ack = 0
         self._last_ack = b""
-        self._gap_answered = False
+        self._gap_answered = False  # a gap, or a block we had, answered since the last progress
 
     def start(self, now: float) -> list[bytes]:
         if self.announced_size is not None and self.announced_size > self.max_size:
@@ -246,6 +255,10 @@ class WriteTransfer(_Transfer):
         return [self._last_ack]
 
     def _retransmit(self) -> list[bytes]:
+        if self._since_ack:  # part of a window arrived: ACK what we have, the sender resumes after it
+            self._last_ack = encode_ack(self._received)
+            self._since_ack = 0
+        self._gap_answered = False
         return [self._last_ack]
 
     def begin_receiving(self, now: float, acknowledge_options: bool) -> list[bytes]:
@@ -277,20 +290,26 @@ class WriteTransfer(_Transfer):
         expected = (self._received + 1) & 0xFFFF
         if packet.block != expected:
             behind = (expected - packet.block) & 0xFFFF
-            if behind <= self.windowsize:
-                # an old block again: our ACK was lost (lock-step) or the window is being resent
-                return [self._last_ack] if self.windowsize == 1 else []
-            if not self._gap_answered:  # a block was lost: say where to resume, once
+            if behind <= self.windowsize and self.windowsize == 1:
+                self._sent_at = None  # the next block may answer either copy of our ACK
+                return [self._last_ack]  # lock-step: our ACK was lost, the block comes again
+            # A block already had (our ACK was lost, or the sender's timer resent its first
+            # block) or one past a gap (a block was lost): say where to resume, once until
+            # the transfer moves on, however many blocks of a resent window follow.
+            if not self._gap_answered:
                 self._gap_answered = True
                 self._since_ack = 0  # the sender restarts its window after this block
                 self._last_ack = encode_ack(self._received)
+                self._sent_at = None
                 return [self._last_ack]
             return []
         if self.bytes_moved + len(packet.payload) > self.max_size:
             self._finish(f"upload larger than the limit of {self.max_size} bytes")
             return [encode_error(ERR_DISK_FULL, f"File exceeds the upload limit of {self.max_size} bytes")]
         last = len(packet.payload) < self.blksize
-        self._write(self._from_netascii(packet.payload, last=last))
+        if self._since_ack == 0:
+            self._progress(now)  # the first block after our ACK: a round trip
+        self._write(packet.payload if self._netascii is None else self._netascii.feed(packet.payload, last))
         self.bytes_moved += len(packet.payload)
         self._received += 1
         self._since_ack += 1
@@ -300,15 +319,7 @@ class WriteTransfer(_Transfer):
             return reply
         if self._since_ack >= self.windowsize:
             return self._ack(now)
-        self._arm(now)  # the window is still arriving; the ACK comes with its last block
+        # the window is still arriving; the ACK comes with its last block
+        self._retries, self._waiting_since = 0, now
+        self._deadline = now + self.rto.timeout
         return []
-
-    def _from_netascii(self, payload: bytes, last: bool) -> bytes:
-        if not self._netascii:
-            return payload
-        if self._held_cr:
-            payload = b"\r" + payload
-            self._held_cr = False
-        if payload.endswith(b"\r") and not last:
-            payload, self._held_cr = payload[:-1], True
-        return payload.replace(b"\r\n", b"\n").replace(b"\r\0", b"\r")

@@ -42,16 +42,23 @@ def test_an_ack_inside_the_window_resends_from_the_missing_block() -> None:
     assert blocks(t.receive(encode_ack(6), 0.0)) == [7, 8, 9, 10]
 
 
-def test_timeout_resends_the_whole_window() -> None:
+def test_timeout_resends_only_the_first_block_of_the_window() -> None:
     t = download(3, b"x" * 5000)
     t.start(0.0)
     first = t.receive(encode_ack(0), 0.0)
-    assert t.handle_timer(1.0) == first
+    assert t.handle_timer(1.0) == first[:1]
+    assert blocks(t.receive(encode_ack(3), 1.01)) == [4, 5, 6]  # the client had them all: on
 
 
-def test_window_bytes_are_bounded() -> None:
-    options = negotiate(Request(RRQ, "f", "octet", {"blksize": "65464", "windowsize": "65535"}), None)
-    assert options["windowsize"] == str((16 << 20) // 65464)
+def test_window_bytes_are_bounded_in_the_oack() -> None:
+    """blksize 65464 windowsize 65535 was granted windowsize 256: 16 MiB held per transfer."""
+    greedy = Request(RRQ, "f", "octet", {"blksize": "65464", "windowsize": "65535"})
+    assert negotiate(greedy, None)["windowsize"] == str((1 << 20) // 65464) == "16"
+    assert negotiate(greedy, None, window_bytes=256 << 10)["windowsize"] == "4"
+    assert negotiate(greedy, None, window_bytes=0)["windowsize"] == "1"  # one block at the least
+    t = ReadTransfer(greedy, io.BytesIO(b"x" * (8 << 20)).read, 8 << 20, window_bytes=512 << 10)
+    assert decode(t.start(0.0)[0]) == OptionAck({"blksize": "65464", "windowsize": "8"})
+    assert sum(map(len, t.receive(encode_ack(0), 0.0))) <= (512 << 10) + 8 * 4
     assert negotiate(Request(RRQ, "f", "octet", {"windowsize": "0"}), None) == {}
 
 

@@ -1,0 +1,173 @@
+"""One host cannot lock the TFTP server or eat its memory; replies never outgrow requests;
+a failed upload keeps nothing, not even its folders. The server runs in-process on free
+loopback ports (gevent sockets); peers that never acknowledge are plain sockets."""
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import gevent
+import pytest
+from gevent import socket
+
+from sockets_core.bus import Bus
+from sockets_core.files import AtomicWriter, FileStore
+from sockets_core.packetlog import PacketLog
+from sockets_core.ratelimit import WarningGate
+from sockets_core.services import Services
+from sockets_core.settings import Settings
+from sockets_core.tftp import error_reply
+from sockets_core.tftp.packets import (RRQ, WRQ, Data, Error, OptionAck, decode, encode_data, encode_error,
+                                       encode_request)
+
+
+@pytest.fixture
+def tftp(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Services, tuple[str, int]]]:
+    overrides = getattr(request, "param", {})
+    values: dict[str, object] = {"host": "127.0.0.1", "root": tmp_path, "tftp_port": 0,
+                                 "disabled": frozenset({"tcp_chat", "udp_chat", "file"}), **overrides}
+    settings = Settings(**values)  # type: ignore[arg-type]
+    bus = Bus()
+    svc = Services(settings, bus, PacketLog(bus), FileStore(tmp_path, settings.max_upload))
+    svc.start_all()
+    try:
+        yield svc, ("127.0.0.1", svc.endpoints["tftp"].port)
+    finally:
+        svc.stop_all()
+
+
+def udp(source: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((source, 0))
+    sock.settimeout(5)
+    return sock
+
+
+def ask(server: tuple[str, int], packet: bytes, source: str = "127.0.0.1") -> tuple[bytes, socket.socket]:
+    """Send one request from a new port; the first answer (the caller closes the socket)."""
+    sock = udp(source)
+    sock.sendto(packet, server)
+    return sock.recvfrom(65536)[0], sock
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        gevent.sleep(0.01)
+
+
+@pytest.mark.parametrize("tftp", [{"tftp_max_per_peer": 3}], indirect=True)
+def test_one_host_gets_at_most_its_share_and_another_host_is_still_served(
+        tftp: tuple[Services, tuple[str, int]], caplog: pytest.LogCaptureFixture) -> None:
+    svc, server = tftp
+    (svc.store.root / "pxelinux.0").write_bytes(b"x" * 100_000)  # a PXE request with its options
+    rrq = encode_request(RRQ, "pxelinux.0", "octet", {"timeout": "20", "tsize": "0", "blksize": "1456"})
+    socks = []
+    try:
+        with caplog.at_level(logging.WARNING, "sockets_core.servers.tftp"):
+            for _ in range(3):  # never acknowledged: they hold their slots
+                first, sock = ask(server, rrq)
+                socks.append(sock)
+                assert isinstance(decode(first), OptionAck)
+            for _ in range(5):
+                refused, sock = ask(server, rrq)
+                socks.append(sock)
+                assert decode(refused) == Error(0, "too many transfers from your address")
+            served, sock = ask(server, rrq, source="127.0.0.2")
+            socks.append(sock)
+            assert isinstance(decode(served), OptionAck)
+        warnings = [r.getMessage() for r in caplog.records if "--tftp-max-per-peer" in r.getMessage()]
+        assert len(warnings) == 1 and "127.0.0.1 has 3 transfers" in warnings[0]  # rate-limited
+        assert svc.status()["services"]["tftp"]["clients"] == 4
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@pytest.mark.parametrize("tftp", [{"tftp_window_bytes_total": 24 * 65464}], indirect=True)
+def test_the_windows_of_all_downloads_together_are_capped(
+        tftp: tuple[Services, tuple[str, int]], caplog: pytest.LogCaptureFixture) -> None:
+    svc, server = tftp
+    (svc.store.root / "big.bin").write_bytes(b"y" * (4 << 20))
+    greedy = encode_request(RRQ, "big.bin", "octet", {"blksize": "65464", "windowsize": "65535"})
+    socks = []
+    try:
+        with caplog.at_level(logging.WARNING, "sockets_core.servers.tftp"):
+            granted = []
+            for _ in range(3):
+                oack, sock = ask(server, greedy)
+                socks.append(sock)
+                granted.append(decode(oack).options["windowsize"])  # type: ignore[union-attr]
+        assert granted == ["16", "8", "1"]  # 1 MiB each by --tftp-window-bytes, then what is left
+        assert any("--tftp-window-bytes-total" in r.getMessage() for r in caplog.records)
+        assert any("--tftp-window-bytes 1048576" in r.getMessage() for r in caplog.records)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@pytest.mark.parametrize("tftp", [{"tftp_write": True}], indirect=True)
+@pytest.mark.parametrize("request_bytes", [
+    encode_request(RRQ, "f.bin", "octet")[:-6] + b"x" * 300 + b"\0",  # a long unknown mode was echoed 4x
+    encode_request(RRQ, "f.bin", "octet")[:-6] + b"\xff" * 300 + b"\0",
+    b"\x00\x01" + b"\x01" * 40,  # no NUL
+    encode_request(RRQ, "no", "octet"),  # not found
+    encode_request(RRQ, "../x", "octet"),  # access violation
+    encode_request(WRQ, "f.bin", "octet", {"tsize": str(1 << 40)}),  # over the upload limit
+])
+def test_an_error_reply_is_never_larger_than_the_request(tftp: tuple[Services, tuple[str, int]],
+                                                         request_bytes: bytes) -> None:
+    reply, sock = ask(tftp[1], request_bytes)
+    sock.close()
+    assert isinstance(decode(reply), Error) and len(reply) <= len(request_bytes)
+
+
+def test_error_replies_are_cut_at_a_character_boundary() -> None:
+    assert error_reply.within(1, "Not found", 14) == encode_error(1, "Not found")
+    assert error_reply.within(0, "ab\u00e9", 8) == encode_error(0, "ab")  # é is 2 bytes: not half of it
+    assert error_reply.within(0, "x", 4) is None  # no valid ERROR is that short: say nothing
+    assert error_reply.fit(encode_error(5, "Unknown transfer ID"), 4) == encode_error(5, "")
+    assert error_reply.fit(encode_data(1, b"z" * 512), 4) == encode_data(1, b"z" * 512)
+
+
+@pytest.mark.parametrize("tftp", [{"tftp_write": True, "max_upload": 1000}], indirect=True)
+def test_a_failed_or_abandoned_upload_removes_the_folders_it_created(tftp: tuple[Services, tuple[str, int]]) -> None:
+    svc, server = tftp
+    root = svc.store.root
+    (root / "kept").mkdir()
+    refused, sock = ask(server, encode_request(WRQ, "new/deeper/f.bin", "octet", {"tsize": "5000"}))
+    sock.close()
+    assert decode(refused).code == 3  # type: ignore[union-attr]
+    sock = udp()
+    try:  # an upload that starts, then the client gives up
+        sock.sendto(encode_request(WRQ, "kept/made/f.bin", "octet"), server)
+        _, transfer_port = sock.recvfrom(100)  # ACK 0 from the transfer's own port
+        sock.sendto(encode_data(1, b"a" * 512), transfer_port)
+        sock.recvfrom(100)
+        assert (root / "kept" / "made").is_dir()  # the upload is under way in its new folder
+        sock.sendto(encode_error(0, "user cancelled"), transfer_port)
+        wait_until(lambda: any(r["result"] and "cancelled" in r["result"] for r in svc.transfers.snapshot()))
+    finally:
+        sock.close()
+    wait_until(lambda: not (root / "kept" / "made").exists())
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == ["kept"]
+
+
+def test_abort_keeps_folders_that_existed_or_got_other_files(tmp_path: Path) -> None:
+    (tmp_path / "old").mkdir()
+    writer = AtomicWriter(tmp_path / "old" / "a" / "b" / "f", overwrite=False, limit=100)
+    (tmp_path / "old" / "a" / "other.txt").write_text("someone else's")
+    writer.abort()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "old", "old/a", "old/a/other.txt"]
+
+
+def test_the_warning_gate_lets_one_line_a_key_through_and_counts_the_rest() -> None:
+    gate = WarningGate(interval=10.0, overall=3)
+    assert gate.allow("a", 0.0) == 0
+    assert [gate.allow("a", t) for t in (1.0, 2.0, 3.0)] == [None, None, None]
+    assert gate.allow("a", 10.5) == 3  # the next line says how many were held back
+    assert [gate.allow(k, 11.0) for k in "bcd"] == [0, 0, None]  # 3 lines an interval for all keys
+    assert gate.allow("d", 21.0) == 1
