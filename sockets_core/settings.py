@@ -44,6 +44,7 @@ class Settings:
     tftp_window_bytes: int = 1 << 20
     tftp_window_bytes_total: int = 16 << 20
     tools_allow: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
     disabled: frozenset[str] = field(default_factory=frozenset)
     log_level: str = "INFO"
     packet_log_size: int = 10_000
@@ -97,6 +98,22 @@ def parse_cidr(text: str) -> str:
         return str(ipaddress.ip_network(text.strip(), strict=False))
     except ValueError:
         raise SettingsError(f"invalid network {text!r}: use a CIDR such as 192.168.1.0/24") from None
+
+
+def parse_allowed_host(text: str) -> str:
+    """A Host name (or address) the dashboard answers besides this machine's; '*' for any."""
+    import ipaddress
+
+    name = text.strip().lower().removesuffix(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        pass
+    if not name or any(c in name for c in "/@:[] \t"):
+        raise SettingsError(f"invalid host name {text!r}: give a name or address without port, e.g. sockdash.lan")
+    return name
 
 
 def parse_level(text: str) -> str:
@@ -205,6 +222,11 @@ def build_parser(prog: str = "sockdash") -> argparse.ArgumentParser:
                         type=_argparse_type(parse_cidr),
                         help="restrict the admin's socket tools to these targets; repeatable (default: any) "
                         "[SOCKDASH_TOOLS_ALLOW, comma-separated]")
+    parser.add_argument("--allowed-host", dest="allowed_hosts", action="append", default=None, metavar="NAME",
+                        type=_argparse_type(parse_allowed_host),
+                        help="also answer browsers that use this Host name (DNS rebinding protection answers "
+                        "only this machine's addresses and names); repeatable; '*' allows any "
+                        "[SOCKDASH_ALLOWED_HOST, comma-separated]")
     parser.add_argument("--disable", dest="disabled", action="append", default=None,
                         type=_argparse_type(parse_service), metavar="SERVICE",
                         help=f"do not start SERVICE ({', '.join(SERVICES)}); repeatable "
@@ -232,6 +254,12 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, object]:
             values["tools_allow"] = [parse_cidr(n) for n in environ["SOCKDASH_TOOLS_ALLOW"].split(",") if n.strip()]
         except SettingsError as exc:
             raise SettingsError(f"SOCKDASH_TOOLS_ALLOW: {exc}") from None
+    if "SOCKDASH_ALLOWED_HOST" in environ:
+        try:
+            values["allowed_hosts"] = [parse_allowed_host(n) for n in environ["SOCKDASH_ALLOWED_HOST"].split(",")
+                                       if n.strip()]
+        except SettingsError as exc:
+            raise SettingsError(f"SOCKDASH_ALLOWED_HOST: {exc}") from None
     if "SOCKDASH_DISABLE" in environ:
         names = [n.strip() for n in environ["SOCKDASH_DISABLE"].split(",") if n.strip()]
         try:
@@ -253,6 +281,8 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         values["disabled"] = frozenset(values["disabled"])  # type: ignore[arg-type]
     if "tools_allow" in values:
         values["tools_allow"] = tuple(values["tools_allow"])  # type: ignore[arg-type]
+    if "allowed_hosts" in values:
+        values["allowed_hosts"] = tuple(values["allowed_hosts"])  # type: ignore[arg-type]
     if not str(values.get("host", "0.0.0.0")).strip():
         raise SettingsError("--host must not be empty")
     token = values.get("admin_token")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Request, abort, current_app, request
+from flask import Request, abort, current_app, render_template, request
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +52,14 @@ def presented_token(req: Request) -> str | None:
     return req.cookies.get(COOKIE)
 
 
-def is_admin(req: Request | None = None) -> bool:
-    req = req or request
-    token = presented_token(req)
+def token_matches(token: str | None) -> bool:
+    """Compared in constant time: how long a wrong token took must not tell how much of it was right."""
     expected: str = current_app.config["ADMIN_TOKEN"]
     return token is not None and hmac.compare_digest(token.encode(), expected.encode())
+
+
+def is_admin(req: Request | None = None) -> bool:
+    return token_matches(presented_token(req or request))
 
 
 def origin_allowed(req: Request) -> bool:
@@ -81,10 +84,12 @@ def check_origin() -> None:
 ADMIN_PATHS = ("/tools", "/ws/tools")
 
 
-def check_admin_paths() -> None:
+def check_admin_paths() -> Any:
     """before_request hook: the tools page and its WebSocket (refused before the handshake)."""
     if request.path in ADMIN_PATHS and not is_admin():
         log.info("refused %s to a visitor without the admin token", request.path)
+        if not is_websocket(request):  # a person at a browser gets a page saying what to do
+            return render_template("forbidden.html"), 403
         abort(403, description="the tools need the admin token: open the admin link printed at start")
 
 

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, current_app, redirect, render_template, request
+from flask import Blueprint, abort, current_app, redirect, render_template, request
 
 from sockets_core.netinfo import url_host
 from sockets_core.settings import SERVICES
 
-from .auth import COOKIE, is_admin
+from .auth import COOKIE, is_admin, token_matches
 from .context import services
 from .hints import advertised_host, hints
+from .logthrottle import ThrottledWarning
 
+log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)
+COOKIE_MAX_AGE = 365 * 86400
+WRONG_TOKEN = ("wrong admin token: open the Admin link sockdash printed at its start "
+               "(a restart with another --admin-token or --data changes it)")
 
 SAFE_EXAMPLE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 TITLES = {"http": "Dashboard (HTTP)", "tcp_chat": "TCP chat", "udp_chat": "UDP chat",
@@ -42,14 +48,27 @@ def example_file() -> str:
     return "hello.txt"
 
 
+def admin_link() -> Any:
+    """``/?token=T``: a right token becomes the HttpOnly cookie and the browser is sent on to
+    the same address without it (303), so the token leaves the address bar and the history;
+    the other query arguments are kept. A wrong token sets nothing and says so."""
+    token = request.args["token"]
+    if not token_matches(token):
+        warnings = current_app.extensions.setdefault("sockdash.wrong_tokens", ThrottledWarning(log))
+        warnings.refused(request.remote_addr or "?", "refused an admin link with a wrong token")
+        abort(403, description=WRONG_TOKEN)
+    rest = [(key, value) for key, value in request.args.items(multi=True) if key != "token"]
+    response = redirect("/?" + urlencode(rest) if rest else "/", code=303)
+    # Strict: no other site can make the browser send it, the page's own WebSockets still do
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=COOKIE_MAX_AGE)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/")
 def home() -> Any:
-    token = request.args.get("token")
-    if token is not None:
-        response = redirect("/", code=303)
-        if token == current_app.config["ADMIN_TOKEN"]:
-            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=365 * 86400)
-        return response
+    if "token" in request.args:
+        return admin_link()
     svc = services()
     status = svc.status()
     lan = current_app.config["LAN_ADDRESSES"]

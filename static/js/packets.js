@@ -18,6 +18,8 @@ let skippedTotal = 0;
 
 // ---- filters ---------------------------------------------------------------------------------
 const filters = { service: '', direction: '', peer: '', search: '' };
+// filters apply as you type; Enter must not submit (and reload) the form
+$('filters').addEventListener('submit', (event) => event.preventDefault());
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 const gbk = new TextDecoder('gbk');
 
