@@ -26,6 +26,7 @@ from .chat.hub import ChatHub
 from .files import FileStore
 from .packetfile import PacketFileWriter
 from .packetlog import PacketLog
+from .servers.admission import admission_from_settings
 from .servers.file_download import FileDownloadServer
 from .servers.listen import BindError, tcp_listener, udp_socket
 from .servers.tcp_chat import TcpChatServer
@@ -68,6 +69,9 @@ class Services:
         self.tools = ToolManager(bus, packetlog, settings.host, self.own_ports, list(settings.tools_allow))
         self.watcher = FolderWatcher(store, bus)
         self.taps = {name: ServiceTap(name, TRANSPORTS[name], packetlog) for name in SERVICES}
+        # connection caps per service and the descriptor reserve (HTTP's is used by webapp.cli)
+        self.admission = admission_from_settings(settings)
+        self.http_limits: Callable[[], dict[str, Any]] | None = None  # the HTTP server's, set by webapp.cli
         self.web_chat_tap = ServiceTap("web_chat", "ws", packetlog)  # the browser side of the chat
         self.endpoints: dict[str, Endpoint] = {}
         self.notes: dict[str, str] = {}
@@ -110,6 +114,9 @@ class Services:
                 raise
             server = self._build(name, host, TFTP_FALLBACK_PORT)
             self.notes[name] = f"port 69 needs root; using {TFTP_FALLBACK_PORT} instead"
+        admission = self.admission.get(name)
+        if admission is not None:  # the TCP services; it outlives the server, as the tap does
+            server.admission = admission  # type: ignore[attr-defined]
         server.start()
         self._servers[name] = server
         self.endpoints[name] = Endpoint(host, server.socket.getsockname()[1])
@@ -218,7 +225,8 @@ class Services:
         services: dict[str, Any] = {}
         if self.http is not None:
             services["http"] = {"running": True, "transport": "tcp", "host": self.http.host,
-                                "port": self.http.port}
+                                "port": self.http.port,
+                                "limits": self.http_limits() if self.http_limits else self.admission["http"].status()}
         for name in SERVICES:
             endpoint = self.endpoints.get(name)
             entry: dict[str, Any] = {
@@ -232,6 +240,8 @@ class Services:
             entry.update(self._rates.get(name, {"packets_per_s": 0.0, "bytes_per_s": 0.0}))
             if name in self.notes:
                 entry["note"] = self.notes[name]
+            if (admission := self.admission.get(name)) is not None:
+                entry["limits"] = admission.status()
             services[name] = entry
         return {
             "version": __version__,
@@ -239,4 +249,5 @@ class Services:
             "packet_log": {"events": len(self.packetlog), "recorded": self.packetlog.recorded,
                            "capacity": self.packetlog.capacity},
             "services": services,
+            "fds": self.admission.budget.status(),
         }

@@ -52,6 +52,16 @@ class Settings:
     udp_peer_ttl: int = 600
     packet_log_file: Path | None = None
     packet_log_file_max: int = 64 << 20
+    http_max_per_ip: int = 256
+    http_max_connections: int = 2048
+    tcp_chat_max_per_ip: int = 64
+    tcp_chat_max_connections: int = 1024
+    file_max_per_ip: int = 64
+    file_max_connections: int = 256
+    fd_reserve: int | None = None  # None: a quarter of the open-files limit, at most 256
+    http_head_timeout: float = 10.0
+    http_idle_timeout: float = 60.0
+    http_write_timeout: float = 60.0
 
     def port_of(self, service: str) -> int:
         return {
@@ -133,6 +143,16 @@ def parse_positive(text: str) -> int:
     return value
 
 
+def parse_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"invalid number of seconds {text!r}") from None
+    if not 0 < value < 1e6:
+        raise SettingsError(f"invalid number of seconds {text!r}: must be more than 0")
+    return value
+
+
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -196,6 +216,26 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
      "bytes the windows of all TFTP downloads may hold together; past it new windows shrink (default 16M)"),
     ("--udp-peer-ttl", "udp_peer_ttl", parse_positive,
      "seconds a UDP chat peer keeps receiving after its last datagram (default 600)"),
+    ("--http-max-per-ip", "http_max_per_ip", parse_positive,
+     "HTTP connections from one address; idle ones make room for new ones (default 256)"),
+    ("--http-max-connections", "http_max_connections", parse_positive, "HTTP connections in all (default 2048)"),
+    ("--tcp-chat-max-per-ip", "tcp_chat_max_per_ip", parse_positive,
+     "TCP chat connections from one address (default 64)"),
+    ("--tcp-chat-max-connections", "tcp_chat_max_connections", parse_positive,
+     "TCP chat connections in all (default 1024)"),
+    ("--file-max-per-ip", "file_max_per_ip", parse_positive, "file-download connections from one address (default 64)"),
+    ("--file-max-connections", "file_max_connections", parse_positive,
+     "file-download connections in all (default 256)"),
+    ("--fd-reserve", "fd_reserve", parse_positive,
+     "file descriptors kept free for the dashboard and open files; chat and file downloads are refused "
+     "below it, HTTP below half of it (default: a quarter of the open-files limit, at most 256)"),
+    ("--http-head-timeout", "http_head_timeout", parse_seconds,
+     "seconds a client has to send a whole request head; then 408 (default 10)"),
+    ("--http-idle-timeout", "http_idle_timeout", parse_seconds,
+     "seconds an idle keep-alive HTTP connection is kept (default 60)"),
+    ("--http-write-timeout", "http_write_timeout", parse_seconds,
+     "seconds an HTTP response (or request body) may make no progress before the connection is dropped "
+     "(default 60)"),
 ]
 
 

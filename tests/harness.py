@@ -72,9 +72,10 @@ def command() -> list[str]:
 
 
 def start(tmp: Path, *args: str, host: str = "127.0.0.1", ports: list[str] | None = None,
-          env: dict[str, str] | None = None) -> Sockdash:
+          env: dict[str, str] | None = None, prefix: list[str] | None = None) -> Sockdash:
+    """``prefix`` goes before the command, e.g. ``["prlimit", "--nofile=1024:1024", "--"]``."""
     root, data = tmp / "root", tmp / "data"
-    argv = [*command(), "--host", host, "--root", str(root), "--data", str(data),
+    argv = [*(prefix or []), *command(), "--host", host, "--root", str(root), "--data", str(data),
             "--admin-token", ADMIN_TOKEN, *(ALL_PORTS_ZERO if ports is None else ports), *args]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import gevent
 from gevent.event import Event
-from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
 from sockets_core import __version__
 from sockets_core.bus import Bus
@@ -18,12 +17,14 @@ from sockets_core.chat.history import ChatHistory
 from sockets_core.files import FileStore
 from sockets_core.netinfo import lan_addresses, url_host
 from sockets_core.packetlog import PacketLog
+from sockets_core.servers.admission import raise_fd_limit
 from sockets_core.servers.listen import BindError, tcp_listener
 from sockets_core.services import Endpoint, Services
 from sockets_core.settings import SERVICES, Settings, SettingsError, parse_settings
 
 from .app import create_app
 from .auth import load_or_create_token
+from .http_server import DashboardServer
 
 log = logging.getLogger("sockdash")
 
@@ -97,6 +98,10 @@ def main(argv: list[str]) -> int:
         return 2
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # every connection is a descriptor: take all the kernel allows before the budget reads it
+    before, after = raise_fd_limit()
+    if after != before:
+        log.debug("open files limit raised from %d to %d", before, after)
     try:
         store = FileStore(prepare_root(settings.root), settings.max_upload)
         data = prepare_data(settings.data)
@@ -123,8 +128,9 @@ def main(argv: list[str]) -> int:
         print(f"sockdash: error: {exc}", file=sys.stderr)
         return 2
     services.http = Endpoint(settings.host, http_socket.getsockname()[1])
-    http = WSGIServer(http_socket, app, log=LoggingLogAdapter(logging.getLogger("sockdash.http"), logging.DEBUG),
-                      error_log=logging.getLogger("sockdash.http"))
+    http = DashboardServer(http_socket, app, services.admission["http"], head_timeout=settings.http_head_timeout,
+                           idle_timeout=settings.http_idle_timeout, write_timeout=settings.http_write_timeout)
+    services.http_limits = http.status
     http.start()
     stopping = Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,7 +1,8 @@
-"""Base for the TCP services: accept, tap the connection's life, classify how it ended."""
+"""Base for the TCP services: admit, accept, tap the connection's life, classify how it ended."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 from collections.abc import Callable
@@ -10,37 +11,45 @@ from gevent.pool import Pool
 from gevent.server import StreamServer
 
 from ..traffic import ServiceTap
+from .accept import AdmittingAccept
+from .admission import Admission, FdBudget, Ticket
 from .listen import local_address, plain_address
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_CLIENTS = 4096
-
 Address = tuple[str, int]
 
+DEFAULT_PER_IP = 64
+DEFAULT_TOTAL = 1024
 
-class TappedStreamServer(StreamServer):
-    """Subclasses implement ``serve_client``; it returns "peer" when the peer closed first."""
 
-    def __init__(self, listener: socket.socket, tap: ServiceTap,
-                 max_clients: int = DEFAULT_MAX_CLIENTS) -> None:
+def default_admission(service: str) -> Admission:
+    """For servers built without Services (tests, tools): the default caps, no descriptor floor."""
+    return Admission(service, DEFAULT_PER_IP, DEFAULT_TOTAL, FdBudget(reserve=0, counter=lambda: None), 0)
+
+
+class TappedStreamServer(AdmittingAccept, StreamServer):
+    """Subclasses implement ``serve_client``; it returns "peer" when the peer closed first.
+
+    Each connection is first admitted by ``self.admission`` (Services sets the service's own;
+    see accept.py): a refused one gets the service's one-line reply, if it has one, and is
+    closed at once.
+    """
+
+    def __init__(self, listener: socket.socket, tap: ServiceTap, admission: Admission | None = None) -> None:
         # an unbounded Pool, so that stop() (from the dashboard too) ends the open
-        # connections; the client limit is enforced in handle(), where it can be logged
+        # connections; the limits are enforced by the admission, where they can be logged
         super().__init__(listener, spawn=Pool())
         self.tap = tap
+        self.service_name = tap.service
         self.local = local_address(listener)
-        self.max_clients = max_clients
-        self._refused = 0
+        self.admission = admission or default_admission(tap.service)
 
-    def handle(self, sock: socket.socket, address: tuple) -> None:  # type: ignore[type-arg]
-        peer = plain_address(address)
-        if self.tap.counters.clients >= self.max_clients:
-            self._refused += 1
-            if self._refused == 1 or self._refused % 100 == 0:
-                log.warning("%s: client limit %d reached, refused %s:%d (%d refused so far)",
-                            self.tap.service, self.max_clients, peer[0], peer[1], self._refused)
-            sock.close()
-            return
+    def admitted(self, sock: socket.socket, address: tuple, ticket: Ticket) -> Callable[[], None]:  # type: ignore[type-arg]
+        return functools.partial(self._serve, sock, plain_address(address))
+
+    def _serve(self, sock: socket.socket, peer: Address) -> None:
+        """Serve one admitted connection (its ticket is released when this greenlet ends)."""
         try:
             local = plain_address(sock.getsockname())  # the listener may be 0.0.0.0
         except OSError:
