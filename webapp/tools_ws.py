@@ -1,6 +1,10 @@
 """/ws/tools: the admin's socket tools. Refused (403, before the handshake) without the
 admin token. On connect the page gets every open session with its recent events, so a
-reload reattaches to open connections; then each event and state change as it happens."""
+reload reattaches to open connections; then each event and state change as it happens.
+
+A request may carry a ``ref`` (the page names the form it came from); the reply to it,
+an error included, carries the same ``ref``, so the page shows an error next to the form
+that caused it and clears it there."""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ import json
 import logging
 from typing import Any
 
-from sockets_core.tools.payload import PayloadError, build
 from sockets_core.tools.autoreply import RuleError
+from sockets_core.tools.payload import PayloadError, build
 from sockets_core.tools.sessions import TOOLS_TOPIC, ToolError, open_tftp
 from webapp.tftp_cli import parse_server
 
@@ -17,7 +21,6 @@ from .context import services
 from .frames import send_json
 
 log = logging.getLogger(__name__)
-
 
 
 def _int(value: Any, default: int | None = None) -> int | None:
@@ -72,11 +75,36 @@ def handle(message: dict[str, Any]) -> dict[str, Any] | None:
         if kick is None:
             raise ToolError("only a TCP server kicks clients")
         kick(str(message.get("peer", "")))
+    elif kind == "stop":
+        session.stop_repeats()
+    elif kind == "encoding":
+        session.set_encoding(str(message.get("encoding", "")))
+    elif kind == "clear":
+        session.clear()
     elif kind == "close":
         tools.forget(session.id)
     else:
         raise ToolError(f"unknown request {kind!r}")
     return None
+
+
+def answer(text: str) -> dict[str, Any] | None:
+    """The reply to one request from the page, errors included, carrying its ``ref``."""
+    message: Any = None
+    try:
+        message = json.loads(text)
+        if not isinstance(message, dict):
+            raise ToolError("a request is a JSON object")
+        reply = handle(message)
+    except (ToolError, PayloadError, RuleError, ValueError, OSError) as exc:
+        reply = {"type": "error", "text": str(exc)}
+    except Exception as exc:  # a tool's failure must not end the admin's page
+        log.exception("tools: request failed")
+        reply = {"type": "error", "text": f"failed: {exc}"}
+    ref = message.get("ref") if isinstance(message, dict) else None
+    if isinstance(ref, str):
+        reply = {**(reply or {"type": "done"}), "ref": ref}  # "done": the page clears that form's error
+    return reply
 
 
 def _service_rules() -> dict[str, list[dict[str, str]]]:
@@ -93,14 +121,7 @@ def register(sock: Any) -> None:
             while ws.connected:
                 text = ws.receive(timeout=0)
                 if text:
-                    try:
-                        message = json.loads(text)
-                        reply = handle(message if isinstance(message, dict) else {})
-                    except (ToolError, PayloadError, RuleError, ValueError, OSError) as exc:
-                        reply = {"type": "error", "text": str(exc)}
-                    except Exception as exc:  # a tool's failure must not end the admin's page
-                        log.exception("tools: request failed")
-                        reply = {"type": "error", "text": f"failed: {exc}"}
+                    reply = answer(text)
                     if reply is not None:
                         send_json(ws, reply)
                 batch = sub.get_batch(timeout=0.1)
