@@ -168,7 +168,8 @@ class DashboardHandler(WSGIHandler):
                 return bool(self.rfile.peek(1))  # buffered bytes (a pipelined request) count
         except OSError:
             return False
-        return False  # idle too long: close without a word, as HTTP servers do
+        self.server.idle_timeouts += 1  # counted, not warned about: idle keep-alives end all the time
+        return False  # close without a word, as HTTP servers do
 
     def _head_done(self) -> None:
         if self._deadline is not None:
@@ -212,6 +213,7 @@ class DashboardServer(AdmittingAccept, WSGIServer):
         self.write_timeout = write_timeout
         self.idle = IdleConnections()
         self.head_timeouts = 0
+        self.idle_timeouts = 0
         self.write_timeouts = 0
         self._warn_head = ThrottledWarning(log)
         self._warn_write = ThrottledWarning(log)
@@ -248,4 +250,4 @@ class DashboardServer(AdmittingAccept, WSGIServer):
 
     def status(self) -> dict[str, Any]:
         return {**self.admission.status(), "waiting": len(self.idle), "head_timeouts": self.head_timeouts,
-                "write_timeouts": self.write_timeouts}
+                "idle_timeouts": self.idle_timeouts, "write_timeouts": self.write_timeouts}
