@@ -283,3 +283,23 @@ def test_accept_out_of_descriptors_pauses_and_resumes(monkeypatch: pytest.Monkey
     finally:
         server.stop(timeout=1)
         gevent.sleep(0)
+
+
+def test_an_expensive_count_is_made_less_often() -> None:
+    clock = Clock()
+    calls = []
+
+    def slow_count() -> int:
+        calls.append(clock.now)
+        clock.now += 0.1  # as long as listing ~100,000 descriptors takes
+        return 10
+
+    budget = FdBudget(reserve=20, limit=1000, counter=slow_count, clock=clock)
+    budget.open()
+    clock.now += 1.0  # past MEASURE_EVERY, but not 50 times the 0.1 s the count took
+    budget.open()
+    budget.open(fresh=True)
+    assert len(calls) == 1
+    clock.now += 4.5
+    budget.open()
+    assert len(calls) == 2
