@@ -6,6 +6,11 @@ anywhere, at most 255 bytes) and then resolved with symlinks followed and compar
 path components rather than string prefix, with the resolved root: a sibling folder
 ``files-secret`` next to a root ``files`` is outside it, and so is a symlink leading out.
 
+Names are str as Python gives them for bytes (``surrogateescape``: bytes that are not
+UTF-8 are lone surrogates), so a file named in GBK or Latin-1 on disk is listed, opened
+and renamed byte-exact; sockets_core.names turns them into JSON and URLs and back.
+Error messages never name the root's absolute path: callers show them to remote users.
+
 Writes are atomic: the bytes go to a hidden ``*.sockdash-part`` file in the target
 folder (the same file system, so the final rename is atomic) and appear under their
 real name only when complete. Partial files are never listed nor served.
@@ -21,6 +26,8 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from .textcodec import GBK, UTF8, decode
 
 MAX_NAME_BYTES = 255
 PART_SUFFIX = ".sockdash-part"
@@ -55,9 +62,15 @@ class FileStore:
     # -- names -----------------------------------------------------------------------------
     def check_name(self, name: str) -> list[str]:
         """Validate a requested name as text; return its parts. Raises UnsafePath."""
+        if not isinstance(name, str):
+            raise UnsafePath("a name must be a string")
         if not name:
             raise UnsafePath("empty name")
-        if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        try:
+            size = len(name.encode(UTF8, "surrogateescape"))
+        except UnicodeEncodeError:  # a lone surrogate from a JSON "\ud800" stands for no byte
+            raise UnsafePath("not a valid name (a lone UTF-16 surrogate)") from None
+        if size > MAX_NAME_BYTES:
             raise UnsafePath(f"name longer than {MAX_NAME_BYTES} bytes")
         if any(ord(c) < 32 or ord(c) == 127 for c in name):
             raise UnsafePath("NUL or control character in name")
@@ -87,7 +100,7 @@ class FileStore:
         """An existing folder under the root; "" (or "/") is the root itself."""
         folder = self.root if subdir.strip("/") in ("", ".") else self.resolve(subdir)
         if not folder.is_dir():
-            raise NotADirectoryError(f"{subdir!r} is not a folder")
+            raise NotADirectoryError("not a folder")
         return folder
 
     def relative(self, path: Path) -> str:
@@ -100,12 +113,27 @@ class FileStore:
 
     # -- reading ---------------------------------------------------------------------------
     def open_for_reading(self, name: str) -> tuple[Path, int]:
-        """Resolve an existing regular file; return (path, size). Raises UnsafePath or FileNotFoundError."""
+        """Resolve an existing regular file; return (path, size). Raises UnsafePath or FileNotFoundError.
+
+        The file whose name has exactly these bytes wins; if there is none and the bytes
+        read as GBK, the file named by that text in UTF-8 is served: a Windows client
+        (TFTP, the course's TCP downloader) asks in GBK for ``你好.txt`` stored in UTF-8."""
+        try:
+            return self._existing_file(name)
+        except FileNotFoundError:
+            text, encoding = decode(name.encode(UTF8, "surrogateescape"))
+            if encoding != GBK:
+                raise
+        return self._existing_file(text)
+
+    def _existing_file(self, name: str) -> tuple[Path, int]:
         path = self.resolve(name)
         if path.is_dir():
-            raise IsADirectoryError(f"{name!r} is a folder")
-        size = path.stat().st_size  # raises FileNotFoundError
-        return path, size
+            raise IsADirectoryError("a folder, not a file")
+        try:
+            return path, path.stat().st_size
+        except FileNotFoundError:
+            raise FileNotFoundError("no such file") from None  # not the OS's text: it names the root
 
     def list(self, subdir: str = "") -> list[Entry]:
         folder = self.folder(subdir)
@@ -143,7 +171,7 @@ class FileStore:
         """An atomic writer for ``name``. Raises UnsafePath, FileExistsError or IsADirectoryError."""
         path = self.resolve(name)
         if path.is_dir():
-            raise IsADirectoryError(f"{name!r} is a folder")
+            raise IsADirectoryError("a folder, not a file")
         return AtomicWriter(path, overwrite, self.max_upload, self.notify_changed)
 
     def mkdir(self, name: str) -> Path:
@@ -165,9 +193,9 @@ class FileStore:
     def rename(self, source: str, target: str) -> Path:
         src, dst = self.entry(source), self.entry(target)
         if not src.exists() and not src.is_symlink():
-            raise FileNotFoundError(f"{source!r} does not exist")
+            raise FileNotFoundError("does not exist")
         if dst.exists() or dst.is_symlink():
-            raise FileExistsError(f"{target!r} exists")
+            raise FileExistsError("the new name is taken")
         self.resolve(target)  # the new name must also be safe once resolved
         dst.parent.mkdir(parents=True, exist_ok=True)
         src.rename(dst)
@@ -194,7 +222,7 @@ class AtomicWriter:
         self.overwrite = overwrite
         self.limit = limit
         if target.exists() and not overwrite:
-            raise FileExistsError(f"{target.name} exists")
+            raise FileExistsError("the name is taken")
         self._created_folders = _missing_folders(target.parent)  # abort takes them back
         target.parent.mkdir(parents=True, exist_ok=True)
         self.temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{PART_SUFFIX}")

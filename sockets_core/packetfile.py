@@ -3,6 +3,11 @@
 A bus subscriber with its own greenlet does the writing, so no service ever waits for
 the disk. If the disk falls behind by more than QUEUE_LIMIT events the oldest are
 dropped, counted, and a line saying how many is written in their place.
+
+Nothing one client sends may stop the file: events come readable from
+PacketEvent.to_json, the file is opened to write any leftover surrogate as \\udcxx
+rather than raise, and an event that still cannot be rendered costs its own line (logged
+once, counted), never the writer.
 """
 
 from __future__ import annotations
@@ -21,14 +26,16 @@ log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 100_000
 BACKUPS = 3
+ENCODING_ERRORS = "backslashreplace"
 
 
 class PacketFileWriter:
     def __init__(self, bus: Bus, path: Path, max_bytes: int) -> None:
         self.path = path
         self.max_bytes = max_bytes
+        self.unwritable = 0  # events that could not be rendered (a bug, never a client's bytes)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8")
+        self._file = open(path, "a", encoding="utf-8", errors=ENCODING_ERRORS)
         self._sub = bus.subscribe([PACKET_TOPIC], limit=QUEUE_LIMIT, name="packet log file")
         self._greenlet = gevent.spawn(self._run)
 
@@ -46,7 +53,14 @@ class PacketFileWriter:
                 failing = True
 
     def write_batch(self, batch) -> None:  # type: ignore[no-untyped-def]
-        lines = [event.to_json() for _, event in batch.items]
+        lines = []
+        for _, event in batch.items:
+            try:
+                lines.append(event.to_json())
+            except Exception:  # one event that cannot be rendered costs its own line only
+                self.unwritable += 1
+                if self.unwritable == 1:  # once: a recurring bug must not flood the log
+                    log.exception("packet log file %s: an event could not be written", self.path)
         if batch.dropped:
             lines.append(json.dumps({"dropped": batch.dropped,
                                      "reason": "the log file fell behind; these events were not written"}))
@@ -64,7 +78,7 @@ class PacketFileWriter:
             if older.exists():
                 os.replace(older, self.path.with_name(f"{self.path.name}.{i + 1}"))
         os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open(self.path, "a", encoding="utf-8", errors=ENCODING_ERRORS)
         log.info("packet log file %s rotated at %d bytes (keeping %d old files)", self.path, self.max_bytes, BACKUPS)
 
     def close(self) -> None:

@@ -30,6 +30,7 @@ from operator import attrgetter
 from typing import Any
 
 from .bus import Bus
+from .textcodec import readable
 
 PACKET_TOPIC = "packet"
 PAYLOAD_KEEP = 256
@@ -68,7 +69,9 @@ class PacketEvent:
             "local": format_address(self.local),
             "peer": format_address(self.peer),
             "length": self.length,
-            "summary": self.summary or self.describe(),
+            # a TFTP filename that is not UTF-8 comes as surrogate escapes: shown readable,
+            # or the JSON of this event could not be encoded at all
+            "summary": readable(self.summary or self.describe()),
             "payload_hex": self.payload.hex(),
             "private": self.private,
         }

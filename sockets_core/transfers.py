@@ -4,6 +4,9 @@ A service calls ``begin`` when a transfer starts, ``Transfer.advance`` as bytes 
 ``Transfer.finish`` at the end. Progress is published on the bus topic ``transfers`` at
 most every PROGRESS_INTERVAL per transfer (a TFTP download moves thousands of blocks a
 second; browsers need a few updates). The last KEEP_FINISHED finished transfers stay.
+
+``file`` is the name as FileStore has it (it may hold bytes that are not UTF-8); the dict
+that goes to browsers carries it readable (``file``) and in the wire form (``path``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .bus import Bus
+from .names import display, to_wire
 
 TRANSFER_TOPIC = "transfers"
 PROGRESS_INTERVAL = 0.25
@@ -27,7 +31,7 @@ class Transfer:
     kind: str  # "http", "tcp", "tftp"
     direction: str  # "download" | "upload"
     peer: str
-    file: str
+    file: str  # relative to the root, as FileStore names it
     size: int | None
     started: float
     options: str = ""
@@ -55,7 +59,7 @@ class Transfer:
     def as_dict(self) -> dict[str, Any]:
         elapsed = (self.finished or time.time()) - self.started
         return {"id": self.id, "kind": self.kind, "direction": self.direction, "peer": self.peer,
-                "file": self.file, "size": self.size, "bytes": self.done_bytes, "options": self.options,
+                "file": display(self.file)[0], "path": to_wire(self.file), "size": self.size, "bytes": self.done_bytes, "options": self.options,
                 "started": self.started, "finished": self.finished, "result": self.result,
                 "rate": self.done_bytes / elapsed if elapsed > 0 else 0.0}
 

@@ -4,6 +4,10 @@ rename) at once, or by anyone else (a file copied in on disk) within a poll inte
 Only folders that a browser is looking at are polled, each with one scandir; a folder
 with more than MAX_ENTRIES entries is compared on its first MAX_ENTRIES only, and that
 is logged once.
+
+Folders are named here as browsers name them, in the wire form of sockets_core.names
+(a folder named in GBK on disk is ``~b64:…``): that is what a browser asks to watch and
+what ``files-changed`` tells it, while FileStore gets the name on disk.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import gevent
 
 from .bus import Bus
 from .files import FileStore
+from .names import from_wire, to_wire
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +53,8 @@ class FolderWatcher:
             del self._watchers[folder]
             self._signatures.pop(folder, None)
 
-    def notify(self, folder: str) -> None:
+    def notify(self, folder_on_disk: str) -> None:
+        folder = to_wire(folder_on_disk)
         if folder in self._signatures:
             self._signatures[folder] = self._signature(folder)
         self.bus.publish(FILES_TOPIC, folder)
@@ -65,14 +71,14 @@ class FolderWatcher:
 
     def _signature(self, folder: str) -> Signature | None:
         try:
-            path = self.store.folder(folder)
+            path = self.store.folder(from_wire(folder))
             entries = []
             with os.scandir(path) as it:
                 for count, item in enumerate(it):
                     if count >= MAX_ENTRIES:
                         if folder not in self._capped_logged:
                             self._capped_logged.add(folder)
-                            log.info("watch: folder %r has over %d entries; changes past them go unseen",
+                            log.info("watch: folder '%s' has over %d entries; changes past them go unseen",
                                      folder, MAX_ENTRIES)
                         break
                     try:

@@ -5,6 +5,10 @@ again. Instead ``UploadRequest`` hands werkzeug a hidden ``*.sockdash-part`` fil
 root itself (the same file system), so finishing an upload is one link/rename, and a
 1 GiB upload is written once. Whatever has not been committed when the request ends
 (client gone, limit passed, name refused) is deleted by ``discard_staged``.
+
+A request with several files is kept whole or not at all (``commit_all``): the route
+checks every name first, and a commit that still fails (the name appeared meanwhile, a
+full disk) removes again what this request had already put in place.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from flask import Request, current_app
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from sockets_core.files import PART_SUFFIX
+from sockets_core.names import display
 from sockets_core.transfers import Transfer
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,8 @@ class StagedFile:
         self._file.close()
 
     def commit(self, target: Path, overwrite: bool) -> None:
+        """Put the file in place; the transfer is finished by ``finish`` once the whole
+        request is kept."""
         self._file.close()
         target.parent.mkdir(parents=True, exist_ok=True)
         if overwrite:
@@ -66,8 +73,10 @@ class StagedFile:
             os.link(self.path, target)  # FileExistsError if the name is taken
             os.unlink(self.path)
         self.committed = True
+
+    def finish(self, error: str | None = None) -> None:
         self.transfer.size = self.transfer.done_bytes  # the part's size; the request's included framing
-        self.transfer.finish()
+        self.transfer.finish(error)
 
     def discard(self, reason: str) -> None:
         self.discarded = True
@@ -92,8 +101,31 @@ class UploadRequest(Request):
         return staged
 
 
+def commit_all(batch: list[tuple[StagedFile, Path]], overwrite: bool) -> tuple[Path, OSError] | None:
+    """Commit every (staged file, target), or none: on the first failure the files this
+    request created are removed again (a file replaced under overwrite=1 cannot be given
+    back) and (target, error) is returned; the rest is left to ``discard_staged``."""
+    placed: list[tuple[StagedFile, Path]] = []
+    for staged, target in batch:
+        try:
+            staged.commit(target, overwrite)
+        except OSError as exc:
+            for done, done_target in placed:
+                if not overwrite:
+                    done_target.unlink(missing_ok=True)
+                done.finish(f"not kept: {exc.strerror or exc}")
+            log.warning("upload of %d files not kept: '%s' failed (%s)", len(batch),
+                        display(staged.transfer.file)[0], exc.strerror or exc)
+            return target, exc
+        placed.append((staged, target))
+    for staged, _ in placed:
+        staged.finish()
+    return None
+
+
 def discard_staged(request: Request, reason: str) -> None:
     for staged in getattr(request, "staged", []):
         if not (staged.committed or staged.discarded):
             staged.discard(reason)
-            log.info("upload of %s from %s discarded: %s", staged.transfer.file, staged.transfer.peer, reason)
+            log.info("upload of '%s' from %s discarded: %s", display(staged.transfer.file)[0],
+                     staged.transfer.peer, reason)

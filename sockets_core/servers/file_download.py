@@ -1,9 +1,11 @@
 """TCP file-download adapter (port 8080): the course's protocol.
 
-The client connects and sends a file name (UTF-8 or GBK, optional trailing \\r\\n, at most
-1 KiB, usually with no newline at all); the server streams the file and closes. A missing
-or refused name closes the connection with no data, which those clients take as failure,
-and the reason goes to the log. The file is streamed with os.sendfile, never read whole.
+The client connects and sends a file name (optional trailing \\r\\n, at most 1 KiB, usually
+with no newline at all); the server streams the file and closes. The name's bytes are the
+name on disk, whatever they are (a GBK name unzipped from Windows, Latin-1, invalid
+UTF-8); a name in GBK for a file stored in UTF-8 is found too (FileStore.open_for_reading).
+A missing or refused name closes the connection with no data, which those clients take
+as failure, and the reason goes to the log. The file is streamed with os.sendfile, never read whole.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import socket
 from gevent.socket import wait_write
 
 from ..files import FileStore, UnsafePath
+from ..names import display, from_bytes
 from ..packetlog import format_address
-from ..textcodec import decode
 from ..traffic import ServiceTap
 from ..transfers import Transfer, TransferRegistry
 from .stream import Address, TappedStreamServer
@@ -44,12 +46,12 @@ class FileDownloadServer(TappedStreamServer):
             log.info("file: %s sent no file name%s", who,
                      "" if peer_closed else f" within {FIRST_BYTE_TIMEOUT:.0f} s: dropped")
             return "peer" if peer_closed else "us"
-        name, _ = decode(request.rstrip(b"\r\n"))
+        name = from_bytes(request.rstrip(b"\r\n"))
         try:
             path, size = self.store.open_for_reading(name)
             source = open(path, "rb")
         except (UnsafePath, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-            log.info("file: %s asked for %r: refused (%s)", who, name, exc)
+            log.info("file: %s asked for '%s': refused (%s)", who, display(name)[0], exc)
             return "us"
         transfer = self.transfers.begin("tcp", "download", who, self.store.relative(path), size)
         try:
@@ -59,7 +61,7 @@ class FileDownloadServer(TappedStreamServer):
             transfer.finish(f"connection lost: {exc.strerror or exc}")
             raise
         transfer.finish(None if transfer.done_bytes == size else "file changed while sending")
-        log.info("file: sent %r (%d bytes) to %s", name, transfer.done_bytes, who)
+        log.info("file: sent '%s' (%d bytes) to %s", display(name)[0], transfer.done_bytes, who)
         return "us"
 
     def _read_request(self, sock: socket.socket, peer: Address, local: Address) -> tuple[bytes, bool]:

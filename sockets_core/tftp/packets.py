@@ -9,6 +9,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from ..names import display, from_bytes
+
 RRQ, WRQ, DATA, ACK, ERROR, OACK = 1, 2, 3, 4, 5, 6
 
 ERR_UNDEFINED = 0
@@ -78,8 +80,10 @@ def decode(data: bytes) -> Packet:
         parts = _strings(body)
         if len(parts) < 2 or len(parts) % 2:
             raise MalformedPacket("request without file name and mode")
-        # Filenames are bytes on the wire; latin-1 keeps every byte for the path check.
-        filename = parts[0].decode("utf-8", "surrogateescape")
+        # Filenames are bytes on the wire and on disk: UTF-8 with surrogate escapes keeps
+        # every byte (GBK, Latin-1, invalid) as os.fsdecode would, so the file of exactly
+        # these bytes is opened, and encode_request gives the same bytes back.
+        filename = from_bytes(parts[0])
         mode = parts[1].decode("latin-1").lower()
         if mode not in MODES:
             raise MalformedPacket(f"unsupported mode {mode!r}")
@@ -147,7 +151,7 @@ def summarize(data: bytes, length: int | None = None) -> str:
     if isinstance(packet, Request):
         kind = "RRQ" if packet.opcode == RRQ else "WRQ"
         opts = "".join(f" {k}={v}" for k, v in packet.options.items())
-        return f"{kind} {packet.filename} {packet.mode}{opts}"
+        return f"{kind} {display(packet.filename)[0]} {packet.mode}{opts}"
     if isinstance(packet, Data):
         return f"DATA #{packet.block} {len(packet.payload)} B"
     if isinstance(packet, Ack):

@@ -94,3 +94,56 @@ def test_delete_and_rename_act_on_a_link_never_on_its_target(store: FileStore) -
     assert (root / "renamed-link").is_symlink() and (root / "a.txt").read_text() == "a"
     with pytest.raises(UnsafePath):
         store.rename("a.txt", "link-out/x")  # a new name through a link leading out
+
+
+GBK_NAME = "你好.txt".encode("gbk")
+ODD_NAMES = [GBK_NAME, "café.txt".encode("latin-1"), b"\xff\xfe.bin"]
+
+
+@pytest.fixture
+def odd_store(tmp_path: Path) -> FileStore:
+    """A root holding files named in GBK, Latin-1 and bytes that are neither (as unzipped)."""
+    root = tmp_path / "files"
+    root.mkdir()
+    for raw in ODD_NAMES:
+        with open(os.fsencode(root) + b"/" + raw, "wb") as f:
+            f.write(raw)
+    (root / "hello.txt").write_text("hello")
+    return FileStore(root)
+
+
+def test_names_that_are_not_utf8_are_listed_opened_renamed_and_deleted_byte_exact(odd_store: FileStore) -> None:
+    names = {os.fsencode(e.name) for e in odd_store.list()}
+    assert names == {*ODD_NAMES, b"hello.txt"}
+    for raw in ODD_NAMES:
+        path, size = odd_store.open_for_reading(os.fsdecode(raw))
+        assert path.read_bytes() == raw and size == len(raw)
+    odd_store.rename(os.fsdecode(GBK_NAME), "你好.txt")  # stored in UTF-8 from now on
+    assert (odd_store.root / "你好.txt").read_bytes() == GBK_NAME
+    odd_store.delete(os.fsdecode(b"\xff\xfe.bin"))
+    assert {os.fsencode(e.name) for e in odd_store.list()} == {"café.txt".encode("latin-1"), b"hello.txt",
+                                                               "你好.txt".encode()}
+
+
+def test_a_gbk_request_finds_the_file_stored_in_utf8(tmp_path: Path) -> None:
+    (tmp_path / "说明.txt").write_text("utf-8 name")
+    store = FileStore(tmp_path)
+    path, _ = store.open_for_reading(os.fsdecode("说明.txt".encode("gbk")))  # a Windows client asks in GBK
+    assert path.name == "说明.txt"
+    with pytest.raises(FileNotFoundError):
+        store.open_for_reading(os.fsdecode(b"\xff\xfe-missing"))
+
+
+@pytest.mark.parametrize("name", [123, None, ["a.txt"], "a\ud800.txt"])
+def test_names_that_are_not_text_or_stand_for_no_bytes_are_refused(store: FileStore, name: object) -> None:
+    with pytest.raises(UnsafePath):
+        store.resolve(name)  # type: ignore[arg-type]
+
+
+def test_error_texts_never_name_the_absolute_root(store: FileStore) -> None:
+    for call in (lambda: store.open_for_reading("missing.txt"), lambda: store.open_for_reading("sub"),
+                 lambda: store.rename("missing.txt", "x.txt"), lambda: store.rename("a.txt", "sub"),
+                 lambda: store.folder("a.txt"), lambda: store.writer("a.txt")):
+        with pytest.raises(OSError) as caught:
+            call()
+        assert str(store.root) not in str(caught.value)
