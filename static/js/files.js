@@ -1,4 +1,8 @@
 // The Files page: browse, sort, filter, fetch natively, hash; as admin upload, rename, delete.
+//
+// Every name comes from the server in the wire form (docs/websocket.md, "Names"): valid
+// Unicode, whatever the bytes on disk, so nothing here can throw on a name; `display` is
+// what people read and `encoding` says how it was read (utf-8, gbk, or escaped bytes).
 import { liveSocket, formatBytes } from './live.js';
 import { wireCopyButtons } from './copy.js';
 import { applyTransfers, renderTransfers } from './transfers.js';
@@ -22,12 +26,62 @@ function showError(message) {
   errorEl.hidden = !message;
 }
 
+const B64_MARK = '~b64:';
+const ENCODING_NOTES = {
+  gbk: ['GBK', 'The name is GBK bytes on disk (e.g. from a Windows zip), shown decoded'],
+  escaped: ['bytes', 'The name holds bytes that are neither UTF-8 nor GBK, shown as \\xNN'],
+};
+
+function wellFormed(text) {
+  // the server never sends a lone surrogate; should one come, show it, never throw
+  return typeof text.toWellFormed === 'function' ? text.toWellFormed() : text;
+}
+
 function urlPath(path) {
-  return path.split('/').map(encodeURIComponent).join('/');
+  return wellFormed(path).split('/').map(encodeURIComponent).join('/');
+}
+
+function shown(entry) {
+  return entry.display ?? entry.name;
+}
+
+// The bytes on disk of a wire-form path: "~b64:" parts are URL-safe base64, the rest UTF-8.
+function nameBytes(path) {
+  const parts = wellFormed(path).split('/').map((part) => {
+    if (!part.startsWith(B64_MARK)) return [...new TextEncoder().encode(part)];
+    try {
+      return [...atob(part.slice(B64_MARK.length).replace(/-/g, '+').replace(/_/g, '/'))].map((c) => c.charCodeAt(0));
+    } catch {
+      return [...new TextEncoder().encode(part)];
+    }
+  });
+  return parts.reduce((all, part, i) => (i ? [...all, 0x2f, ...part] : part), []);
+}
+
+const isWireText = (path) => !path.split('/').some((part) => part.startsWith(B64_MARK));
+
+// Percent-encoded raw bytes: what curl sends, and what the server reads back byte-exact.
+function percentBytes(bytes) {
+  return bytes.map((b) => (/[A-Za-z0-9._~\/-]/.test(String.fromCharCode(b)) && b < 0x80
+    ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
 }
 
 function shellQuote(text) {
   return /^[A-Za-z0-9._\/-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+// A shell word for a path's exact bytes: plain text when it is UTF-8, else printf with octal escapes.
+function shellBytes(path) {
+  if (isWireText(path)) return shellQuote(path);
+  const escaped = nameBytes(path).map((b) => (/[A-Za-z0-9._\/-]/.test(String.fromCharCode(b)) && b < 0x80
+    ? String.fromCharCode(b) : `\\${b.toString(8).padStart(3, '0')}`)).join('');
+  return `"$(printf '${escaped}')"`;
+}
+
+// Where a native download is saved: the readable name, unless it is escaped bytes (kept exact).
+function localName(entry) {
+  const name = entry.name ?? entry.path.split('/').pop();
+  return entry.encoding === 'escaped' || entry.display === undefined ? shellBytes(name) : shellQuote(entry.display);
 }
 
 function button(label, ariaLabel, onClick, className = '') {
@@ -51,11 +105,15 @@ function link(text, href, onClick) {
 function nativeCommands(entry) {
   const host = app.dataset.host;
   const uhost = host.includes(':') ? `[${host}]` : host;
-  const name = shellQuote(entry.name);
+  const name = localName(entry);
+  const remote = shellBytes(entry.path);
+  const url = percentBytes(nameBytes(entry.path));
   const commands = [];
-  if (app.dataset.httpPort) commands.push(['curl', `curl -O http://${uhost}:${app.dataset.httpPort}/files/${urlPath(entry.path)}`]);
-  if (app.dataset.tftpPort) commands.push(['tftp', `tftp ${host} ${app.dataset.tftpPort} -m binary -c get ${shellQuote(entry.path)} ${name}`]);
-  if (app.dataset.filePort) commands.push(['netcat', `printf '%s' ${shellQuote(entry.path)} | nc ${host} ${app.dataset.filePort} > ${name}`]);
+  // curl -O saves under the URL's last part as sent (still percent-encoded): plain names only
+  const curlOut = /%/.test(url) ? `-o ${name}` : '-O';
+  if (app.dataset.httpPort) commands.push(['curl', `curl ${curlOut} http://${uhost}:${app.dataset.httpPort}/files/${url}`]);
+  if (app.dataset.tftpPort) commands.push(['tftp', `tftp ${host} ${app.dataset.tftpPort} -m binary -c get ${remote} ${name}`]);
+  if (app.dataset.filePort) commands.push(['netcat', `printf '%s' ${remote} | nc ${host} ${app.dataset.filePort} > ${name}`]);
   return commands;
 }
 
@@ -74,7 +132,7 @@ function detailsRow(entry) {
     const code = document.createElement('code');
     code.textContent = command;
     pre.append(code);
-    const copy = button('Copy', `Copy ${label} command for ${entry.name}`, () => {});
+    const copy = button('Copy', `Copy ${label} command for ${shown(entry)}`, () => {});
     copy.className = 'copy';
     copy.dataset.copy = command;
     div.append(span, pre, copy);
@@ -82,12 +140,12 @@ function detailsRow(entry) {
   }
   const hash = document.createElement('p');
   hash.className = 'sha';
-  hash.append(button('SHA-256', `Compute SHA-256 of ${entry.name}`, async (e) => {
+  hash.append(button('SHA-256', `Compute SHA-256 of ${shown(entry)}`, async (e) => {
     e.target.disabled = true;
     const out = document.createElement('code');
     out.textContent = 'computing…';
     hash.append(' ', out);
-    const r = await fetch(`/api/files/sha256?path=${encodeURIComponent(entry.path)}`);
+    const r = await fetch(`/api/files/sha256?path=${encodeURIComponent(wellFormed(entry.path))}`);
     const body = await r.json();
     out.textContent = r.ok ? body.sha256 : body.error;
   }));
@@ -109,14 +167,35 @@ async function adminCall(method, url, body) {
   return true;
 }
 
+function encodingBadge(entry) {
+  const note = ENCODING_NOTES[entry.encoding];
+  if (!note) return [];
+  const badge = document.createElement('span');
+  badge.className = 'badge encoding';
+  badge.textContent = note[0];
+  badge.title = note[1];
+  return [' ', badge];
+}
+
+// The readable name a rename starts from: renaming a GBK name to it stores it in UTF-8.
+function renameSuggestion(entry) {
+  if (entry.encoding === 'escaped' || entry.display === undefined) return entry.path;
+  const folder = entry.path.includes('/') ? entry.path.slice(0, entry.path.lastIndexOf('/') + 1) : '';
+  return folder + entry.display;
+}
+
 function entryRow(entry) {
   const tr = document.createElement('tr');
+  tr.dataset.encoding = entry.encoding || 'utf-8';
   const name = document.createElement('td');
+  const label = shown(entry);
   if (entry.type === 'dir') {
-    name.append(link(`${entry.name}/`, `?path=${encodeURIComponent(entry.path)}`, () => navigate(entry.path)));
+    name.append(link(`${label}/`, `?path=${encodeURIComponent(wellFormed(entry.path))}`, () => navigate(entry.path)));
   } else {
-    name.append(link(entry.name, `/files/${urlPath(entry.path)}`));
+    // raw bytes percent-encoded: a copied link works in curl as it is
+    name.append(link(label, `/files/${percentBytes(nameBytes(entry.path))}`));
   }
+  name.append(...encodingBadge(entry));
   const size = document.createElement('td');
   size.textContent = entry.type === 'dir' ? '—' : formatBytes(entry.size);
   size.title = `${entry.size} bytes`;
@@ -125,7 +204,7 @@ function entryRow(entry) {
   const actions = document.createElement('td');
   actions.className = 'actions';
   if (entry.type !== 'dir') {
-    actions.append(button('Fetch…', `How to fetch ${entry.name}`, () => {
+    actions.append(button('Fetch…', `How to fetch ${label}`, () => {
       const next = tr.nextElementSibling;
       if (next && next.classList.contains('details')) {
         next.remove();
@@ -137,12 +216,12 @@ function entryRow(entry) {
     }));
   }
   if (isAdmin) {
-    actions.append(button('Rename', `Rename ${entry.name}`, async () => {
-      const target = prompt(`New name for ${entry.path}`, entry.path);
+    actions.append(button('Rename', `Rename ${label}`, async () => {
+      const target = prompt(`New name for ${label}`, renameSuggestion(entry));
       if (target && target !== entry.path && await adminCall('POST', '/api/files/rename', { from: entry.path, to: target })) load();
     }));
-    actions.append(button('Delete', `Delete ${entry.name}`, async () => {
-      const what = entry.type === 'dir' ? `the folder ${entry.path} and everything in it` : entry.path;
+    actions.append(button('Delete', `Delete ${label}`, async () => {
+      const what = entry.type === 'dir' ? `the folder ${label} and everything in it` : label;
       if (confirm(`Delete ${what}?`) && await adminCall('DELETE', `/api/files/${urlPath(entry.path)}`)) load();
     }, 'danger'));
   }
@@ -150,16 +229,30 @@ function entryRow(entry) {
   return tr;
 }
 
+// One entry's rows; an entry that cannot be drawn costs its own row, never the listing.
+function entryRows(entry) {
+  try {
+    return state.open.has(entry.path) ? [entryRow(entry), detailsRow(entry)] : [entryRow(entry)];
+  } catch (err) {
+    const tr = document.createElement('tr');
+    const td = document.createElement('td');
+    td.colSpan = 4;
+    td.textContent = `${String(shown(entry))}: cannot be shown (${err.message})`;
+    tr.append(td);
+    return [tr];
+  }
+}
+
 function render() {
   const needle = filterEl.value.trim().toLowerCase();
   const { sortKey, sortDir } = state;
-  const shown = state.entries
-    .filter((e) => !needle || e.name.toLowerCase().includes(needle))
+  const visible = state.entries
+    .filter((e) => !needle || shown(e).toLowerCase().includes(needle))
     .sort((a, b) => (a.type === b.type ? 0 : a.type === 'dir' ? -1 : 1)
-      || (sortKey === 'name' ? a.name.localeCompare(b.name) : a[sortKey] - b[sortKey]) * sortDir);
+      || (sortKey === 'name' ? shown(a).localeCompare(shown(b)) : a[sortKey] - b[sortKey]) * sortDir);
   // a listing refreshed by a live change keeps the rows the user had opened
-  rows.replaceChildren(...shown.flatMap((e) => (state.open.has(e.path) ? [entryRow(e), detailsRow(e)] : [entryRow(e)])));
-  emptyEl.hidden = shown.length > 0;
+  rows.replaceChildren(...visible.flatMap(entryRows));
+  emptyEl.hidden = visible.length > 0;
   emptyEl.textContent = state.entries.length ? 'Nothing matches the filter.' : 'This folder is empty.';
   for (const th of document.querySelectorAll('th[aria-sort]')) {
     const key = th.querySelector('button.sort').dataset.key;
@@ -167,23 +260,20 @@ function render() {
   }
 }
 
-function renderCrumbs() {
+function renderCrumbs(parts) {
   crumbs.replaceChildren(link('files', '?path=', () => navigate('')));
-  let sofar = '';
-  for (const part of state.path.split('/').filter(Boolean)) {
-    sofar = sofar ? `${sofar}/${part}` : part;
-    const target = sofar;
-    crumbs.append(' / ', link(part, `?path=${encodeURIComponent(target)}`, () => navigate(target)));
+  for (const part of parts) {
+    crumbs.append(' / ', link(shown(part), `?path=${encodeURIComponent(wellFormed(part.path))}`, () => navigate(part.path)));
   }
 }
 
 async function load() {
-  const response = await fetch(`/api/files?path=${encodeURIComponent(state.path)}`);
+  const response = await fetch(`/api/files?path=${encodeURIComponent(wellFormed(state.path))}`);
   const body = await response.json();
   if (!response.ok) { showError(body.error); return; }
   showError('');
   state.entries = body.entries;
-  renderCrumbs();
+  renderCrumbs(body.crumbs || []);
   render();
 }
 
@@ -200,7 +290,7 @@ const socket = liveSocket('/ws/files', (message) => {
 
 function navigate(path) {
   state.path = path;
-  history.pushState({ path }, '', `?path=${encodeURIComponent(path)}`);
+  history.pushState({ path }, '', `?path=${encodeURIComponent(wellFormed(path))}`);
   socket.send({ watch: path });
   load();
 }
@@ -268,7 +358,7 @@ function uploadOne(file, list) {
   const form = new FormData();
   form.append('path', state.path);
   form.append('file', file, file.name);
-  xhr.open('POST', `/api/files?path=${encodeURIComponent(state.path)}`);
+  xhr.open('POST', `/api/files?path=${encodeURIComponent(wellFormed(state.path))}`);
   xhr.send(form);
 }
 

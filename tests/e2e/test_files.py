@@ -1,7 +1,7 @@
 import os
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 
 from tests import harness
 
@@ -131,3 +131,44 @@ def test_cancelled_upload_leaves_nothing(page: Page, fresh_sockdash: harness.Soc
     expect(page.locator("#uploads li")).to_contain_text("cancelled")
     fresh_sockdash.wait_for(lambda: sorted(p.name for p in fresh_sockdash.root.iterdir()) == ["hello.txt"],
                             timeout=10)
+
+
+def test_names_that_are_not_utf8_are_listed_readably_fetched_renamed_and_deleted(
+        page: Page, fresh_sockdash: harness.Sockdash) -> None:
+    root = os.fsencode(fresh_sockdash.root)
+    gbk, invalid = "你好.txt".encode("gbk"), b"\xff\xfe.bin"  # as unzipped from Windows; neither UTF-8 nor GBK
+    for raw in (gbk, invalid):
+        with open(root + b"/" + raw, "wb") as f:
+            f.write(b"content of " + raw)
+    login(page, fresh_sockdash)
+    page.goto(f"{fresh_sockdash.base_url}/files")
+    expect(page.get_by_role("link", name="hello.txt")).to_be_visible()  # one odd name used to blank them all
+    expect(page.get_by_role("link", name="你好.txt", exact=True)).to_be_visible()
+    expect(page.locator("#file-rows tr", has_text="你好.txt").locator(".badge")).to_have_text("GBK")
+    expect(page.get_by_role("link", name="\\xff\\xfe.bin")).to_be_visible()
+    expect(page.locator("#file-rows tr", has_text="\\xff\\xfe.bin").locator(".badge")).to_have_text("bytes")
+    with page.expect_download() as info:
+        page.get_by_role("link", name="你好.txt", exact=True).click()
+    assert info.value.suggested_filename == "你好.txt"
+    assert Path(info.value.path()).read_bytes() == b"content of " + gbk
+    page.get_by_role("button", name="How to fetch \\xff\\xfe.bin").click()
+    commands = page.locator("tr.details pre").all_inner_texts()
+    assert any("-c get \"$(printf '\\377\\376.bin')\"" in c for c in commands), commands
+    assert any(f":{fresh_sockdash.ports['http']}/files/%FF%FE.bin" in c for c in commands), commands
+    suggested: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        if dialog.type == "prompt":
+            suggested.append(dialog.default_value)
+            dialog.accept("配置-renamed.txt")
+        else:
+            dialog.accept()
+
+    page.on("dialog", answer)
+    page.get_by_role("button", name="Rename 你好.txt").click()
+    expect(page.get_by_role("link", name="配置-renamed.txt")).to_be_visible()
+    assert suggested == ["你好.txt"]  # the readable name: accepting it would store the name in UTF-8
+    page.get_by_role("button", name="Delete \\xff\\xfe.bin").click()
+    expect(page.get_by_role("link", name="\\xff\\xfe.bin")).to_have_count(0)
+    assert sorted(os.listdir(root)) == sorted([b"hello.txt", "配置-renamed.txt".encode()])
+    assert page.locator("#files-error").is_hidden()
