@@ -102,6 +102,10 @@ def main(argv: list[str]) -> int:
     before, after = raise_fd_limit()
     if after != before:
         log.debug("open files limit raised from %d to %d", before, after)
+    if settings.fd_reserve is not None and settings.fd_reserve >= after:
+        print(f"sockdash: error: --fd-reserve {settings.fd_reserve} leaves no descriptor for connections: "
+              f"the open-files limit is {after}", file=sys.stderr)
+        return 2
     try:
         store = FileStore(prepare_root(settings.root), settings.max_upload)
         data = prepare_data(settings.data)

@@ -218,3 +218,11 @@ def test_access_log_never_shows_the_admin_token(quick_timeouts: harness.Sockdash
                                              if "sockdash.http" in line and "/?token=" in line])
     assert token not in "\n".join(line for line in quick_timeouts.output if not line.startswith("Admin:"))
     assert "token=[redacted]&x=1" in lines[0]
+
+
+def test_a_reserve_as_large_as_the_limit_is_one_clear_error(tmp_path: Path) -> None:
+    result = harness.run_to_exit(tmp_path, "--fd-reserve", str(2**31), *harness.ALL_PORTS_ZERO)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"sockdash: error: --fd-reserve {2**31} leaves no descriptor for connections: "
+        f"the open-files limit is {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}"]

@@ -25,6 +25,7 @@ from sockets_core.servers.admission import (
 )
 from sockets_core.servers.listen import tcp_listener
 from sockets_core.servers.stream import Address, TappedStreamServer
+from sockets_core.settings import SettingsError, parse_settings
 from sockets_core.traffic import ServiceTap
 from webapp.http_server import IdleConnections, redact
 
@@ -303,3 +304,24 @@ def test_an_expensive_count_is_made_less_often() -> None:
     clock.now += 4.5
     budget.open()
     assert len(calls) == 2
+
+
+def test_limit_flags_and_environment() -> None:
+    s = parse_settings(["--http-head-timeout", "0.5", "--tcp-chat-max-per-ip", "128", "--fd-reserve", "100"],
+                       {"SOCKDASH_HTTP_WRITE_TIMEOUT": "2.5", "SOCKDASH_FILE_MAX_CONNECTIONS": "10"})
+    assert s.http_head_timeout == 0.5 and s.tcp_chat_max_per_ip == 128 and s.fd_reserve == 100
+    assert s.http_write_timeout == 2.5 and s.file_max_connections == 10
+    defaults = parse_settings([], {})
+    assert (defaults.http_max_per_ip, defaults.tcp_chat_max_per_ip, defaults.file_max_per_ip) == (256, 64, 64)
+    assert defaults.fd_reserve is None and defaults.http_idle_timeout == 60.0
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--http-head-timeout", "soon"], "invalid number of seconds 'soon'"),
+    (["--http-idle-timeout", "0"], "must be more than 0"),
+    (["--http-write-timeout", "nan"], "must be more than 0"),
+    (["--tcp-chat-max-per-ip", "0"], "must be at least 1"),
+])
+def test_bad_limit_flags_are_one_clear_error(argv: list[str], needle: str) -> None:
+    with pytest.raises(SettingsError, match=needle):
+        parse_settings(argv, {})
