@@ -9,7 +9,6 @@ small flag values, and the access log that must never show the admin token.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import selectors
 import socket
@@ -223,6 +222,6 @@ def test_access_log_never_shows_the_admin_token(quick_timeouts: harness.Sockdash
 def test_a_reserve_as_large_as_the_limit_is_one_clear_error(tmp_path: Path) -> None:
     result = harness.run_to_exit(tmp_path, "--fd-reserve", str(2**31), *harness.ALL_PORTS_ZERO)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        f"sockdash: error: --fd-reserve {2**31} leaves no descriptor for connections: "
-        f"the open-files limit is {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}"]
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    message = f"sockdash: error: --fd-reserve {2**31} leaves no descriptor for connections: the open-files limit is {limit}"
+    assert result.stderr.strip().splitlines() == [message]

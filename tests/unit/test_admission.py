@@ -20,8 +20,16 @@ from sockets_core.packetlog import PacketLog
 from sockets_core.servers import admission as admission_module
 from sockets_core.servers.accept import ACCEPT_PAUSE
 from sockets_core.servers.admission import (
-    Admission, AdmissionControl, FdBudget, Refusal, ServiceCaps, ThrottledWarning, Ticket, count_open_fds,
-    default_reserve, raise_fd_limit,
+    Admission,
+    AdmissionControl,
+    FdBudget,
+    Refusal,
+    ServiceCaps,
+    ThrottledWarning,
+    Ticket,
+    count_open_fds,
+    default_reserve,
+    raise_fd_limit,
 )
 from sockets_core.servers.listen import tcp_listener
 from sockets_core.servers.stream import Address, TappedStreamServer
@@ -274,10 +282,10 @@ def test_accept_out_of_descriptors_pauses_and_resumes(monkeypatch: pytest.Monkey
     monkeypatch.setattr(StreamServer, "do_read", out_of_descriptors)
     server = greeter(per_ip=5)
     try:
-        with caplog.at_level(logging.WARNING):
-            with socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as client:
-                client.settimeout(3 * ACCEPT_PAUSE + 5)
-                assert client.recv(100) == b"hello\n"  # served once accept() works again
+        with caplog.at_level(logging.WARNING), \
+                socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as client:
+            client.settimeout(3 * ACCEPT_PAUSE + 5)
+            assert client.recv(100) == b"hello\n"  # served once accept() works again
         assert server.accept_failures == 3
         warnings = [r.getMessage() for r in caplog.records if "accept failed" in r.getMessage()]
         assert len(warnings) == 1 and "Too many open files" in warnings[0] and "tcp_chat" in warnings[0]
