@@ -6,6 +6,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests import harness
-from tests.integration.unprivileged import PortableSockdash, as_nobody, portable_sockdash
+from tests.integration.unprivileged import PortableSockdash, as_nobody, portable_sockdash, runnable_python
 
 SERVICES = ("http", "tcp_chat", "udp_chat", "file", "tftp")
 
@@ -218,3 +219,24 @@ def test_without_root_tftp_falls_back_to_6969(open_tmp: Path, portable: Portable
         assert proc.wait(10) == 0
     tftp_line = next(line for line in banner if line.startswith("  tftp"))
     assert ":6969" in tftp_line and "port 69 needs root" in tftp_line
+
+
+def test_the_unprivileged_tests_skip_an_interpreter_nobody_cannot_start(open_tmp: Path) -> None:
+    """A virtualenv under a 0700 folder is out of nobody's reach, another version will not load
+    the copied extension modules: the next candidate is used."""
+    wanted = "%d.%d" % sys.version_info[:2]
+    other_version = open_tmp / "python-other"
+    other_version.write_text("#!/bin/sh\necho 2.7\n")
+    other_version.chmod(0o755)
+    candidates = ["/nonexistent/python3", str(other_version)]
+    if os.geteuid() == 0:  # as root the tests drop to nobody, who cannot reach into a 0700 folder
+        hidden = open_tmp / "private"
+        hidden.mkdir(mode=0o700)
+        hidden.chmod(0o700)
+        unreachable = hidden / "python"
+        unreachable.write_text(f"#!/bin/sh\necho {wanted}\n")  # the right version, could nobody run it
+        unreachable.chmod(0o755)
+        candidates.insert(0, str(unreachable))
+    assert runnable_python([*candidates, sys.executable]) == sys.executable
+    with pytest.raises(AssertionError, match="that nobody can run"):
+        runnable_python(candidates)
