@@ -11,7 +11,16 @@ datagrams, closes), not raw frames, so the frames are synthesised:
   side that closed, so "Follow TCP stream" shows the conversation;
 - a payload longer than the log keeps (256 bytes) is written truncated, with the
   original length in the record header, as a capture with a snap length would be;
-  sequence numbers still advance by the full length.
+  sequence numbers still advance by the full length;
+- a direct message exported for a viewer without the admin token (PacketEvent.for_viewer)
+  has no payload left: its frames are cut after the headers the same way, with the true
+  length in the IP header and the record, so sequence numbers, "Follow TCP stream" and
+  the analysis flags stay right and the conversation shows a gap, not made-up bytes
+  (zero-filling would show bytes that were never sent).
+
+The file is written as it is read: ``to_pcap`` walks its events once, keeping only the
+sequence numbers of open connections, and hands out the frames of EVENTS_PER_CHUNK events
+at a time (one write each, instead of one per frame).
 
 WebSocket events (the web chat) are messages, not segments: they are left out here
 and exported in the JSON lines.
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -30,6 +40,7 @@ LINKTYPE_RAW = 101
 SNAPLEN = 65535
 SYN, FIN, RST, PSH, ACK = 0x02, 0x01, 0x04, 0x08, 0x10
 MAX_SEGMENT = 65495  # an IPv4 packet's 65,535 bytes less the IP and TCP headers
+EVENTS_PER_CHUNK = 200
 
 Address = tuple[str, int]
 
@@ -47,15 +58,23 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def _ip_header(src: str, dst: str, proto: int, payload_len: int) -> bytes:
+@lru_cache(maxsize=4096)
+def _packed_pair(src: str, dst: str) -> tuple[bytes, bytes]:
+    """Both addresses as 4 bytes (both IPv4) or 16; parsing them was half an export's time."""
     s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
     if s.version == 4 and d.version == 4:
-        header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + payload_len, 0, 0x4000, 64, proto, 0,
-                             s.packed, d.packed)
-        return header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+        return s.packed, d.packed
     s6 = s if s.version == 6 else ipaddress.IPv6Address(f"::ffff:{s}")
     d6 = d if d.version == 6 else ipaddress.IPv6Address(f"::ffff:{d}")
-    return struct.pack("!IHBB16s16s", 6 << 28, payload_len, proto, 64, s6.packed, d6.packed)
+    return s6.packed, d6.packed
+
+
+def _ip_header(src: str, dst: str, proto: int, payload_len: int) -> bytes:
+    s, d = _packed_pair(src, dst)
+    if len(s) == 4:
+        header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + payload_len, 0, 0x4000, 64, proto, 0, s, d)
+        return header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+    return struct.pack("!IHBB16s16s", 6 << 28, payload_len, proto, 64, s, d)
 
 
 def _record(time_us: int, frame: bytes, original_len: int) -> bytes:
@@ -136,13 +155,23 @@ class TcpSynthesizer:
             del self._streams[key]
 
 
-def to_pcap(events: Iterable[PacketEvent]) -> Iterator[bytes]:
-    """The pcap file, chunk by chunk (header first)."""
+def to_pcap(events: Iterable[PacketEvent], events_per_chunk: int = EVENTS_PER_CHUNK) -> Iterator[bytes]:
+    """The pcap file, chunk by chunk: the header, then the frames of up to
+    ``events_per_chunk`` events each (never an empty chunk)."""
     yield file_header()
     tcp = TcpSynthesizer()
+    frames: list[bytes] = []
+    pending = 0
     for event in events:
         if event.transport == "udp" and event.kind == "data":
             src, dst = (event.peer, event.local) if event.direction == "in" else (event.local, event.peer)
-            yield _udp(event, src, dst)
+            frames.append(_udp(event, src, dst))
         elif event.transport == "tcp":
-            yield from tcp.frames(event)
+            frames.extend(tcp.frames(event))
+        pending += 1
+        if pending >= events_per_chunk and frames:
+            yield b"".join(frames)
+            frames.clear()
+            pending = 0
+    if frames:
+        yield b"".join(frames)

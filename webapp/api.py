@@ -1,23 +1,44 @@
-"""The JSON API and file downloads."""
+"""The JSON API and file downloads.
+
+The packet log's answers (``/api/packets`` and the ``.pcap`` / ``.jsonl`` exports) can be
+tens of thousands of events: they are streamed as they are made, and every EXPORT_STEP
+events the export hands the process back to the gevent hub, so that eight exports at once
+do not hold up ``/api/status``, a chat or a transfer (bench/exports.py measures it). What a
+viewer without the admin token gets of a direct message is its length (for_viewer).
+"""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
+import gevent
 from flask import Blueprint, Response, abort, jsonify, request
 
 from sockets_core.chat.hub import ChatError
+from sockets_core.packetlog import PacketEvent
 from sockets_core.pcap import to_pcap
 from sockets_core.tools.autoreply import RuleError
 from sockets_core.settings import SERVICES
 
 from .auth import admin_required, is_admin
 from .context import services
+from .logthrottle import ThrottledWarning
 
 bp = Blueprint("api", __name__)
+log = logging.getLogger(__name__)
+_capped = ThrottledWarning(log)
 
 MAX_PACKETS_PER_REQUEST = 10_000
+# Events between two hand-backs to the hub. gevent runs sleep(0) callbacks back to back, up to
+# 50 of them before it polls the sockets again, so a step must be short: 50 events is at
+# most ~0.4 ms of work (JSON), and eight exports then hold /api/status up ~10 ms, not 60
+# (bench/exports.py, docs/BENCHMARKS.md).
+EXPORT_STEP = 50
+CHUNK_EVENTS = 200  # events per chunk written to the socket
 
 
 @bp.get("/api/status")
@@ -98,9 +119,44 @@ def packets() -> Any:
     limit = request.args.get("limit", "500")
     if not after.isdigit() or not limit.isdigit():
         abort(400, description="after and limit are whole numbers")
-    events = services().packetlog.events(int(after), min(int(limit), MAX_PACKETS_PER_REQUEST),
-                                         **_packet_filter())
-    return jsonify(events=[e.to_dict() for e in events])
+    if int(limit) > MAX_PACKETS_PER_REQUEST:
+        _capped.refused(str(request.remote_addr), "api/packets: %s asked for %d events; answered the newest %d",
+                        request.remote_addr, int(limit), MAX_PACKETS_PER_REQUEST)
+    newest_first = services().packetlog.iter_events(int(after), newest_first=True, **_packet_filter())
+    events = list(islice(_paced(newest_first, is_admin()), min(int(limit), MAX_PACKETS_PER_REQUEST)))
+    events.reverse()
+    return Response(_json_body(events), mimetype="application/json")
+
+
+def _paced(events: Iterable[PacketEvent], admin: bool) -> Iterator[PacketEvent]:
+    """The events as this viewer may see them, letting the hub run every EXPORT_STEP."""
+    return _stepped(e.for_viewer(admin) for e in events)
+
+
+def _stepped(events: Iterable[PacketEvent]) -> Iterator[PacketEvent]:
+    for count, event in enumerate(events, 1):
+        yield event
+        if count % EXPORT_STEP == 0:
+            gevent.sleep(0)
+
+
+def _json_chunks(events: Iterable[PacketEvent], separator: str) -> Iterator[str]:
+    """The events' JSON, CHUNK_EVENTS to a chunk, each event followed by ``separator``."""
+    chunk: list[str] = []
+    for event in events:
+        chunk.append(event.to_json())
+        if len(chunk) >= CHUNK_EVENTS:
+            yield separator.join(chunk) + separator
+            chunk.clear()
+    if chunk:
+        yield separator.join(chunk) + separator
+
+
+def _json_body(events: list[PacketEvent]) -> Iterator[str]:
+    yield '{"events":['
+    for index, chunk in enumerate(_json_chunks(_stepped(events), ",")):
+        yield ("," if index else "") + chunk[:-1]
+    yield "]}"
 
 
 def _packet_filter() -> dict[str, str | None]:
@@ -113,15 +169,15 @@ def _export_name(extension: str) -> str:
 
 @bp.get("/api/packets.pcap")
 def packets_pcap() -> Any:
-    events = services().packetlog.events(**_packet_filter())
-    return Response(to_pcap(events), mimetype="application/vnd.tcpdump.pcap",
+    events = _paced(services().packetlog.iter_events(**_packet_filter()), is_admin())
+    return Response(to_pcap(events, CHUNK_EVENTS), mimetype="application/vnd.tcpdump.pcap",
                     headers={"Content-Disposition": f"attachment; filename={_export_name('pcap')}"})
 
 
 @bp.get("/api/packets.jsonl")
 def packets_jsonl() -> Any:
-    events = services().packetlog.events(**_packet_filter())
-    return Response((e.to_json() + "\n" for e in events), mimetype="application/x-ndjson",
+    events = _paced(services().packetlog.iter_events(**_packet_filter()), is_admin())
+    return Response(_json_chunks(events, "\n"), mimetype="application/x-ndjson",
                     headers={"Content-Disposition": f"attachment; filename={_export_name('jsonl')}"})
 
 

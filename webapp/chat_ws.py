@@ -24,6 +24,7 @@ from sockets_core.chat.framing import MAX_LINE
 from sockets_core.chat.hub import ChatError, ChatEvent, ChatHub, Member, check_room
 from sockets_core.textcodec import printable
 
+from . import chat_identity
 from .context import services
 from .frames import to_json
 
@@ -76,10 +77,13 @@ class ChatSession:
         self._queue = self._queue_bus.subscribe(limit=QUEUE_LIMIT, name=f"web chat {self.peer}")
 
     # -- the two loops ----------------------------------------------------------------------
-    def _out(self, message: dict[str, Any] | str) -> None:
+    def _out(self, message: dict[str, Any] | str, private: bool = False) -> None:
+        """``private``: the frame carries a direct message (see PacketEvent.for_viewer)."""
         text = message if isinstance(message, str) else to_json(message)
         self.ws.send(text)
-        self.tap.sent(self.local, self.remote, text.encode("utf-8"), "WS text")
+        # the packet log keeps a copy with the client secret masked (welcome carries it)
+        self.tap.sent(self.local, self.remote, chat_identity.masked_bytes(text, self.client), "WS text",
+                      private=private)
 
     def run(self) -> None:
         writer = gevent.spawn(self._write_loop)
@@ -89,13 +93,13 @@ class ChatSession:
                 text = self.ws.receive(timeout=1.0)
                 if text is None:
                     continue
-                self.tap.received(self.local, self.remote,
-                                  text.encode("utf-8") if isinstance(text, str) else text, "WS text")
                 try:
                     message = json.loads(text)
-                    if not isinstance(message, dict):
-                        raise ValueError("not an object")
                 except ValueError:
+                    message = None
+                self.tap.received(self.local, self.remote, chat_identity.masked_bytes(text, self.client), "WS text",
+                                  private=isinstance(message, dict) and message.get("type") == "dm")
+                if not isinstance(message, dict):
                     self._out({"type": "error", "text": "messages are JSON objects"})
                     continue
                 self._dispatch(message)
@@ -112,8 +116,14 @@ class ChatSession:
                 self._out({"type": "lost", "count": batch.dropped})
             changed_rooms: set[str] = set()
             if batch.items:
-                # one frame per batch: a busy room costs a browser a few frames a second
-                self._out('{"type":"events","events":[' + ",".join(_event_json(e) for _, e in batch.items) + "]}")
+                # one frame per batch: a busy room costs a browser a few frames a second;
+                # direct messages in a frame of their own, which the packet log keeps private
+                events = [e for _, e in batch.items]
+                for group, private in (([e for e in events if e.kind != "dm"], False),
+                                       ([e for e in events if e.kind == "dm"], True)):
+                    if group:
+                        self._out('{"type":"events","events":[' + ",".join(_event_json(e) for e in group) + "]}",
+                                  private)
             for _, event in batch.items:
                 if event.kind in ("join", "leave", "nick") and self.member is not None:
                     changed_rooms.update([event.room] if event.room else self.member.rooms)
@@ -151,10 +161,12 @@ class ChatSession:
 
     def _hello(self, message: dict[str, Any]) -> None:
         nick = str(message.get("nick", ""))
-        self.client = str(message.get("client", ""))[:64]
+        # the nick may be taken over only with the secret this server issued (chat_identity)
+        self.client = chat_identity.accept(str(message.get("client", ""))[:64])
         rooms = [check_room(str(r)) for r in message.get("rooms", [])][:20] or ["lobby"]
         holder = self.hub.find(nick)
-        if holder is not None and holder.transport == "web" and self.client and holder.extra.get("client") == self.client:
+        if (holder is not None and holder.transport == "web"
+                and chat_identity.same_secret(str(holder.extra.get("client", "")), self.client)):
             self.hub.leave(holder, time.time())  # this tab's previous connection, not yet noticed gone
         if self.member is not None:
             self.hub.leave(self.member, time.time())
@@ -165,7 +177,7 @@ class ChatSession:
         self.member = member
         log.info("web chat: %s joined as %s", self.peer, member.nick)
         self._out({"type": "welcome", "nick": member.nick, "rooms": self.hub.rooms(),
-                        "joined": sorted(member.rooms)})
+                        "joined": sorted(member.rooms), "client": self.client})
         for room in sorted(member.rooms):
             self._room_state(room)
 
@@ -195,4 +207,4 @@ class ChatSession:
             event = self.hub.say(self.member, text, now, room=room, action=action)
         if message_id and self.client:
             _remember(self.client, message_id)
-        self._out({"type": "ack", "id": message_id, "event": event.as_dict()})
+        self._out({"type": "ack", "id": message_id, "event": event.as_dict()}, private=kind == "dm")

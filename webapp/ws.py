@@ -15,6 +15,7 @@ from sockets_core.transfers import TRANSFER_TOPIC
 from sockets_core.watch import FILES_TOPIC
 
 from . import tools_ws
+from .auth import is_admin
 from .chat_ws import ChatSession
 from .context import services
 from .frames import send_json
@@ -40,13 +41,16 @@ def register(sock: Sock) -> None:
     def packet_feed(ws: Any) -> None:
         """Batches at most every 100 ms, at most PACKET_BATCH_BUDGET events each (the
         newest), with the exact count of what was left out; the browser may send
-        {"filter": {"service", "direction", "peer"}} so that the budget goes to what it shows."""
+        {"filter": {"service", "direction", "peer"}} so that the budget goes to what it shows.
+        Direct messages keep their payload for the admin only (PacketEvent.for_viewer)."""
         svc = services()
+        admin = is_admin()
         wanted: dict[str, str] = {}
         last_rates: object = None
         with svc.bus.subscribe([PACKET_TOPIC], limit=PACKET_QUEUE, name="ws/packets") as sub:
             recent = svc.packetlog.events(limit=PACKET_BATCH_BUDGET)
-            send_json(ws, {"type": "packets", "events": [e.to_dict() for e in recent], "skipped": 0})
+            send_json(ws, {"type": "packets", "events": [e.for_viewer(admin).to_dict() for e in recent],
+                           "skipped": 0})
             while ws.connected:
                 request = ws.receive(timeout=0)
                 if request:
@@ -56,7 +60,8 @@ def register(sock: Sock) -> None:
                 if events or batch.dropped:
                     kept = events[-PACKET_BATCH_BUDGET:]
                     skipped = batch.dropped + len(events) - len(kept)
-                    send_json(ws, {"type": "packets", "events": [e.to_dict() for e in kept], "skipped": skipped})
+                    send_json(ws, {"type": "packets", "events": [e.for_viewer(admin).to_dict() for e in kept],
+                                   "skipped": skipped})
                 if svc.rate_history and svc.rate_history[-1] is not last_rates:
                     last_rates = svc.rate_history[-1]
                     send_json(ws, {"type": "rates", "sample": last_rates})

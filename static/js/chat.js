@@ -5,16 +5,17 @@ import { liveSocket } from './live.js';
 const $ = (id) => document.getElementById(id);
 const NICK_KEY = 'sockdash.nick';
 const ROOMS_KEY = 'sockdash.rooms';
-const CLIENT_KEY = 'sockdash.client';
+const CLIENT_KEY = 'sockdash.secret'; // issued by the server in welcome: takes this tab's nick back after a drop
+const TAB_KEY = 'sockdash.tab'; // public: makes this tab's message ids unique across reloads
 const MAX_ITEMS = 1000;
 const baseTitle = document.title;
 const PAGE_LOAD = Math.random().toString(36).slice(2, 10);
 
-function clientId() {
-  let id = sessionStorage.getItem(CLIENT_KEY);
+function tabId() {
+  let id = sessionStorage.getItem(TAB_KEY);
   if (!id) {
     id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-    sessionStorage.setItem(CLIENT_KEY, id);
+    sessionStorage.setItem(TAB_KEY, id);
   }
   return id;
 }
@@ -200,7 +201,7 @@ document.addEventListener('visibilitychange', () => {
 // ---- sending: every message is acked, or marked as not sent ---------------------------------
 function send(text) {
   const key = state.current;
-  const id = `${clientId()}:${PAGE_LOAD}:${state.nextId++}`; // unique across reloads of this tab
+  const id = `${tabId()}:${PAGE_LOAD}:${state.nextId++}`; // unique across reloads of this tab
   const action = key.startsWith('#') && text.startsWith('/me ');
   const payload = key.startsWith('#')
     ? { type: 'send', id, room: key.slice(1), text: action ? text.slice(4) : text, action }
@@ -246,6 +247,7 @@ function onEvent(e) {
 function onMessage(m) {
   if (m.type === 'welcome') {
     state.welcomed = true;
+    if (m.client) sessionStorage.setItem(CLIENT_KEY, m.client);
     state.nick = m.nick;
     localStorage.setItem(NICK_KEY, m.nick);
     state.joined = m.joined;
@@ -294,7 +296,7 @@ function onMessage(m) {
 }
 
 function hello() {
-  if (state.nick) socket.send({ type: 'hello', nick: state.nick, rooms: state.joined, client: clientId() });
+  if (state.nick) socket.send({ type: 'hello', nick: state.nick, rooms: state.joined, client: sessionStorage.getItem(CLIENT_KEY) || '' });
 }
 
 const socket = liveSocket('/ws/chat', onMessage, { onOpen: hello });

@@ -36,9 +36,11 @@ function bytesOf(e) {
 }
 
 function preview(e) {
-  if (e.summary && e.summary !== 'WS text') return e.summary;
+  // a direct message: its payload comes to the admin only (the others get "direct message")
+  const mark = e.private && e.payload_hex ? '🔒 ' : '';
+  if (e.summary && e.summary !== 'WS text') return mark + e.summary;
   const text = guessText(bytesOf(e)).replace(/[\x00-\x1f\x7f]/g, '·');
-  return text.length > 120 ? `${text.slice(0, 120)}…` : text;
+  return mark + (text.length > 120 ? `${text.slice(0, 120)}…` : text);
 }
 
 function passes(e) {
@@ -159,8 +161,10 @@ setInterval(() => {
 // ---- payload dump ----------------------------------------------------------------------------
 function showDetails(e) {
   $('details').hidden = false;
+  const hidden = e.private && !e.payload_hex;
   $('details-title').textContent = `#${e.id} ${e.service} ${arrow(e)} ${e.peer}, ${e.length} bytes`
-    + (e.payload_hex.length / 2 < e.length ? ` (first ${e.payload_hex.length / 2} kept)` : '');
+    + (hidden ? ' (a direct message: only the admin sees its bytes)'
+      : (e.payload_hex.length / 2 < e.length ? ` (first ${e.payload_hex.length / 2} kept)` : ''));
   const bytes = bytesOf(e);
   const lines = [];
   for (let i = 0; i < bytes.length; i += 16) {

@@ -123,3 +123,24 @@ def test_peer_filter_and_limit_zero() -> None:
     assert [e.payload for e in log.events(peer="::1")] == [b"v6"]
     assert [e.payload for e in log.events(peer="127.0.0.1")] == [b"v4"]
     assert log.events(limit=0) == [] and len(log.events(limit=1)) == 1
+
+
+def test_the_file_is_written_as_the_events_are_read() -> None:
+    log = PacketLog()
+    for i in range(1_000):
+        log.record("udp_chat", "udp", "data", "in", SERVER, CLIENT, b"%d" % i)
+        log.record("web_chat", "ws", "data", "in", SERVER, CLIENT, b"not in a pcap")
+    read = 0
+
+    def source():  # type: ignore[no-untyped-def]
+        nonlocal read
+        for event in log.iter_events():
+            read += 1
+            yield event
+
+    chunks = to_pcap(source(), events_per_chunk=100)
+    header, first = next(chunks), next(chunks)
+    assert len(header) == 24 and len(records(header + first)) == 50 and read == 100
+    rest = list(chunks)
+    assert read == 2_000 and len(rest) == 19 and all(rest)  # never an empty chunk
+    assert len(records(header + first + b"".join(rest))) == 1_000

@@ -1,9 +1,11 @@
-"""Which chunks of a chat byte stream carry a direct message (sockets_core/privacy.py)."""
+"""Which chunks of a chat byte stream carry a direct message (sockets_core/privacy.py), and
+the web chat's client secret (webapp/chat_identity.py)."""
 
 import pytest
 
 from sockets_core.privacy import (DirectMessageLines, PrivateSpans, classify_line_start,
                                   is_direct_message, line_is_direct_message)
+from webapp import chat_identity
 
 
 @pytest.mark.parametrize("start, verdict", [
@@ -75,3 +77,31 @@ def test_private_spans_follow_the_bytes_the_socket_took() -> None:
     spans.queued(6, False)
     spans.queued(4, True)
     assert spans.sent(10) is True  # coalesced with the line queued before it
+
+
+def test_client_secrets_are_issued_by_the_server_and_cannot_be_made_up() -> None:
+    first, second = chat_identity.issue(), chat_identity.issue()
+    assert first != second and len(first) >= 32
+    assert chat_identity.issued_here(first) and chat_identity.accept(first) == first
+    nonce, _, mac = first.partition(".")
+    assert not chat_identity.issued_here(f"{nonce}.{mac[::-1]}") and not chat_identity.issued_here(nonce)
+    made_up = chat_identity.accept("my-tab-id")
+    assert made_up != "my-tab-id" and chat_identity.issued_here(made_up)
+    assert chat_identity.same_secret(first, first) and not chat_identity.same_secret("", "")
+
+
+def test_recorded_frames_mask_the_secret_keeping_their_length() -> None:
+    secret = chat_identity.issue()
+    frames = [
+        '{"type":"hello","nick":"ann","client":"' + secret + '"}',
+        '{"type": "hello", "client" : "wei\\"rd\\\\ 名字", "nick": "ann"}',
+        '{"type":"welcome","nick":"ann","client":"' + secret + '"}',
+        '{"type":"send","id":"' + secret + ':1","text":"hi"}',
+    ]
+    for frame in frames:
+        masked = chat_identity.masked_bytes(frame, secret)
+        assert len(masked) == len(frame.encode()) and secret.encode() not in masked
+        assert b'"type"' in masked and "名字".encode() not in masked
+    assert chat_identity.masked_bytes(b'{"client":"\xff\xfeab"}', "") == b'{"client":"****"}'
+    assert chat_identity.masked_bytes('{"text":"say \\"client\\":\\"x\\""}', "") == \
+        '{"text":"say \\"client\\":\\"x\\""}'.encode()  # only the field, not text that looks like it
