@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Request, abort, current_app, request
+from flask import Request, abort, current_app, render_template, request
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +84,12 @@ def check_origin() -> None:
 ADMIN_PATHS = ("/tools", "/ws/tools")
 
 
-def check_admin_paths() -> None:
+def check_admin_paths() -> Any:
     """before_request hook: the tools page and its WebSocket (refused before the handshake)."""
     if request.path in ADMIN_PATHS and not is_admin():
         log.info("refused %s to a visitor without the admin token", request.path)
+        if not is_websocket(request):  # a person at a browser gets a page saying what to do
+            return render_template("forbidden.html"), 403
         abort(403, description="the tools need the admin token: open the admin link printed at start")
 
 

@@ -1,96 +1,176 @@
-// The Tools page: open tool sessions, see what they receive (text and hex), send.
-// Sessions live in the server: a reload reattaches to them. Network bytes reach the page
-// only through textContent.
+// The Tools page: open tool sessions and work with each in its own pane, as in NetAssist:
+// a log with text/hex/time toggles in the chosen encoding, byte counters, Clear, a send
+// form with an explicit Repeat switch. Sessions live in the server: a reload reattaches.
+// Every request names the form it came from (ref); its error is shown next to that form.
 import { liveSocket } from './live.js';
+import { SessionLog } from './tools-log.js';
+import { forgetSessionTargets, onAutoreply, rememberSessionRules, setupAutoreply } from './tools-autoreply.js';
 
 const $ = (id) => document.getElementById(id);
 const sessionsEl = $('sessions');
 const template = $('session-template');
-const panels = new Map(); // session id -> { root, state }
+const panels = new Map(); // session id -> panel
+const early = new Map(); // events that came before their session's first state
 const SAVED_KEY = 'sockdash.tools.saved';
-const decoder = new TextDecoder('utf-8');
+const VIEW_KEY = 'sockdash.tools.view'; // the last chosen toggles are the next pane's
+const numbers = new Intl.NumberFormat('en-US');
+let focusWhenShown = null; // the session this page just opened: shown and focused once it appears
 
-function hexToBytes(hex) {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i += 1) out[i] = parseInt(hex.substr(i * 2, 2), 16);
-  return out;
+// ---- errors next to their form ------------------------------------------------------------------
+const errorSlots = new Map(); // ref -> element
+
+function registerForm(ref, container) {
+  errorSlots.set(ref, container.querySelector('.form-error'));
 }
 
-function eventItem(e) {
-  const li = document.createElement('li');
-  li.dataset.dir = e.direction;
-  const time = new Date(e.time * 1000).toLocaleTimeString();
-  const dir = Object.assign(document.createElement('span'), { className: 'dir',
-    textContent: e.direction === 'in' ? '→ in ' : e.direction === 'out' ? '← out' : '• ' });
-  li.append(`${time} `, dir, ` ${e.peer} `);
-  if (e.direction === 'info') {
-    li.append(e.info);
-  } else {
-    const bytes = hexToBytes(e.hex);
-    const text = Object.assign(document.createElement('span'), { className: 'text',
-      textContent: decoder.decode(bytes).replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '·') });
-    const hex = Object.assign(document.createElement('span'), { className: 'hex',
-      textContent: ` [${bytes.length} B: ${e.hex.match(/../g)?.join(' ') ?? ''}]` });
-    li.append(text, hex);
-  }
-  return li;
+function showError(ref, text) {
+  const slot = errorSlots.get(ref) ?? $('tools-error');
+  slot.textContent = text;
 }
 
+function request(ref, message) {
+  showError(ref, ''); // a new try: the last one's error is stale
+  socket.send({ ...message, ref });
+}
+
+// ---- saved messages ---------------------------------------------------------------------------
 function savedMessages() {
-  return JSON.parse(localStorage.getItem(SAVED_KEY) || '[]');
+  try {
+    return JSON.parse(localStorage.getItem(SAVED_KEY) || '[]');
+  } catch {
+    return [];
+  }
 }
 
 function renderSaved(panel) {
-  const list = panel.root.querySelector('.saved');
-  list.replaceChildren(...savedMessages().map((m) => {
+  panel.root.querySelector('.saved').replaceChildren(...savedMessages().map((m) => {
     const li = document.createElement('li');
     const b = document.createElement('button');
     b.type = 'button';
     b.textContent = m.text.length > 30 ? `${m.text.slice(0, 30)}…` : m.text;
     b.setAttribute('aria-label', `Load saved message ${m.text}`);
     b.addEventListener('click', () => {
-      const form = panel.root.querySelector('form.session-send');
-      for (const key of ['text', 'kind', 'encoding', 'line_ending']) form.elements[key].value = m[key];
+      const f = panel.form.elements;
+      f.text.value = m.text;
+      f.kind.value = m.kind;
+      f.line_ending.value = m.line_ending;
+      f.text.focus();
     });
     li.append(b);
     return li;
   }));
 }
 
-function panelFor(s) {
-  if (panels.has(s.id)) return panels.get(s.id);
-  const root = template.content.firstElementChild.cloneNode(true);
-  root.dataset.session = s.id;
-  root.setAttribute('aria-label', s.label);
-  const form = root.querySelector('form.session-send');
+// ---- one pane per session ---------------------------------------------------------------------
+function viewDefaults() {
+  try {
+    return { text: true, hex: false, time: true, ...JSON.parse(localStorage.getItem(VIEW_KEY) || '{}') };
+  } catch {
+    return { text: true, hex: false, time: true };
+  }
+}
+
+function setupView(panel) {
+  const { root, log } = panel;
+  const defaults = viewDefaults();
+  for (const name of ['text', 'hex', 'time']) {
+    const box = root.querySelector(`input[name=show-${name}]`);
+    box.checked = defaults[name];
+    log.list.classList.toggle(`show-${name}`, box.checked);
+    box.addEventListener('change', () => {
+      log.list.classList.toggle(`show-${name}`, box.checked);
+      localStorage.setItem(VIEW_KEY, JSON.stringify({ ...viewDefaults(), [name]: box.checked }));
+    });
+  }
+  const encoding = root.querySelector('select[name=encoding]');
+  encoding.addEventListener('change', () => {
+    showEncoding(panel, encoding.value);
+    request(`session-${panel.id}`, { type: 'encoding', session: panel.id, encoding: encoding.value }); // kept by the session
+  });
+}
+
+// The log shown again in the session's encoding (which is also the one text is sent in).
+function showEncoding(panel, encoding) {
+  panel.root.querySelector('select[name=encoding]').value = encoding;
+  if (panel.log.encoding === encoding) return;
+  panel.log.setEncoding(encoding);
+  panel.log.reset();
+}
+
+function setupSend(panel, id) {
+  const { root, form } = panel;
+  const f = form.elements;
+  const ref = `session-${id}`;
+  registerForm(ref, root);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    const f = form.elements;
-    const to = s.kind === 'udp' ? root.querySelector('.to input').value
-      : s.kind === 'tcp-server' ? root.querySelector('.to-client select').value : '';
-    socket.send({ type: 'send', session: s.id, text: f.text.value, kind: f.kind.value, encoding: f.encoding.value,
-      line_ending: f.line_ending.value, to, repeat: { every_ms: Number(f.every_ms.value), count: Number(f.count.value) } });
+    const to = panel.kind === 'udp' ? f.to.value : panel.kind === 'tcp-server' ? f.client.value : '';
+    const message = { type: 'send', session: id, text: f.text.value, kind: f.kind.value,
+      encoding: root.querySelector('select[name=encoding]').value, line_ending: f.line_ending.value, to };
+    if (f.repeat.checked) message.repeat = { every_ms: Number(f.every_ms.value), count: Number(f.count.value) };
+    request(ref, message);
   });
+  f.repeat.addEventListener('change', () => {
+    root.querySelector('.repeat-options').hidden = !f.repeat.checked;
+    if (!f.repeat.checked && panel.repeating) request(ref, { type: 'stop', session: id }); // off means off
+  });
+  root.querySelector('.stop').addEventListener('click', () => request(ref, { type: 'stop', session: id }));
   root.querySelector('.save').addEventListener('click', () => {
-    const f = form.elements;
     const saved = savedMessages().filter((m) => m.text !== f.text.value);
-    saved.unshift({ text: f.text.value, kind: f.kind.value, encoding: f.encoding.value, line_ending: f.line_ending.value });
+    saved.unshift({ text: f.text.value, kind: f.kind.value, line_ending: f.line_ending.value });
     localStorage.setItem(SAVED_KEY, JSON.stringify(saved.slice(0, 30)));
     for (const p of panels.values()) renderSaved(p);
   });
   root.querySelector('.kick').addEventListener('click', () => {
-    const peer = root.querySelector('.to-client select').value;
-    if (peer) socket.send({ type: 'kick', session: s.id, peer });
+    if (f.client.value) request(ref, { type: 'kick', session: id, peer: f.client.value });
+    else showError(ref, 'choose the client to kick');
   });
-  root.querySelector('.session-close').addEventListener('click', () => socket.send({ type: 'close', session: s.id }));
-  const panel = { root, kind: s.kind };
+  root.querySelector('.session-clear').addEventListener('click', () => request(ref, { type: 'clear', session: id }));
+  root.querySelector('.session-close').addEventListener('click', () => request(ref, { type: 'close', session: id }));
+}
+
+function panelFor(s) {
+  const existing = panels.get(s.id);
+  if (existing && existing.kind === s.kind && existing.label === s.label) return existing;
+  existing?.root.remove(); // after a server restart the same id is another session
+  const root = template.content.firstElementChild.cloneNode(true);
+  root.dataset.session = s.id;
+  const title = root.querySelector('.session-title');
+  title.id = `session-title-${s.id}`;
+  title.textContent = s.label;
+  root.setAttribute('aria-labelledby', title.id);
+  const list = root.querySelector('.session-log');
+  list.setAttribute('aria-label', `Log of ${s.label}`);
+  const panel = { id: s.id, root, kind: s.kind, label: s.label, form: root.querySelector('form.session-send'),
+    log: new SessionLog(list), repeating: 0 };
   panels.set(s.id, panel);
-  sessionsEl.prepend(root);
+  setupView(panel);
+  setupSend(panel, s.id);
+  label(root, s.label);
+  sessionsEl.prepend(root); // newest first
+  $('no-sessions').hidden = true;
   renderSaved(panel);
-  const pending = early.get(s.id) || [];
+  const pending = early.get(s.id) ?? [];
   early.delete(s.id);
-  setTimeout(() => pending.forEach((e) => addEvent(s.id, e)));
+  pending.forEach((e) => panel.log.add(e)); // now, in order: before any later event
   return panel;
+}
+
+// Buttons whose visible text repeats in every pane get the session's name too.
+function label(root, name) {
+  const names = { '.session-clear': 'Clear log and counters of', '.stop': 'Stop repeating on',
+    '.save': 'Save message of', '.kick': 'Kick client of', 'form.session-send button.send': 'Send on' };
+  for (const [selector, text] of Object.entries(names)) root.querySelector(selector).setAttribute('aria-label', `${text} ${name}`);
+  root.querySelector('.tftp-progress').setAttribute('aria-label', `Progress of ${name}`);
+}
+
+function showCounters(panel, c) {
+  panel.counters = { ...c };
+  const { root } = panel;
+  root.querySelector('.rx').textContent = `RX ${numbers.format(c.rx_bytes)} B (${numbers.format(c.rx_count)})`;
+  root.querySelector('.tx').textContent = `TX ${numbers.format(c.tx_bytes)} B (${numbers.format(c.tx_count)})`;
+  root.querySelector('.session-counters').title = `received ${c.rx_bytes} bytes in ${c.rx_count} reads, `
+    + `sent ${c.tx_bytes} bytes in ${c.tx_count} sends`;
 }
 
 function applyState(s) {
@@ -102,28 +182,39 @@ function applyState(s) {
   if (s.kind === 'tftp' && s.progress) {
     const [done, total] = s.progress;
     if (total) { bar.max = total; bar.value = done; } else bar.removeAttribute('value');
-    bar.setAttribute('aria-label', `Progress of ${s.label}`);
   }
-  root.querySelector('.session-title').textContent = s.label;
+  root.dataset.open = s.open ? 'yes' : 'no';
+  root.dataset.kind = s.kind;
+  for (const part of ['.session-view', '.session-counters', '.session-clear']) {
+    root.querySelector(part).hidden = s.kind === 'tftp'; // a job has a progress bar and a few lines, no data
+  }
   root.querySelector('.session-state').textContent = s.open ? 'open' : 'closed';
-  root.querySelector('.session-close').textContent = s.open ? 'Close' : 'Remove';
-  root.querySelector('.session-close').setAttribute('aria-label', `${s.open ? 'Close' : 'Remove'} ${s.label}`);
+  const close = root.querySelector('.session-close');
+  close.textContent = s.open ? 'Close' : 'Remove';
+  close.setAttribute('aria-label', `${s.open ? 'Close' : 'Remove'} ${s.label}`);
+  if (s.counters) showCounters(panel, s.counters);
+  if (s.encoding) showEncoding(panel, s.encoding);
   const sendable = s.open && s.kind !== 'tftp';
-  root.querySelector('form.session-send').hidden = !sendable;
+  panel.form.hidden = !sendable;
   root.querySelector('.saved').hidden = !sendable;
   root.querySelector('.to').hidden = s.kind !== 'udp';
   root.querySelector('.to-client').hidden = s.kind !== 'tcp-server';
-  root.querySelector('.kick').hidden = s.kind !== 'tcp-server';
-  root.querySelector('form.session-send button[type=submit]').setAttribute('aria-label', `Send on ${s.label}`);
+  panel.repeating = s.repeating ?? 0;
+  root.querySelector('.stop').hidden = !(sendable && panel.repeating > 0);
   if (s.kind === 'tcp-server') {
-    const select = root.querySelector('.to-client select');
+    const select = panel.form.elements.client;
     const current = select.value;
     select.replaceChildren(new Option('all clients', ''), ...s.peers.map((p) => new Option(p, p)));
     select.value = s.peers.includes(current) ? current : '';
   }
+  if (focusWhenShown === s.id) showNewPanel(panel, sendable);
 }
 
-const early = new Map(); // events that came before their session's first state
+function showNewPanel(panel, sendable) {
+  focusWhenShown = null;
+  panel.root.scrollIntoView({ block: 'start' });
+  (sendable ? panel.form.elements.text : panel.root.querySelector('.session-close')).focus({ preventScroll: true });
+}
 
 function addEvent(id, e) {
   const panel = panels.get(id);
@@ -132,46 +223,64 @@ function addEvent(id, e) {
     early.get(id).push(e);
     return;
   }
-  const log = panel.root.querySelector('.session-log');
-  log.append(eventItem(e));
-  while (log.children.length > 500) log.firstElementChild.remove();
-  log.scrollTop = log.scrollHeight;
+  panel.log.add(e);
+  if (panel.counters && (e.direction === 'in' || e.direction === 'out')) {
+    const c = panel.counters;
+    const side = e.direction === 'in' ? 'rx' : 'tx';
+    showCounters(panel, { ...c, [`${side}_bytes`]: c[`${side}_bytes`] + e.length, [`${side}_count`]: c[`${side}_count`] + 1 });
+  }
+}
+
+function removePanel(id) {
+  panels.get(id)?.root.remove();
+  panels.delete(id);
+  $('no-sessions').hidden = panels.size > 0;
+}
+
+function onSessions(sessions) {
+  early.clear();
+  forgetSessionTargets(); // after a restart the ids start again: no stale rule targets
+  const ids = new Set(sessions.map((s) => s.id));
+  for (const id of [...panels.keys()]) if (!ids.has(id)) removePanel(id);
+  for (const s of [...sessions].sort((a, b) => a.id - b.id)) {
+    applyState(s);
+    panels.get(s.id).log.reset(s.events); // typed text and toggles stay: only the log is new
+  }
+  $('no-sessions').hidden = panels.size > 0;
 }
 
 const socket = liveSocket('/ws/tools', (m) => {
   if (m.type === 'sessions') {
-    panels.forEach((p) => p.root.remove());
-    panels.clear();
-    early.clear();
-    forgetSessionTargets(); // after a restart the ids start again: no stale rule targets
-    for (const s of m.sessions) {
-      applyState(s);
-      s.events.forEach((e) => addEvent(s.id, e));
-    }
+    onSessions(m.sessions);
   } else if (m.type === 'updates') {
     for (const u of m.updates) {
-      if (u.removed) {
-        panels.get(u.removed)?.root.remove();
-        panels.delete(u.removed);
-      } else if (u.state) {
-        applyState(u.state);
-      } else if (u.event) {
-        addEvent(u.session, u.event);
-      }
+      if (u.removed) removePanel(u.removed);
+      else if (u.state) applyState(u.state);
+      else if (u.cleared) panels.get(u.session)?.log.clear();
+      else if (u.event) addEvent(u.session, u.event);
     }
   } else if (m.type === 'autoreply') {
-    onAutoreply(m); // the feed starts after this module has run: the rules' state exists
-  } else if (m.type === 'error') {
-    $('tools-error').textContent = m.text;
-  } else if (m.type === 'opened') {
-    $('tools-error').textContent = '';
+    onAutoreply(m);
+  }
+  if (m.type === 'error') {
+    showError(m.ref, m.text);
+  } else if (m.ref) {
+    showError(m.ref, ''); // done: nothing stale stays next to the form
+  }
+  if (m.type === 'opened') {
+    focusWhenShown = m.session;
+    const panel = panels.get(m.session);
+    if (panel) showNewPanel(panel, !panel.form.hidden);
   }
 });
 
+// ---- the forms that open sessions -------------------------------------------------------------
 function openForm(id, build) {
-  $(id).addEventListener('submit', (e) => {
+  const form = $(id);
+  registerForm(id, form);
+  form.addEventListener('submit', (e) => {
     e.preventDefault();
-    socket.send(build(e.target.elements));
+    request(id, build(form.elements));
   });
 }
 openForm('open-tcp-client', (f) => ({ type: 'open', tool: 'tcp-client', host: f.host.value, port: Number(f.port.value) }));
@@ -180,64 +289,5 @@ openForm('open-udp', (f) => ({ type: 'open', tool: 'udp', port: Number(f.port.va
 openForm('open-tftp', (f) => ({ type: 'tftp', server: f.server.value, action: f.action.value, remote: f.remote.value,
   local: f.local.value, blksize: f.blksize.value, windowsize: f.windowsize.value }));
 
-// ---- auto-responses -----------------------------------------------------------------------------
-const serviceRules = {};
-const sessionRules = {};
-
-function rulesToText(rules) {
-  return rules.map((r) => (r.match === 'any' ? `any => ${r.reply}` : `${r.match} ${r.pattern} => ${r.reply}`)).join('\n');
-}
-
-function textToRules(text) {
-  return text.split('\n').map((line) => line.trim()).filter(Boolean).map((line) => {
-    const cut = line.indexOf('=>');
-    if (cut < 0) throw new Error(`"${line}": write MATCH [PATTERN] => REPLY`);
-    const head = line.slice(0, cut).trim();
-    const reply = line.slice(cut + 2).trim();
-    const space = head.indexOf(' ');
-    const match = space < 0 ? head : head.slice(0, space);
-    const pattern = space < 0 ? '' : head.slice(space + 1).trim();
-    return { match, pattern, reply };
-  });
-}
-
-function showRules() {
-  const target = $('autoreply-target').value;
-  const rules = serviceRules[target] ?? sessionRules[target] ?? [];
-  $('autoreply-rules').value = rulesToText(rules);
-}
-
-function rememberSessionRules(s) {
-  if (s.kind !== 'tcp-server' && s.kind !== 'udp') return;
-  sessionRules[String(s.id)] = s.rules;
-  const select = $('autoreply-target');
-  let option = [...select.options].find((o) => o.value === String(s.id));
-  if (!option && s.open) {
-    option = new Option(s.label, String(s.id));
-    select.append(option);
-  }
-  if (option && !s.open) option.remove();
-}
-
-function forgetSessionTargets() {
-  for (const key of Object.keys(sessionRules)) delete sessionRules[key];
-  for (const option of [...$('autoreply-target').options]) if (/^\d+$/.test(option.value)) option.remove();
-}
-
-$('autoreply-target').addEventListener('change', showRules);
-$('autoreply-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  let rules;
-  try {
-    rules = textToRules($('autoreply-rules').value);
-  } catch (err) {
-    $('autoreply-status').textContent = err.message;
-    return;
-  }
-  socket.send({ type: 'autoreply', target: $('autoreply-target').value, rules });
-});
-function onAutoreply(m) {
-  Object.assign(serviceRules, m.services);
-  if (m.saved) $('autoreply-status').textContent = 'saved';
-  showRules();
-}
+registerForm('autoreply', $('autoreply-form'));
+setupAutoreply((message) => request('autoreply', message), (text) => showError('autoreply', text));
