@@ -199,10 +199,19 @@ class ToolSession:
         pass
 
 
-def send_within(sock: gsocket.socket, data: bytes) -> None:
+def send_within(manager: "ToolManager", sock: gsocket.socket, data: bytes, who: str) -> None:
     """sendall with a time limit that leaves the socket's own timeout (its reader's) alone."""
-    with gevent.Timeout(SEND_TIMEOUT, ToolError(f"the peer read nothing for {SEND_TIMEOUT:.0f} s: send abandoned")):
+    timeout = gevent.Timeout(SEND_TIMEOUT)
+    timeout.start()
+    try:
         sock.sendall(data)
+    except gevent.Timeout as exc:
+        if exc is not timeout:
+            raise
+        manager.warn("send-timeout", "%s read nothing for %.0f s (the limit): a send was abandoned", who, SEND_TIMEOUT)
+        raise ToolError(f"the peer read nothing for {SEND_TIMEOUT:.0f} s: send abandoned") from None
+    finally:
+        timeout.close()
 
 
 def bind_for_tool(manager: ToolManager, port: int, make: Callable[[str, str, int], Any]) -> Any:

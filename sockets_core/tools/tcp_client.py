@@ -58,7 +58,7 @@ class TcpClientSession(ToolSession):
     def send(self, data: bytes, to: str | None) -> None:
         if not self.open:
             raise ToolError("the connection is closed")
-        send_within(self.sock, data)
+        send_within(self.manager, self.sock, data, format_address(self.peer))
         self.manager.tap.sent(self.local, self.peer, data)
         self.record("out", format_address(self.peer), data)
 

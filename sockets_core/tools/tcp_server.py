@@ -63,7 +63,7 @@ class TcpServerSession(ToolSession):
             raise ToolError("no client is connected")
         for who, sock in targets:
             try:
-                send_within(sock, data)
+                send_within(self.manager, sock, data, who)
                 peer = plain_address(sock.getpeername())
             except (OSError, ToolError) as exc:
                 self.record("info", who, info=f"send failed: {exc}")

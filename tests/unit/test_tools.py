@@ -318,3 +318,30 @@ def test_the_websocket_answer_carries_the_ref_of_its_request(tmp_path) -> None: 
         assert answer("[1, 2]") == {"type": "error", "text": "a request is a JSON object"}
         assert answer("{not json")["type"] == "error"  # type: ignore[index]
     services.tools.close_all()
+
+
+def test_a_send_to_a_peer_that_reads_nothing_is_abandoned_with_a_warning(monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    from gevent import socket
+
+    from sockets_core.tools import base
+    from sockets_core.tools.sessions import ToolError
+
+    monkeypatch.setattr(base, "SEND_TIMEOUT", 0.2)
+    manager = make_manager()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    client = manager.open("tcp-client", "127.0.0.1", listener.getsockname()[1])
+    stalled, _ = listener.accept()  # accepted, and never read
+    with caplog.at_level("WARNING"), pytest.raises(ToolError, match="read nothing for 0 s: send abandoned"):
+        for _ in range(1000):  # until the kernel's buffers are full
+            client.send(b"x" * 65536, None)
+    warnings = [r for r in caplog.records if "read nothing" in r.getMessage()]
+    assert len(warnings) == 1 and f"127.0.0.1:{listener.getsockname()[1]}" in warnings[0].getMessage()
+    with pytest.raises(ToolError):  # again: refused as before, but the log is not flooded
+        for _ in range(1000):
+            client.send(b"x" * 65536, None)
+    assert len([r for r in caplog.records if "read nothing" in r.getMessage()]) == 1
+    stalled.close()
+    listener.close()
+    manager.close_all()
