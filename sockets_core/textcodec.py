@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # lone surrogates that are not surrogateescape's stand-ins for the bytes 0x80-0xFF (they
 # come from JSON "\\ud800" escapes): shown as \\uXXXX, they stand for no byte
 _NOT_A_BYTE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
@@ -53,7 +52,15 @@ def printable(text: str) -> str:
 
 
 def has_surrogates(text: str) -> bool:
-    return _SURROGATE.search(text) is not None
+    # isascii() is O(1) in CPython (a flag of the str) and covers nearly every message; the
+    # UTF-8 encoder, in C, is ~30x faster than a regex scan over a 100 KB packet batch
+    if text.isascii():
+        return False
+    try:
+        text.encode(UTF8)
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def readable(text: str) -> str:

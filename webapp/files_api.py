@@ -141,11 +141,9 @@ def upload() -> Any:
     except UnsafePath as exc:
         discard_staged(request, str(exc))
         abort(400, description=f"bad folder name: {exc}")
-    except UnicodeDecodeError:  # werkzeug reads multipart headers as UTF-8 only
-        discard_staged(request, "a part header is not UTF-8")
-        abort(400, description="a file name in the upload is not UTF-8: give it in the ~b64: form")
-    if not uploads:
-        abort(400, description="no file in the request (multipart field 'file')")
+    if not uploads:  # werkzeug also drops a part whose header (its file name) is not UTF-8
+        abort(400, description="no file in the request (multipart field 'file'; a file name that is not "
+                               "UTF-8 must be sent in the ~b64: form, see docs/websocket.md)")
     batch, refused = _plan(store, folder, uploads, overwrite)
     if refused:
         return _refuse(refused)

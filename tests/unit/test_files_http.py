@@ -183,3 +183,12 @@ def test_a_multi_file_upload_with_one_refused_name_keeps_nothing_and_says_why_pe
     with open(os.fsencode(root) + b"/" + GBK_NAME, "rb") as f:
         assert f.read() == b"gbk by wire name"
     assert not any(name.endswith(".sockdash-part") for name in listing(root))
+
+
+def test_an_upload_whose_file_name_is_not_utf8_is_refused_with_the_way_to_send_it(
+        client: FlaskClient, root: Path) -> None:
+    body = (b'--XX\r\nContent-Disposition: form-data; name="file"; filename="' + GBK_NAME + b'"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\ndata\r\n--XX--\r\n")
+    response = client.post("/api/files", data=body, headers=ADMIN, content_type="multipart/form-data; boundary=XX")
+    assert response.status_code == 400 and "~b64:" in response.get_json()["error"]
+    assert not any(name.endswith(b".sockdash-part") for name in os.listdir(os.fsencode(root)))
