@@ -23,6 +23,7 @@ from . import __version__
 from .bus import Bus
 from .chat.history import FLUSH_INTERVAL, ChatHistory
 from .chat.hub import ChatHub
+from .chat.limits import ChatLimits
 from .files import FileStore
 from .packetfile import PacketFileWriter
 from .packetlog import PacketLog
@@ -62,7 +63,9 @@ class Services:
         self.packetlog = packetlog
         self.store = store
         self.history = history
-        self.hub = ChatHub(bus, history)
+        self.hub = ChatHub(bus, history, ChatLimits.from_settings(settings))
+        if history is not None:
+            history.set_limits(settings.chat_history_per_room, settings.chat_history_max)
         self._flusher: gevent.Greenlet | None = None
         self.transfers = TransferRegistry(bus)
         self.responders = {"tcp_chat": AutoResponder(), "udp_chat": AutoResponder()}

@@ -50,6 +50,11 @@ class Settings:
     packet_log_size: int = 10_000
     max_upload: int = 1 << 30
     udp_peer_ttl: int = 600
+    chat_max_rooms: int = 1_000
+    chat_rooms_per_client: int = 20
+    chat_room_ttl: int = 300
+    chat_history_per_room: int = 10_000
+    chat_history_max: int = 64 << 20
     packet_log_file: Path | None = None
     packet_log_file_max: int = 64 << 20
     http_max_per_ip: int = 256
@@ -216,6 +221,16 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
      "bytes the windows of all TFTP downloads may hold together; past it new windows shrink (default 16M)"),
     ("--udp-peer-ttl", "udp_peer_ttl", parse_positive,
      "seconds a UDP chat peer keeps receiving after its last datagram (default 600)"),
+    ("--chat-max-rooms", "chat_max_rooms", parse_positive,
+     "chat rooms listed at once; a new one replaces the longest-empty room, or is refused (default 1000)"),
+    ("--chat-rooms-per-client", "chat_rooms_per_client", parse_positive,
+     "chat rooms one client may be in, plus the empty ones it opened (default 20)"),
+    ("--chat-room-ttl", "chat_room_ttl", parse_positive,
+     "seconds an empty chat room stays listed; its history is kept (default 300)"),
+    ("--chat-history-per-room", "chat_history_per_room", parse_positive,
+     "chat messages kept per room in the history; older ones are removed (default 10000)"),
+    ("--chat-history-max", "chat_history_max", parse_size,
+     "size of the whole chat history; past it the oldest messages are removed (default 64M)"),
     ("--http-max-per-ip", "http_max_per_ip", parse_positive,
      "HTTP connections from one address; idle ones make room for new ones (default 256)"),
     ("--http-max-connections", "http_max_connections", parse_positive, "HTTP connections in all (default 2048)"),

@@ -6,6 +6,12 @@ with an ``ack`` (or an ``error`` naming the id). The browser resends what was no
 after a reconnect; ids already handled for that browser are acked again, not repeated.
 Events for the browser go through a bounded queue drained by a writer greenlet, so a
 slow browser never slows a room; if it falls behind it is told how many it lost.
+
+Nothing a browser sends grows the server without bound: message ids are at most MAX_ID
+characters and the ids remembered are bounded per client and in total (RecentIds). The
+room list and member lists are snapshots sent at most every SNAPSHOT_INTERVAL and only
+when they changed (the room list is serialised once per change for every browser), so
+a client joining rooms in a loop does not make every browser receive the list each time.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import OrderedDict, deque
+import weakref
 from typing import Any
 
 import gevent
@@ -22,6 +28,7 @@ from flask import request
 from sockets_core.bus import Bus
 from sockets_core.chat.framing import MAX_LINE
 from sockets_core.chat.hub import ChatError, ChatEvent, ChatHub, Member, check_room
+from sockets_core.chat.limits import RecentIds, ThrottledWarnings
 from sockets_core.textcodec import printable
 
 from . import chat_identity
@@ -32,22 +39,23 @@ log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 2_000
 BATCH_INTERVAL = 0.02
+SNAPSHOT_INTERVAL = 1.0  # room list and member lists: at most one of each per second per browser
+MAX_ID = 64  # characters of a message id (the page's are ~20)
 HANDLED_IDS_PER_CLIENT = 200
-CLIENTS_REMEMBERED = 1_000
-_handled: OrderedDict[str, deque[str]] = OrderedDict()  # client id -> recent message ids
+HANDLED_IDS_TOTAL = 20_000
+FLOOD_AGE = 60.0  # an id evicted by the total bound younger than this means someone floods
+_handled = RecentIds(HANDLED_IDS_PER_CLIENT, HANDLED_IDS_TOTAL)
+_warnings = ThrottledWarnings(log)
+_rooms_frames: weakref.WeakKeyDictionary[ChatHub, tuple[int, str]] = weakref.WeakKeyDictionary()
 
 
-def _seen(client: str, message_id: str) -> bool:
-    ids = _handled.get(client)
-    return ids is not None and message_id in ids
-
-
-def _remember(client: str, message_id: str) -> None:
-    ids = _handled.setdefault(client, deque(maxlen=HANDLED_IDS_PER_CLIENT))
-    _handled.move_to_end(client)
-    ids.append(message_id)
-    while len(_handled) > CLIENTS_REMEMBERED:
-        _handled.popitem(last=False)
+def _rooms_frame(hub: ChatHub) -> str:
+    """The ``rooms`` frame, serialised once per change of the room list for every browser."""
+    version, frame = _rooms_frames.get(hub, (-1, ""))
+    if version != hub.rooms_version:
+        version, frame = hub.rooms_version, to_json({"type": "rooms", "rooms": hub.rooms()})
+        _rooms_frames[hub] = (version, frame)
+    return frame
 
 
 def _event_json(event: ChatEvent) -> str:
@@ -75,6 +83,9 @@ class ChatSession:
         self.remote = (str(request.remote_addr), int(request.environ.get("REMOTE_PORT") or 0))
         self._queue_bus = Bus()
         self._queue = self._queue_bus.subscribe(limit=QUEUE_LIMIT, name=f"web chat {self.peer}")
+        self._rooms_sent = -1  # the hub's rooms_version this browser last got
+        self._stale_members: set[str] = set()  # rooms whose member list changed since last sent
+        self._snapshot_at = float("-inf")  # monotonic time of the last snapshots
 
     # -- the two loops ----------------------------------------------------------------------
     def _out(self, message: dict[str, Any] | str, private: bool = False) -> None:
@@ -127,18 +138,38 @@ class ChatSession:
             for _, event in batch.items:
                 if event.kind in ("join", "leave", "nick") and self.member is not None:
                     changed_rooms.update([event.room] if event.room else self.member.rooms)
-            # membership snapshots once per batch: 500 clients joining must not cost 500² of them
-            for room in sorted(changed_rooms):
-                self._out({"type": "members", "room": room, "members": _members(self.hub, room)})
-            if changed_rooms:
-                self._out({"type": "rooms", "rooms": self.hub.rooms()})
+            self._stale_members |= changed_rooms
+            self._send_snapshots()
             gevent.sleep(BATCH_INTERVAL)  # let the next batch gather
+
+    def _send_snapshots(self, now: float | None = None) -> None:
+        """Member lists of the rooms that changed and the room list if it changed — at most
+        once per SNAPSHOT_INTERVAL (500 clients joining must not cost 500² of them; the
+        join and leave events themselves go out at once)."""
+        now = time.monotonic() if now is None else now
+        if now - self._snapshot_at < SNAPSHOT_INTERVAL:
+            return
+        self.hub.expire(time.time())
+        stale = sorted(r for r in self._stale_members if self.member is not None and r in self.member.rooms)
+        self._stale_members.clear()
+        for room in stale:
+            self._out({"type": "members", "room": room, "members": _members(self.hub, room)})
+        sent = bool(stale)
+        if self.hub.rooms_version != self._rooms_sent:
+            self._rooms_sent = self.hub.rooms_version
+            self._out(_rooms_frame(self.hub))
+            sent = True
+        if sent:  # a change after a quiet while goes out at once
+            self._snapshot_at = now
 
     # -- requests from the browser --------------------------------------------------------
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         message_id = str(message.get("id", ""))
         try:
+            if len(message_id) > MAX_ID:
+                message_id = ""  # never echoed back: it could be 64 KiB
+                raise ChatError(f"message id longer than {MAX_ID} characters")
             if kind == "hello":
                 self._hello(message)
             elif self.member is None:
@@ -150,7 +181,7 @@ class ChatSession:
                 self._room_state(room)
             elif kind == "leave":
                 self.hub.exit(self.member, check_room(str(message.get("room", ""))), time.time())
-                self._out({"type": "rooms", "rooms": self.hub.rooms()})
+                self._send_snapshots()
             elif kind == "nick":
                 self.hub.rename(self.member, str(message.get("nick", "")), time.time())
                 self._out({"type": "nick", "nick": self.member.nick})
@@ -163,7 +194,10 @@ class ChatSession:
         nick = str(message.get("nick", ""))
         # the nick may be taken over only with the secret this server issued (chat_identity)
         self.client = chat_identity.accept(str(message.get("client", ""))[:64])
-        rooms = [check_room(str(r)) for r in message.get("rooms", [])][:20] or ["lobby"]
+        wanted = message.get("rooms")
+        # a tab reopens at most its budget of rooms; the rest of a long list is not even looked at
+        rooms = [check_room(str(r)) for r in (wanted if isinstance(wanted, list) else [])
+                 [:self.hub.limits.rooms_per_client]] or ["lobby"]
         holder = self.hub.find(nick)
         if (holder is not None and holder.transport == "web"
                 and chat_identity.same_secret(str(holder.extra.get("client", "")), self.client)):
@@ -172,10 +206,11 @@ class ChatSession:
             self.hub.leave(self.member, time.time())
             self.member = None
         member = Member(nick, "web", lambda event: self._queue_bus.publish("event", event), room=rooms[0])
-        member.extra["client"] = self.client
+        member.extra.update(client=self.client, peer=self.peer)
         self.hub.join(member, time.time(), rooms)
         self.member = member
         log.info("web chat: %s joined as %s", self.peer, member.nick)
+        self._rooms_sent = self.hub.rooms_version
         self._out({"type": "welcome", "nick": member.nick, "rooms": self.hub.rooms(),
                         "joined": sorted(member.rooms), "client": self.client})
         for room in sorted(member.rooms):
@@ -185,11 +220,11 @@ class ChatSession:
         history = self.hub.history.recent(room) if self.hub.history is not None else []
         self._out({"type": "history", "room": room, "events": [e.as_dict() for e in history]})
         self._out({"type": "members", "room": room, "members": _members(self.hub, room)})
-        self._out({"type": "rooms", "rooms": self.hub.rooms()})
+        self._send_snapshots()  # the room list, unless it went out less than a second ago
 
     def _say(self, kind: str, message: dict[str, Any], message_id: str) -> None:
         assert self.member is not None
-        if message_id and self.client and _seen(self.client, message_id):
+        if message_id and self.client and _handled.seen(self.client, message_id):
             self._out({"type": "ack", "id": message_id, "duplicate": True})
             return
         text = printable(str(message.get("text", "")).rstrip("\r\n"))
@@ -206,5 +241,8 @@ class ChatSession:
             action = bool(message.get("action"))
             event = self.hub.say(self.member, text, now, room=room, action=action)
         if message_id and self.client:
-            _remember(self.client, message_id)
+            evicted_age = _handled.remember(self.client, message_id, now)
+            if evicted_age is not None and evicted_age < FLOOD_AGE:
+                _warnings.warn("ids", time.monotonic(), "web chat: %d message ids remembered (limit): forgot one "
+                               "only %.0f s old; latest from %s", HANDLED_IDS_TOTAL, evicted_age, self.peer)
         self._out({"type": "ack", "id": message_id, "event": event.as_dict()}, private=kind == "dm")

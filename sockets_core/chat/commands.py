@@ -8,6 +8,7 @@ from ..textcodec import printable
 from .hub import ChatError, ChatHub, Member
 
 FAREWELLS = ("bye", "see you")
+LISTED = 100  # rooms or people named in one reply: the whole list of 1,000 would not fit a datagram
 HELP = ("commands: /nick NAME, /join ROOM, /rooms, /who, /msg NICK TEXT, /me ACTION, /help, /quit "
         "(a line starting with // sends a message starting with /); 'bye' leaves")
 
@@ -46,7 +47,8 @@ def _command(hub: ChatHub, member: Member, line: str, now: float) -> Outcome:
         room = hub.switch(member, arg, now)
         return Outcome([f"you are in #{room}: {_people(hub, room)}"])
     if name == "/rooms":
-        return Outcome(["rooms: " + ", ".join(f"#{r} ({n})" for r, n in hub.rooms().items())])
+        rooms = [f"#{r} ({n})" for r, n in hub.rooms().items()]
+        return Outcome(["rooms: " + _some(rooms)])
     if name == "/who":
         return Outcome([f"in #{member.room}: {_people(hub, member.room)}"])
     if name == "/msg":
@@ -66,4 +68,9 @@ def _command(hub: ChatHub, member: Member, line: str, now: float) -> Outcome:
 
 
 def _people(hub: ChatHub, room: str) -> str:
-    return ", ".join(f"{m.nick} ({m.transport})" for m in hub.who(room)) or "nobody"
+    return _some([f"{m.nick} ({m.transport})" for m in hub.who(room)]) or "nobody"
+
+
+def _some(names: list[str]) -> str:
+    shown = ", ".join(names[:LISTED])
+    return shown if len(names) <= LISTED else f"{shown} … and {len(names) - LISTED} more"

@@ -4,6 +4,13 @@ Messages are buffered and written in one transaction every FLUSH_INTERVAL by the
 owner's timer (``flush``), so a busy room costs one commit a second, not one per
 message; after a kill -9 at most the last interval is lost. WAL mode keeps readers
 (a browser loading a room) from waiting for a writer.
+
+The store is bounded: each room keeps its last ``per_room`` messages and the whole store
+at most ``max_bytes`` (text, nick and room bytes plus ROW_OVERHEAD a row; SQLite reuses
+the pages freed, so the file stops growing there). Each flush trims the rooms it wrote
+to and, past the total, the oldest messages of any room (down to 90%, so trimming is
+not paid on every flush); both are logged. The buffer itself is bounded too: a burst of
+PENDING_BYTES is written at once, and rows a failing disk holds back are capped.
 """
 
 from __future__ import annotations
@@ -11,14 +18,25 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from .hub import ChatEvent
+from .limits import (
+    DEFAULT_HISTORY_MAX_BYTES,
+    DEFAULT_HISTORY_PER_ROOM,
+    ThrottledWarnings,
+)
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.5
 RECENT_LIMIT = 200
+ROW_OVERHEAD = 32  # bytes a row costs besides its text, nick and room (id, time, kinds, index)
+PENDING_BYTES = 1 << 20  # a buffer this big is written at once, not at the next tick
+PENDING_ROWS_MAX = 50_000  # rows held back while the disk fails; past it the oldest are lost (logged)
+TRIM_TO = 0.9  # past max_bytes, trim down to this share of it
+_ROW_SIZE = f"length(CAST(text AS BLOB)) + length(CAST(nick AS BLOB)) + length(CAST(room AS BLOB)) + {ROW_OVERHEAD}"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
@@ -46,33 +64,97 @@ def keep_private(path: Path) -> None:
             pass
 
 
+def _row_size(room: str, nick: str, text: str) -> int:
+    return len(text.encode("utf-8", "replace")) + len(nick.encode("utf-8", "replace")) + len(room) + ROW_OVERHEAD
+
+
 class ChatHistory:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, per_room: int = DEFAULT_HISTORY_PER_ROOM,
+                 max_bytes: int = DEFAULT_HISTORY_MAX_BYTES) -> None:
         self.path = path
+        self.per_room = per_room
+        self.max_bytes = max_bytes
         keep_private(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._pending: list[tuple[str, float, str, str, str, str]] = []
+        self._pending_bytes = 0
+        self._warnings = ThrottledWarnings(log)
+        self.size = self._measure()  # bytes stored, as the limit counts them
+
+    def set_limits(self, per_room: int, max_bytes: int) -> None:
+        self.per_room, self.max_bytes = per_room, max_bytes
+
+    def _measure(self) -> int:
+        return int(self._db.execute(f"SELECT COALESCE(SUM({_ROW_SIZE}), 0) FROM messages").fetchone()[0])
 
     def add(self, event: ChatEvent) -> None:
         self._pending.append((event.room, event.time, event.nick, event.transport, event.kind, event.text))
+        self._pending_bytes += _row_size(event.room, event.nick, event.text)
+        if self._pending_bytes >= PENDING_BYTES:  # a flood of long lines: write now, hold little
+            self.flush()
+        if len(self._pending) > PENDING_ROWS_MAX:  # flushes keep failing
+            lost = len(self._pending) - PENDING_ROWS_MAX
+            del self._pending[:lost]
+            self._pending_bytes = sum(_row_size(r[0], r[2], r[5]) for r in self._pending)
+            self._warnings.warn("pending", time.monotonic(), "chat history: %d messages waiting for the disk "
+                                "(limit): the oldest %d are not stored", PENDING_ROWS_MAX, lost)
 
     def flush(self) -> int:
         if not self._pending:
             return 0
         rows, self._pending = self._pending, []
+        pending_bytes, self._pending_bytes = self._pending_bytes, 0
         try:
             with self._db:
                 self._db.execute("BEGIN")
                 self._db.executemany(
                     "INSERT INTO messages (room, time, nick, transport, kind, text) VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self.size += pending_bytes
+                for room in sorted({row[0] for row in rows}):
+                    self._trim_room(room)
+                if self.size > self.max_bytes:
+                    self._trim_oldest()
         except sqlite3.Error as exc:
             log.error("chat history: could not store %d messages: %s", len(rows), exc)
             self._pending = rows + self._pending
+            self._pending_bytes += pending_bytes
+            self.size = self._measure()
             return 0
         return len(rows)
+
+    def _trim_room(self, room: str) -> None:
+        """Keep the room's last ``per_room`` messages (the (room, id) index finds the cut)."""
+        cut = self._db.execute("SELECT id FROM messages WHERE room = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                               (room, self.per_room)).fetchone()
+        if cut is None:
+            return
+        count, freed = self._db.execute(f"SELECT COUNT(*), COALESCE(SUM({_ROW_SIZE}), 0) FROM messages "
+                                        "WHERE room = ? AND id <= ?", (room, cut[0])).fetchone()
+        self._db.execute("DELETE FROM messages WHERE room = ? AND id <= ?", (room, cut[0]))
+        self.size -= freed
+        self._warnings.warn("room:" + room, time.monotonic(), "chat history: #%s has more than %d messages "
+                            "(limit): the oldest %d removed", room, self.per_room, count)
+
+    def _trim_oldest(self) -> None:
+        """Remove the oldest messages of any room until the store is back to TRIM_TO of its limit."""
+        excess = self.size - int(self.max_bytes * TRIM_TO)
+        freed, count, cut = 0, 0, 0
+        while freed < excess:
+            batch = self._db.execute(f"SELECT id, {_ROW_SIZE} FROM messages WHERE id > ? ORDER BY id LIMIT 1000",
+                                     (cut,)).fetchall()
+            if not batch:
+                break
+            for row_id, size in batch:
+                freed, count, cut = freed + size, count + 1, row_id
+                if freed >= excess:
+                    break
+        self._db.execute("DELETE FROM messages WHERE id <= ?", (cut,))
+        self.size -= freed
+        self._warnings.warn("total", time.monotonic(), "chat history: more than %d bytes stored (limit): "
+                            "the oldest %d messages removed", self.max_bytes, count)
 
     def recent(self, room: str, limit: int = RECENT_LIMIT) -> list[ChatEvent]:
         """The last ``limit`` messages of ``room``, oldest first (pending ones included)."""
@@ -93,6 +175,8 @@ class ChatHistory:
             removed = self._db.execute("DELETE FROM messages WHERE room = ?", (room,)).rowcount
         # rows a failed flush kept pending must not bring the room back
         self._pending = [row for row in self._pending if row[0] != room]
+        self._pending_bytes = sum(_row_size(r[0], r[2], r[5]) for r in self._pending)
+        self.size = self._measure()
         return removed
 
     def close(self) -> None:

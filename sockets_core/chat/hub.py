@@ -3,72 +3,44 @@
 How it works. A Member has a unique nick (across TCP, UDP and web), a transport label,
 a current room (where its plain messages go), the set of rooms it receives, and a
 ``deliver`` callable that must not block: the TCP adapter queues bytes, the UDP adapter
-sends one datagram, a browser's WebSocket queues JSON. The hub turns every action into
+queues a datagram, a browser's WebSocket queues JSON (an adapter with many members may
+take a room event for all of them at once: Fanout). The hub turns every action into
 one ChatEvent and hands it to each member concerned; it also publishes it on the bus
 (topic ``chat``) and gives room messages to the history. Time is passed in.
+
+Rooms are kept in a RoomTable (rooms.py): a room exists while it has members, and an
+empty one stays listed for ``room_ttl`` seconds (the lobby always). Nothing a client does
+grows without bound: rooms in total, rooms per client and the length of names are capped
+(limits.py), and the client is told which limit it hit. An expired room loses nothing:
+its history is in the history store, keyed by name, and comes back when it is re-opened.
 """
 
 from __future__ import annotations
 
-import re
-import time
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..bus import Bus
-from ..textcodec import encode
+from .events import ChatEvent
+from .limits import ChatLimits, ThrottledWarnings
+from .names import ChatError, check_nick, check_room
+from .rooms import DEFAULT_ROOM, RoomLimitError, RoomTable
+
+__all__ = ["CHAT_TOPIC", "DEFAULT_ROOM", "ChatError", "ChatEvent", "ChatHub", "Fanout", "History", "Member",
+           "check_nick", "check_room"]
+
+log = logging.getLogger(__name__)
 
 CHAT_TOPIC = "chat"
-DEFAULT_ROOM = "lobby"
-MAX_NICK = 32
-MAX_ROOM = 32
-_NAME = re.compile(r"^[^\s#@/<>*\x00-\x1f\x7f][^\s<>\x00-\x1f\x7f]*$")
 
 
-class ChatError(ValueError):
-    """A request the hub refuses; the message is shown to the member."""
+class Fanout(Protocol):
+    """An adapter that delivers one event to many of its members in one call (the UDP
+    server: one queue entry per event instead of one per peer)."""
 
-
-@dataclass(frozen=True)
-class ChatEvent:
-    kind: str  # message | action | dm | join | leave | nick | clear
-    room: str  # "" for direct messages
-    nick: str
-    transport: str
-    text: str
-    time: float
-    to: str = ""  # dm: the recipient; nick: the new nick
-    # renderings made once per event, not once per recipient (see bench/chat_fanout.py)
-    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "room": self.room, "nick": self.nick, "transport": self.transport,
-                "text": self.text, "time": self.time, "to": self.to}
-
-    def encoded_line(self, encoding: str) -> bytes:
-        """``as_line`` in ``encoding``, computed once per event and encoding."""
-        key = "line:" + encoding
-        if key not in self.cache:
-            self.cache[key] = encode(self.as_line(), encoding)
-        return self.cache[key]  # type: ignore[no-any-return]
-
-    def as_line(self) -> str:
-        """How a native (TCP/UDP) client sees the event: one line."""
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.time))
-        if self.kind == "message":
-            return f"[{stamp}] #{self.room} <{self.nick}> {self.text}\n"
-        if self.kind == "action":
-            return f"[{stamp}] #{self.room} * {self.nick} {self.text}\n"
-        if self.kind == "dm":
-            return f"[{stamp}] (private) <{self.nick}> {self.text}\n"
-        if self.kind == "join":
-            return f"[{stamp}] #{self.room} * {self.nick} ({self.transport}) joined\n"
-        if self.kind == "leave":
-            return f"[{stamp}] #{self.room} * {self.nick} ({self.transport}) left\n"
-        if self.kind == "clear":
-            return f"[{stamp}] #{self.room} * the history of this room was cleared by the admin\n"
-        return f"[{stamp}] * {self.nick} is now known as {self.to}\n"
+    def deliver_many(self, event: ChatEvent, members: list[Member]) -> None: ...
 
 
 class History(Protocol):
@@ -84,29 +56,24 @@ class Member:
     deliver: Callable[[ChatEvent], None]
     room: str = DEFAULT_ROOM
     rooms: set[str] = field(default_factory=set)
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # adapters' state; "peer": its address, for logs
+    opened: set[str] = field(default_factory=set)  # rooms it created that still exist (its room budget)
+    fanout: Fanout | None = None  # if set, room events reach it through fanout.deliver_many
 
-
-def check_nick(nick: str) -> str:
-    nick = nick.strip()
-    if not nick or len(nick) > MAX_NICK or not _NAME.match(nick):
-        raise ChatError(f"invalid nick {nick!r}: 1-{MAX_NICK} characters, no spaces, not starting with # @ /")
-    return nick
-
-
-def check_room(room: str) -> str:
-    room = room.strip().removeprefix("#").lower()
-    if not room or len(room) > MAX_ROOM or not _NAME.match(room):
-        raise ChatError(f"invalid room {room!r}: 1-{MAX_ROOM} characters, no spaces")
-    return room
+    @property
+    def peer(self) -> str:
+        return str(self.extra.get("peer") or self.nick)
 
 
 class ChatHub:
-    def __init__(self, bus: Bus | None = None, history: History | None = None) -> None:
+    def __init__(self, bus: Bus | None = None, history: History | None = None,
+                 limits: ChatLimits | None = None) -> None:
         self._bus = bus
         self.history = history
+        self.limits = limits or ChatLimits()
         self.members: dict[str, Member] = {}  # by lower-cased nick
-        self.known_rooms: set[str] = {DEFAULT_ROOM}
+        self.room_table: RoomTable[Member] = RoomTable(self.limits.max_rooms, self.limits.room_ttl)
+        self._warnings = ThrottledWarnings(log)
 
     # -- membership ------------------------------------------------------------------------
     def find(self, nick: str) -> Member | None:
@@ -122,7 +89,7 @@ class ChatHub:
             try:
                 self.enter(member, room, now)
             except ChatError:
-                del self.members[member.nick.lower()]
+                self.leave(member, now)  # out of the rooms it did enter too: no ghost stays behind
                 raise
 
     def _check_member(self, member: Member) -> None:
@@ -142,34 +109,112 @@ class ChatHub:
                 return nick
         return f"{transport}-{id(address) % 10**8}"
 
-    def enter(self, member: Member, room: str, now: float) -> str:
+    def enter(self, member: Member, room: str, now: float, switching: bool = False) -> str:
+        """Add ``member`` to ``room``, opening it if new; ChatError if a room limit forbids it."""
         self._check_member(member)
         room = check_room(room)
-        self.known_rooms.add(room)
+        self.expire(now)
         if room not in member.rooms:
+            self._check_budget(member, room, switching, now)
+            if room not in self.room_table:
+                self._open(member, room, now)
             member.rooms.add(room)
+            self.room_table.add(room, member)
             self._emit(ChatEvent("join", room, member.nick, member.transport, "", now), member)
         member.room = room
         return room
 
     def exit(self, member: Member, room: str, now: float) -> None:
         if room in member.rooms:
-            self._emit(ChatEvent("leave", room, member.nick, member.transport, "", now), member)
             member.rooms.discard(room)
+            self.room_table.discard(room, member, now)
+            self._emit(ChatEvent("leave", room, member.nick, member.transport, "", now), member)
 
     def switch(self, member: Member, room: str, now: float) -> str:
-        """A native client's /join: leave the rooms it was in, enter ``room``."""
+        """A native client's /join: leave the rooms it was in, enter ``room``. A refused
+        /join leaves the client where it was."""
+        self._check_member(member)
         room = check_room(room)
+        self.expire(now)
+        if room not in member.rooms:
+            self._check_budget(member, room, True, now)
         for old in sorted(member.rooms - {room}):
             self.exit(member, old, now)
-        return self.enter(member, room, now)
+        return self.enter(member, room, now, switching=True)
 
     def leave(self, member: Member, now: float) -> None:
-        if self.members.get(member.nick.lower()) is not member:
+        self.leave_all([member], now)
+
+    def leave_all(self, members: list[Member], now: float) -> None:
+        """Members leave the chat together (a service stopping, UDP peers expiring): each
+        leave notice goes to those who stay, not to the others leaving too, so 1,500 UDP
+        peers leaving at once cost 1,500 notices to the rest, not 1,500²."""
+        notices = []
+        for member in members:
+            if self.members.get(member.nick.lower()) is not member:
+                continue
+            for room in sorted(member.rooms):
+                self.room_table.discard(room, member, now)
+                notices.append(ChatEvent("leave", room, member.nick, member.transport, "", now))
+            member.rooms.clear()
+            del self.members[member.nick.lower()]
+            for room in member.opened:  # its budget goes with it; the rooms expire as usual
+                self.room_table.disown(room)
+            member.opened.clear()
+        for notice in notices:
+            self._emit(notice, None)
+
+    def expire(self, now: float) -> None:
+        """Forget the rooms empty for longer than ``room_ttl`` (their history stays stored)."""
+        for room, opener in self.room_table.expire(now):
+            if opener is not None:
+                opener.opened.discard(room)
+
+    # -- room limits -------------------------------------------------------------------------
+    def opened_rooms(self, member: Member) -> set[str]:
+        """The rooms it opened that no one else is in: they count against its budget until
+        they close (``room_ttl`` after the last one leaves) or someone else comes."""
+        return {r for r in member.opened if self.room_table.members_other_than(r, member) == 0}
+
+    def _check_budget(self, member: Member, room: str, switching: bool, now: float) -> None:
+        """A client is in at most ``rooms_per_client`` rooms and has at most as many open
+        that it opened; a new room needs space in the table. ChatError says which bit."""
+        cap = self.limits.rooms_per_client
+        if not switching and len(member.rooms) >= cap:
+            self._refuse(member, room, now, f"is in {len(member.rooms)} rooms (limit {cap})",
+                         f"you are in {len(member.rooms)} rooms, the limit; leave one first")
+        if room in self.room_table:
             return
-        for room in sorted(member.rooms):
-            self.exit(member, room, now)
-        del self.members[member.nick.lower()]
+        opened = self.opened_rooms(member)
+        if len(opened) >= cap:
+            self._refuse(member, room, now, f"opened {len(opened)} rooms still open (limit {cap})",
+                         f"you opened {len(opened)} rooms that are still open, the limit (a room closes "
+                         f"{self.limits.room_ttl:.0f} s after the last one leaves it); join an existing room "
+                         "or wait")
+        leaving_frees_one = switching and any(
+            r != DEFAULT_ROOM and self.room_table.members_other_than(r, member) == 0 for r in member.rooms)
+        if not self.room_table.has_space() and not leaving_frees_one:
+            self._refuse(member, room, now, f"found all {len(self.room_table)} rooms (limit) in use",
+                         f"the chat has {len(self.room_table)} rooms, the limit, and none is empty: "
+                         "join an existing room")
+
+    def _refuse(self, member: Member, room: str, now: float, logged: str, told: str) -> None:
+        self._warnings.warn(logged.split(" ", 1)[0] + ":" + member.peer, now, "chat: %s (%s) %s: refused #%s",
+                            member.peer, member.nick, logged, room)
+        raise ChatError(told)
+
+    def _open(self, member: Member, room: str, now: float) -> None:
+        try:
+            evicted = self.room_table.open(room, member, now)
+        except RoomLimitError:  # _check_budget looked first; only a logic error gets here
+            raise ChatError(f"the chat has {len(self.room_table)} rooms, the limit: join an existing room") from None
+        member.opened.add(room)
+        if evicted is not None:
+            name, opener = evicted
+            if opener is not None:
+                opener.opened.discard(name)
+            self._warnings.warn("max-rooms-evict", now, "chat: %d rooms (limit): closed the empty #%s "
+                                "early for #%s of %s", len(self.room_table), name, room, member.peer)
 
     def rename(self, member: Member, nick: str, now: float) -> None:
         self._check_member(member)
@@ -210,30 +255,39 @@ class ChatHub:
         """Delete a room's history (admin) and tell its members."""
         room = check_room(room)
         removed = self.history.clear(room) if self.history is not None else 0
-        event = ChatEvent("clear", room, "admin", "web", "", now)
-        for member in list(self.members.values()):
-            if room in member.rooms:
-                member.deliver(event)
-        if self._bus is not None:
-            self._bus.publish(CHAT_TOPIC, event)
+        self._emit(ChatEvent("clear", room, "admin", "web", "", now), None)
         return removed
 
     # -- looking ---------------------------------------------------------------------------
     def who(self, room: str) -> list[Member]:
-        return sorted((m for m in self.members.values() if room in m.rooms), key=lambda m: m.nick.lower())
+        return sorted(self.room_table.members(room), key=lambda m: m.nick.lower())
 
     def rooms(self) -> dict[str, int]:
-        counts = {room: 0 for room in self.known_rooms}
-        for member in self.members.values():
-            for room in member.rooms:
-                counts[room] = counts.get(room, 0) + 1
-        return dict(sorted(counts.items()))
+        """Every listed room and its member count, by name (rebuilt only after a change)."""
+        return self.room_table.counts()
 
-    def _emit(self, event: ChatEvent, author: Member, rooms: set[str] | None = None) -> None:
+    @property
+    def rooms_version(self) -> int:
+        """Changes whenever ``rooms()`` would: a room opened or closed, a count changed."""
+        return self.room_table.version
+
+    def _emit(self, event: ChatEvent, author: Member | None, rooms: set[str] | None = None) -> None:
         """Give an event to every member of its room (or of ``rooms``) except its author."""
-        targets = rooms if rooms is not None else {event.room}
-        for member in list(self.members.values()):
-            if member is not author and not member.rooms.isdisjoint(targets):
+        if rooms is None:
+            targets = self.room_table.members(event.room)
+        else:  # a member in several of the rooms hears it once
+            targets = list(dict.fromkeys(m for room in sorted(rooms) for m in self.room_table.members(room)))
+        bulk: dict[Fanout, list[Member]] = {}
+        for member in targets:
+            if member is author:
+                continue
+            if member.fanout is None:
                 member.deliver(event)
+            elif member.fanout in bulk:
+                bulk[member.fanout].append(member)
+            else:
+                bulk[member.fanout] = [member]
+        for fanout, members in bulk.items():
+            fanout.deliver_many(event, members)
         if self._bus is not None:
             self._bus.publish(CHAT_TOPIC, event)

@@ -55,6 +55,7 @@ class TcpChatServer(TappedStreamServer):
 
         member = Member(nick, "tcp", deliver)
         member.extra["encoding"] = UTF8
+        member.extra["peer"] = who  # named in the chat's limit warnings
         member.extra["private_out"] = outgoing_dms
         self.hub.join(member, time.time())
         framer = LineFramer()

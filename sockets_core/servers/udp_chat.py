@@ -2,6 +2,16 @@
 
 Room events are relayed, one datagram each, to the UDP peers heard from within
 ``peer_ttl`` seconds, in the encoding each peer last used. ``bye`` forgets the peer.
+
+Fan-out must not stall the process: with 1,500 peers one message is 1,500 datagrams.
+So handling a datagram only queues the event once for all the peers it goes to
+(Fanout.deliver_many), and one sender greenlet sends the queue — the line encoded once
+per encoding — yielding to the gevent hub every SENDS_PER_YIELD datagrams so the dashboard
+and the other services are served meanwhile (bench/udp_fanout.py: before, one wakeup
+handled up to 100 datagrams with all their sends in one go and /api/status waited
+seconds). The queue is bounded in datagrams: when the peers cannot be sent to as fast as
+messages arrive, the oldest queued events are dropped for the UDP peers, counted and
+logged — the message itself still reaches the other transports and the history.
 """
 
 from __future__ import annotations
@@ -9,12 +19,16 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections import deque
+from dataclasses import dataclass
 
 import gevent
+from gevent.event import Event
 from gevent.server import DatagramServer
 
 from ..chat.commands import handle_line
 from ..chat.hub import ChatError, ChatEvent, ChatHub, Member
+from ..chat.limits import ThrottledWarnings
 from ..packetlog import format_address
 from ..privacy import is_direct_message, line_is_direct_message
 from ..textcodec import ESCAPED, UTF8, decode, encode
@@ -26,9 +40,24 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PEER_TTL = 600.0
 MAX_PEERS = 4096
+RELAY_QUEUE = 32_768  # datagrams queued (~22 messages to 1,500 peers, ~0.3 s of sending); then the oldest go
+SENDS_PER_YIELD = 64  # ~0.5 ms of sending between two turns of everything else
+READS_PER_WAKEUP = 8  # datagrams handled per readiness of the socket (gevent's default is 100)
+
+
+@dataclass
+class Outgoing:
+    """One event (or one ready reply) for some of the peers."""
+
+    members: list[Member]
+    event: ChatEvent | None = None
+    data: bytes = b""  # a reply: already encoded for its one peer
+    private: bool = False  # a direct message: hidden from the packet log's non-admin viewers
 
 
 class UdpChatServer(DatagramServer):
+    max_accept = READS_PER_WAKEUP
+
     def __init__(self, sock: socket.socket, tap: ServiceTap, hub: ChatHub,
                  peer_ttl: float = DEFAULT_PEER_TTL, responder: AutoResponder | None = None) -> None:
         # handle each datagram in the reading greenlet (no greenlet per datagram): under a
@@ -41,6 +70,13 @@ class UdpChatServer(DatagramServer):
         self.responder = responder
         self.local = local_address(sock)
         self.peers: dict[tuple, Member] = {}  # type: ignore[type-arg]
+        self.outbox: deque[Outgoing] = deque()
+        self.queued = 0  # datagrams in the outbox
+        self.dropped = 0  # datagrams dropped because the outbox was full
+        self._outbox_ready = Event()
+        self._warnings = ThrottledWarnings(log)
+        self._expirer: gevent.Greenlet | None = None
+        self._sender: gevent.Greenlet | None = None
 
     def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
         now = time.time()
@@ -61,16 +97,18 @@ class UdpChatServer(DatagramServer):
             if answer is not None:
                 self._send(address, member, answer)  # one datagram, as the course's server answers
         if outcome.quit:
-            self._forget(address)
+            self._forget([address])
 
     def _new_member(self, address: tuple, now: float) -> Member | None:  # type: ignore[type-arg]
-        if len(self.peers) >= MAX_PEERS:
-            log.warning("udp_chat: %d peers (limit): ignoring %s", MAX_PEERS, address)
-            return None
         peer = plain_address(address)
-        member = Member(self.hub.default_nick("udp", format_address(peer), peer[1]), "udp",
-                        lambda event: self._relay(address, member, event))
-        member.extra.update(encoding=UTF8, seen=now)
+        who = format_address(peer)
+        if len(self.peers) >= MAX_PEERS:
+            self._warnings.warn("max-peers", time.monotonic(), "udp_chat: %d peers (limit): ignoring %s",
+                                MAX_PEERS, who)
+            return None
+        member = Member(self.hub.default_nick("udp", who, peer[1]), "udp",
+                        lambda event: self.deliver_many(event, [member]), fanout=self)
+        member.extra.update(encoding=UTF8, seen=now, peer=who, address=address)
         try:
             self.hub.join(member, now)
         except ChatError:
@@ -79,31 +117,81 @@ class UdpChatServer(DatagramServer):
         self.tap.counters.clients = len(self.peers)
         return member
 
-    def _relay(self, address: tuple, member: Member, event: ChatEvent) -> None:  # type: ignore[type-arg]
-        # Peers silent for longer than the TTL hear nothing; the periodic expirer removes
-        # them from the hub later, so no datagram pays for a scan of every peer.
-        if time.time() - float(member.extra["seen"]) <= self.peer_ttl:
-            self._send_bytes(address, event.encoded_line(member.extra["encoding"]), event.kind == "dm")
+    # -- sending: queue here, send in one greenlet ----------------------------------------------
+    def deliver_many(self, event: ChatEvent, members: list[Member]) -> None:
+        self._queue(Outgoing(members, event, private=event.kind == "dm"))
 
     def _send(self, address: tuple, member: Member, text: str, private: bool = False) -> None:  # type: ignore[type-arg]
-        self._send_bytes(address, encode(text, str(member.extra["encoding"])), private)
+        self._queue(Outgoing([member], None, encode(text, str(member.extra["encoding"])), private))
 
-    def _send_bytes(self, address: tuple, data: bytes, private: bool = False) -> None:  # type: ignore[type-arg]
-        """``private``: a direct message (hidden from the packet log's non-admin viewers)."""
+    def _queue(self, item: Outgoing) -> None:
+        self.outbox.append(item)
+        self.queued += len(item.members)
+        while self.queued > RELAY_QUEUE and len(self.outbox) > 1:
+            oldest = self.outbox.popleft()
+            self.queued -= len(oldest.members)
+            self.dropped += len(oldest.members)
+            self._warnings.warn("outbox", time.monotonic(), "udp_chat: more than %d datagrams waiting to be "
+                                "sent (limit): dropped the oldest, %d to %s and others; %d peers, %d dropped "
+                                "so far", RELAY_QUEUE, len(oldest.members), oldest.members[0].peer,
+                                len(self.peers), self.dropped)
+        self._outbox_ready.set()
+
+    def _send_loop(self) -> None:
+        tap, local, outbox, sent = self.tap, self.local, self.outbox, 0
+        while True:
+            self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            while outbox:
+                item = outbox.popleft()
+                self.queued -= len(item.members)
+                # Peers silent for longer than the TTL hear nothing; the periodic expirer
+                # removes them from the hub later, so no datagram pays for a scan of all peers.
+                oldest_seen = time.time() - self.peer_ttl
+                lines: dict[str, bytes] = {}  # the event's line, once per encoding
+                for member in item.members:
+                    extra = member.extra
+                    if item.event is not None:
+                        if extra["seen"] < oldest_seen or extra.get("gone"):
+                            continue
+                        encoding = extra["encoding"]
+                        data = lines.get(encoding) or lines.setdefault(encoding, item.event.encoded_line(encoding))
+                    else:
+                        data = item.data
+                    if not self._sendto(data, extra["address"]):
+                        continue
+                    tap.sent(local, plain_address(extra["address"]), data, private=item.private)
+                    sent += 1
+                    if sent % SENDS_PER_YIELD == 0:
+                        gevent.sleep(0)
+
+    def _sendto(self, data: bytes, address: tuple) -> bool:  # type: ignore[type-arg]
         try:
-            self.socket.sendto(data, address)
-        except OSError:
-            return
-        self.tap.sent(self.local, plain_address(address), data, private=private)
+            self._socket.sendto(data, address)  # the plain non-blocking socket: no wrapper per datagram
+        except BlockingIOError:  # the send buffer is full: wait for room once, as gevent's sendto does
+            try:
+                return bool(self.socket.sendto(data, address))
+            except OSError:
+                return False
+        except OSError:  # e.g. an address that became unreachable: that datagram only
+            return False
+        return True
 
+    # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
         super().start()
         self._expirer = gevent.spawn(self._expire_periodically)
+        self._sender = gevent.spawn(self._send_loop)
 
     def stop(self, timeout: float | None = None) -> None:
-        self._expirer.kill(block=False)
-        for address in list(self.peers):  # a restart must not leave ghosts holding their nicks
-            self._forget(address)
+        for greenlet in (self._expirer, self._sender):
+            if greenlet is not None:
+                greenlet.kill(block=False)
+        self.outbox.clear()
+        self.queued = 0
+        # a restart must not leave ghosts holding their nicks; all leave at once, so their
+        # leave notices go to the other transports only, not to each other
+        self._forget(list(self.peers))
         super().stop(timeout)
 
     def _expire_periodically(self) -> None:
@@ -112,12 +200,12 @@ class UdpChatServer(DatagramServer):
             self._expire(time.time())
 
     def _expire(self, now: float) -> None:
-        stale = [a for a, m in self.peers.items() if now - float(m.extra["seen"]) > self.peer_ttl]
-        for address in stale:
-            self._forget(address)
+        self._forget([a for a, m in self.peers.items() if now - float(m.extra["seen"]) > self.peer_ttl])
 
-    def _forget(self, address: tuple) -> None:  # type: ignore[type-arg]
-        member = self.peers.pop(address, None)
-        if member is not None:
-            self.hub.leave(member, time.time())
+    def _forget(self, addresses: list[tuple]) -> None:  # type: ignore[type-arg]
+        members = [m for m in (self.peers.pop(a, None) for a in addresses) if m is not None]
+        for member in members:
+            member.extra["gone"] = True  # what is still queued for it is not sent
+        if members:
+            self.hub.leave_all(members, time.time())
         self.tap.counters.clients = len(self.peers)

@@ -211,3 +211,34 @@ def test_admin_clears_a_room(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "data" / "chat.sqlite3")
     assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
     db.close()
+
+
+def test_two_thousand_joins_leave_a_bounded_room_list_and_the_client_told_why(tmp_path: Path) -> None:
+    proc = harness.start(tmp_path)
+    try:
+        roamer = chat_client(proc, "roamer")
+        received = bytearray()
+
+        def read_all() -> None:  # read while sending: the ~300 KB of replies must not make it a slow reader
+            deadline = time.monotonic() + 30
+            while b"rooms: " not in received and time.monotonic() < deadline:
+                chunk = roamer.recv(1 << 16)
+                if not chunk:
+                    return
+                received.extend(chunk)
+
+        reader = threading.Thread(target=read_all)
+        reader.start()
+        roamer.sendall(b"".join(b"/join room%d\n" % i for i in range(2000)) + b"/rooms\n")
+        reader.join(35)
+        lines = bytes(received).decode().splitlines()
+        refused = [line for line in lines if line.startswith("* error: you opened 20 rooms that are still open")]
+        assert len(refused) == 1980 and "join an existing room or wait" in refused[0]
+        assert "* you are in #room19: roamer (tcp)" in lines
+        rooms = proc.get_json("/api/chat/rooms")["rooms"]
+        assert len(rooms) == 21 and {r["room"] for r in rooms} == {"lobby"} | {f"room{i}" for i in range(20)}
+        warnings = [line for line in proc.output if "rooms still open (limit 20)" in line]
+        assert 1 <= len(warnings) <= 2 and "WARNING" in warnings[0] and "127.0.0.1:" in warnings[0]
+        roamer.close()
+    finally:
+        proc.stop()
