@@ -10,6 +10,13 @@ loads when it opens) follows.
 
     .venv/bin/python bench/exports.py [--rounds 3] [--parallel 8] [--checkout /tmp/old]
 
+A second measure takes the machine's other load out of the figure: the same exports run
+in one process through Flask's test client (no sockets, so nothing else can make them
+wait) next to a greenlet that wakes every millisecond; the most CPU time the process
+spent between two of its turns is the longest the hub was held, i.e. how long a chat
+line or a status request would wait on an otherwise idle machine (CPU time, so that the
+other programs of a busy machine do not count).
+
 ``--checkout`` runs the sockdash of another tree (``git worktree add /tmp/old COMMIT``),
 so the code before and after a change is measured by the same client.
 Traffic stays on 127.0.0.1; every loop is bounded by its count or its time.
@@ -82,6 +89,61 @@ def export_round(proc: harness.Sockdash, parallel: int, path: str) -> tuple[list
     return latencies, [float(t) for _, t in results], [int(n) for n, _ in results]
 
 
+HUB_HELD_SCRIPT = """
+import gevent, os, sys, tempfile, time
+from pathlib import Path
+from sockets_core.bus import Bus
+from sockets_core.files import FileStore
+from sockets_core.packetlog import PacketLog
+from sockets_core.services import Endpoint, Services
+from sockets_core.settings import Settings
+from webapp import create_app
+
+root = Path(tempfile.mkdtemp())
+bus = Bus()
+services = Services(Settings(root=root, disabled=frozenset({"tftp"})), bus, PacketLog(bus, 50_000), FileStore(root))
+services.http = Endpoint("127.0.0.1", 8000)
+app = create_app(services, "bench-token-0123", [], {"TESTING": True})
+log, client = services.packetlog, ("127.0.0.1", 50000)
+for i in range(18_000):
+    log.record("tftp", "udp", "data", "out", ("127.0.0.1", 40000), client, b"\\0\\3" + os.urandom(514))
+    log.record("tftp", "udp", "data", "in", ("127.0.0.1", 40000), client, b"\\0\\4\\0\\1")
+log.record("tcp_chat", "tcp", "open", "in", ("127.0.0.1", 8888), client)
+for i in range(4_000):
+    log.record("tcp_chat", "tcp", "data", "in", ("127.0.0.1", 8888), client, b"line %d of the bench\\n" % i)
+for path in sys.argv[1:]:
+    held, done = [0.0], [False]
+    def ticker():
+        last = time.process_time()
+        while not done[0]:
+            gevent.sleep(0.001)
+            now = time.process_time()
+            held[0] = max(held[0], now - last)
+            last = now
+    def export():
+        response = app.test_client().get(path)
+        size = len(response.get_data())
+        response.close()
+        return size
+    watcher = gevent.spawn(ticker)
+    started = time.perf_counter()
+    sizes = [g.get() for g in [gevent.spawn(export) for _ in range(8)]]
+    elapsed = time.perf_counter() - started
+    done[0] = True
+    watcher.join()
+    print(f"{path}\\t{len(log)}\\t{held[0] * 1000:.1f}\\t{elapsed:.2f}\\t{sizes[0]}")
+"""
+
+
+def hub_held(paths: list[str]) -> list[list[str]]:
+    """Run HUB_HELD_SCRIPT with the sockdash of the current folder."""
+    result = subprocess.run([sys.executable, "-c", HUB_HELD_SCRIPT, *paths], capture_output=True, text=True,
+                            timeout=900, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    if result.returncode:
+        raise RuntimeError(result.stderr)
+    return [line.split("\t") for line in result.stdout.splitlines()]
+
+
 def describe(latencies: list[float]) -> str:
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
@@ -117,6 +179,12 @@ def main() -> None:
                       f"| {max(durations):.2f} | {sizes[0] / (1 << 20):.1f} |")
         finally:
             proc.stop()
+    print("\nIn one process, no sockets: 8 exports at once, the longest the hub was held")
+    print("| export | events | hub held, longest ms | 8 exports s | bytes each |")
+    print("|---|---|---|---|---|")
+    for path, events, held, elapsed, size in hub_held(["/api/packets.pcap", "/api/packets.jsonl",
+                                                       "/api/packets?limit=10000"]):
+        print(f"| {path} | {events} | {held} | {elapsed} | {size} |")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """The JSON API and file downloads.
 
 The packet log's answers (``/api/packets`` and the ``.pcap`` / ``.jsonl`` exports) can be
-tens of thousands of events: they are streamed as they are made, and every EXPORT_STEP
-events the export hands the process back to the gevent hub, so that eight exports at once
-do not hold up ``/api/status``, a chat or a transfer (bench/exports.py measures it). What a
+tens of thousands of events: they are streamed as they are made, and after every
+EXPORT_SLICE of work the export hands the process back to the gevent hub, so that eight
+exports at once do not hold up ``/api/status``, a chat or a transfer (bench/exports.py). What a
 viewer without the admin token gets of a direct message is its length (for_viewer).
 """
 
@@ -33,11 +33,13 @@ log = logging.getLogger(__name__)
 _capped = ThrottledWarning(log)
 
 MAX_PACKETS_PER_REQUEST = 10_000
-# Events between two hand-backs to the hub. gevent runs sleep(0) callbacks back to back, up to
-# 50 of them before it polls the sockets again, so a step must be short: 50 events is at
-# most ~0.4 ms of work (JSON), and eight exports then hold /api/status up ~10 ms, not 60
-# (bench/exports.py, docs/BENCHMARKS.md).
-EXPORT_STEP = 50
+# Work between two hand-backs to the hub. The hand-back is gevent.sleep(0), a callback,
+# and gevent runs callbacks back to back — 50 of them at least, then until 5 ms have
+# passed — before it polls the sockets again; so what bounds the wait of everyone else is
+# the length of a step. Steps of 50 events (0.3-0.5 ms) still held the hub 60-230 ms with
+# eight exports; steps of 0.1 ms hold it ~5 ms, for ~3% more work (docs/BENCHMARKS.md).
+# A timer instead of sleep(0) polls every time but costs a 1 ms epoll wait per step.
+EXPORT_SLICE = 0.0001  # seconds
 CHUNK_EVENTS = 200  # events per chunk written to the socket
 
 
@@ -129,15 +131,19 @@ def packets() -> Any:
 
 
 def _paced(events: Iterable[PacketEvent], admin: bool) -> Iterator[PacketEvent]:
-    """The events as this viewer may see them, letting the hub run every EXPORT_STEP."""
+    """The events as this viewer may see them, letting the hub run every EXPORT_SLICE."""
     return _stepped(e.for_viewer(admin) for e in events)
 
 
 def _stepped(events: Iterable[PacketEvent]) -> Iterator[PacketEvent]:
-    for count, event in enumerate(events, 1):
+    """The events, handing the hub back whenever EXPORT_SLICE has passed (the consumer's
+    work on each event, done between two of them, counts)."""
+    deadline = time.perf_counter() + EXPORT_SLICE
+    for event in events:
         yield event
-        if count % EXPORT_STEP == 0:
+        if time.perf_counter() >= deadline:
             gevent.sleep(0)
+            deadline = time.perf_counter() + EXPORT_SLICE
 
 
 def _json_chunks(events: Iterable[PacketEvent], separator: str) -> Iterator[str]:

@@ -54,7 +54,7 @@ def test_long_answers_let_the_rest_of_the_process_run(app: Flask, path: str) -> 
     response.close()
     ran = ticker.stop() - started
     assert response.status_code == 200 and len(body) > 5_000 * 20
-    assert ran >= 5_000 // 50 // 2  # the hub ran the others about every EXPORT_STEP events
+    assert ran >= 10  # the hub ran the others between slices of the work (before: once, at the end)
 
 
 def test_packets_answer_is_one_valid_json_document_oldest_first(app: Flask) -> None:  # noqa: F811
