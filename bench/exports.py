@@ -138,7 +138,7 @@ for path in sys.argv[1:]:
 def hub_held(paths: list[str]) -> list[list[str]]:
     """Run HUB_HELD_SCRIPT with the sockdash of the current folder."""
     result = subprocess.run([sys.executable, "-c", HUB_HELD_SCRIPT, *paths], capture_output=True, text=True,
-                            timeout=900, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+                            timeout=900, env={**os.environ, "PYTHONPATH": str(Path.cwd())}, check=False)
     if result.returncode:
         raise RuntimeError(result.stderr)
     return [line.split("\t") for line in result.stdout.splitlines()]

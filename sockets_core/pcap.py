@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .packetlog import PacketEvent
 

@@ -3,8 +3,13 @@ the web chat's client secret (webapp/chat_identity.py)."""
 
 import pytest
 
-from sockets_core.privacy import (DirectMessageLines, PrivateSpans, classify_line_start,
-                                  is_direct_message, line_is_direct_message)
+from sockets_core.privacy import (
+    DirectMessageLines,
+    PrivateSpans,
+    classify_line_start,
+    is_direct_message,
+    line_is_direct_message,
+)
 from webapp import chat_identity
 
 
@@ -104,4 +109,4 @@ def test_recorded_frames_mask_the_secret_keeping_their_length() -> None:
         assert b'"type"' in masked and "名字".encode() not in masked
     assert chat_identity.masked_bytes(b'{"client":"\xff\xfeab"}', "") == b'{"client":"****"}'
     assert chat_identity.masked_bytes('{"text":"say \\"client\\":\\"x\\""}', "") == \
-        '{"text":"say \\"client\\":\\"x\\""}'.encode()  # only the field, not text that looks like it
+        b'{"text":"say \\"client\\":\\"x\\""}'  # only the field, not text that looks like it
