@@ -14,7 +14,8 @@ from sockets_core.settings import SERVICES
 
 from .auth import COOKIE, is_admin, token_matches
 from .context import services
-from .hints import advertised_host, hints
+from .advertise import advertised_hosts
+from .hints import hints
 from .logthrottle import ThrottledWarning
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,14 @@ def request_hostname() -> str:
     return urlsplit("//" + request.host).hostname or "localhost"
 
 
+def shown_hosts() -> list[str]:
+    """The addresses the pages show, the default first: only ones the services are bound to."""
+    return advertised_hosts(services().settings.host, request_hostname(), current_app.config["LAN_ADDRESSES"])
+
+
 def lan_host() -> str:
-    """The address to show others: the one the browser used, or the LAN one for loopback."""
-    return advertised_host(request_hostname(), current_app.config["LAN_ADDRESSES"])
+    """The address commands use by default (see webapp.advertise)."""
+    return shown_hosts()[0]
 
 
 def example_file() -> str:

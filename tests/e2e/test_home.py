@@ -1,5 +1,7 @@
+import re
 import socket
 import time
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -84,3 +86,33 @@ def test_network_text_is_shown_as_text_on_the_packet_page(page: Page, sockdash: 
         s.sendall(xss.encode() + b"\n")
         expect(page.locator("#log-rows .summary", has_text=xss).first).to_be_visible()
     assert page.locator("#log-rows img").count() == 0 and alerts == []
+
+
+IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
+IPV6 = re.compile(r"(?<![\w:])(?:[0-9a-f]{0,4}:)*:(?::?[0-9a-f]{1,4})*(?![\w:])|(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}", re.I)
+
+
+def addresses_on(page: Page) -> set[str]:
+    """Every IPv4 or IPv6 address in the page's text and in what its copy buttons copy."""
+    copied = page.evaluate("[...document.querySelectorAll('[data-copy]')].map(b => b.dataset.copy).join('\\n')")
+    text = page.locator("main").inner_text() + "\n" + copied
+    return set(IPV4.findall(text)) | {a for a in IPV6.findall(text) if "::" in a or a.count(":") == 7}
+
+
+def test_pages_advertise_only_the_address_the_services_are_bound_to(page: Page, tmp_path: Path) -> None:
+    """--host 127.0.0.2 on a machine with a LAN address: connecting to that LAN address is
+    refused, so Home, Chat and Files must show 127.0.0.2 and nothing else."""
+    proc = harness.start(tmp_path, host="127.0.0.2")
+    try:
+        page.goto(f"{proc.base_url}/?token={proc.token}")
+        expect(page.locator("#live-state")).to_have_text("live")
+        home = addresses_on(page)
+        page.goto(proc.base_url + "/chat")
+        chat = addresses_on(page)
+        page.goto(proc.base_url + "/files")
+        page.get_by_role("button", name="How to fetch hello.txt").click()
+        expect(page.locator("tr.details pre").first).to_be_visible()
+        files = addresses_on(page)
+        assert (home, chat, files) == ({"127.0.0.2"},) * 3
+    finally:
+        proc.stop()
