@@ -5,6 +5,12 @@ A service calls ``begin`` when a transfer starts, ``Transfer.advance`` as bytes 
 most every PROGRESS_INTERVAL per transfer (a TFTP download moves thousands of blocks a
 second; browsers need a few updates). The last KEEP_FINISHED finished transfers stay.
 
+A request that is refused before any byte moves (TFTP "File not found", an HTTP 404, a TCP
+downloader asking for a missing name) is recorded with ``refused``, as Tftpd64 logs every
+request: it is listed finished with status "refused" and the reason. Refusals are kept in
+a ring of their own (KEEP_REFUSED), so a client probing for names never pushes the real
+transfers out of the list.
+
 ``file`` is the name as FileStore has it (it may hold bytes that are not UTF-8); the dict
 that goes to browsers carries it readable (``file``) and in the wire form (``path``).
 """
@@ -18,11 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .bus import Bus
+from .files import UnsafePath
 from .names import display, to_wire
 
 TRANSFER_TOPIC = "transfers"
 PROGRESS_INTERVAL = 0.25
 KEEP_FINISHED = 100
+KEEP_REFUSED = 100
 
 
 @dataclass(eq=False)
@@ -38,6 +46,7 @@ class Transfer:
     done_bytes: int = 0
     finished: float | None = None
     result: str | None = None  # None while running; "ok" or the reason it failed
+    refused: bool = False  # refused before it began: result is the reason
     _registry: "TransferRegistry | None" = field(default=None, repr=False)
     _last_publish: float = field(default=0.0, repr=False)
 
@@ -56,12 +65,33 @@ class Transfer:
         if self._registry is not None:
             self._registry.finished(self)
 
+    @property
+    def status(self) -> str:
+        if self.result is None:
+            return "running"
+        return "refused" if self.refused else "ok" if self.result == "ok" else "failed"
+
     def as_dict(self) -> dict[str, Any]:
-        elapsed = (self.finished or time.time()) - self.started
+        """``elapsed`` is measured here, so a browser whose clock differs from ours can still
+        count on from it."""
+        elapsed = max(0.0, (self.finished or time.time()) - self.started)
         return {"id": self.id, "kind": self.kind, "direction": self.direction, "peer": self.peer,
-                "file": display(self.file)[0], "path": to_wire(self.file), "size": self.size, "bytes": self.done_bytes, "options": self.options,
-                "started": self.started, "finished": self.finished, "result": self.result,
-                "rate": self.done_bytes / elapsed if elapsed > 0 else 0.0}
+                "file": display(self.file)[0], "path": to_wire(self.file), "size": self.size,
+                "bytes": self.done_bytes, "options": self.options, "started": self.started,
+                "finished": self.finished, "elapsed": round(elapsed, 3), "result": self.result,
+                "status": self.status, "rate": self.done_bytes / elapsed if elapsed > 0 else 0.0}
+
+
+def refusal_reason(exc: Exception) -> str:
+    """Why a named file cannot be served, in words that never hold the absolute path (an
+    OSError's text does)."""
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "a folder, not a file"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return f"refused name: {exc}" if isinstance(exc, UnsafePath) else str(exc)
 
 
 class TransferRegistry:
@@ -70,12 +100,23 @@ class TransferRegistry:
         self._ids = itertools.count(1)
         self.active: dict[int, Transfer] = {}
         self.recent: deque[Transfer] = deque(maxlen=KEEP_FINISHED)
+        self.refusals: deque[Transfer] = deque(maxlen=KEEP_REFUSED)
 
     def begin(self, kind: str, direction: str, peer: str, file: str, size: int | None,
               options: str = "") -> Transfer:
         transfer = Transfer(next(self._ids), kind, direction, peer, file, size, time.time(), options,
                             _registry=self)
         self.active[transfer.id] = transfer
+        self.publish(transfer)
+        return transfer
+
+    def refused(self, kind: str, direction: str, peer: str, file: str, reason: str,
+                options: str = "") -> Transfer:
+        """A request refused before it began (no such file, a name outside the root, ...)."""
+        now = time.time()
+        transfer = Transfer(next(self._ids), kind, direction, peer, file, None, now, options,
+                            finished=now, result=reason, refused=True)
+        self.refusals.append(transfer)
         self.publish(transfer)
         return transfer
 
@@ -89,7 +130,7 @@ class TransferRegistry:
             self._bus.publish(TRANSFER_TOPIC, transfer.as_dict())
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """Running transfers first, then the finished ones, newest first."""
+        """Running transfers first, then the finished and refused ones, newest first."""
         running = [t.as_dict() for t in self.active.values()]
-        done = [t.as_dict() for t in reversed(self.recent)]
-        return running + done
+        done = sorted([*self.recent, *self.refusals], key=lambda t: t.finished or 0.0, reverse=True)
+        return running + [t.as_dict() for t in done]

@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from sockets_core.files import FileStore, UnsafePath
 from sockets_core.names import display, from_wire, to_bytes, to_wire
 from sockets_core.textcodec import ESCAPED
+from sockets_core.transfers import refusal_reason
 
 from .auth import admin_required, is_admin
 from .context import services
@@ -67,6 +68,10 @@ def list_files() -> Any:
                                        type="dir" if e.is_dir else "file") for e in entries])
 
 
+def peer() -> str:
+    return f"{request.remote_addr}:{request.environ.get('REMOTE_PORT', '?')}"
+
+
 def download_name(path: Path) -> str:
     """The name the browser saves under: readable; bytes that are neither UTF-8 nor GBK
     become U+FFFD (a \\ from \\xNN would be a folder separator on Windows)."""
@@ -86,6 +91,8 @@ def download(_werkzeug_name: str) -> Any:
     try:
         path, _size = services().store.open_for_reading(name)
     except NOT_FOUND as exc:
+        if request.method == "GET":  # listed as Tftpd64 lists every request; a HEAD is only a question
+            services().transfers.refused("http", "download", peer(), name, f"404: {refusal_reason(exc)}")
         abort(404, description=f"no file {shown(name)}: {reason(exc)}")
     # conditional=True gives Range requests (curl -C -, browser resume) and ETags; the ETag
     # is made here because werkzeug's encodes the path as strict UTF-8
@@ -93,9 +100,8 @@ def download(_werkzeug_name: str) -> Any:
                          etag=etag(path))
     if request.method == "GET" and response.status_code in (200, 206) and response.content_length:
         range_note = response.headers.get("Content-Range", "")
-        transfer = services().transfers.begin(
-            "http", "download", f"{request.remote_addr}:{request.environ.get('REMOTE_PORT', '?')}",
-            services().store.relative(path), response.content_length, range_note)
+        transfer = services().transfers.begin("http", "download", peer(), services().store.relative(path),
+                                              response.content_length, range_note)
         response.response = _counted(response.response, transfer)
     return response
 

@@ -20,7 +20,7 @@ from ..files import FileStore, UnsafePath
 from ..names import display, from_bytes
 from ..packetlog import format_address
 from ..traffic import ServiceTap
-from ..transfers import Transfer, TransferRegistry
+from ..transfers import Transfer, TransferRegistry, refusal_reason
 from .stream import Address, TappedStreamServer
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class FileDownloadServer(TappedStreamServer):
             source = open(path, "rb")
         except (UnsafePath, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
             log.info("file: %s asked for '%s': refused (%s)", who, display(name)[0], exc)
+            self.transfers.refused("tcp", "download", who, name, refusal_reason(exc))
             return "us"
         transfer = self.transfers.begin("tcp", "download", who, self.store.relative(path), size)
         try:

@@ -221,6 +221,8 @@ class TftpServer(DatagramServer):
             code, reason = ERR_EXISTS, "File already exists"
         log.info("tftp: %s %r from %s refused: %s", "RRQ" if request.opcode == RRQ else "WRQ",
                  request.filename, who, reason)
+        self.transfers.refused("tftp", "download" if request.opcode == RRQ else "upload", who, request.filename,
+                               f"ERROR {code}: " + ("File not found" if code == ERR_NOT_FOUND else reason), request.mode)
         self._reply(sock, local, address, error_reply.fit(encode_error(code, reason), request_size))
         return None, None
 
