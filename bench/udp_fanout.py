@@ -224,7 +224,8 @@ def run_load(udp_port: int, http_port: int, peers: int, rate: float, seconds: fl
     }
 
 
-def start_sockdash(tree: Path, tmp: Path) -> tuple[subprocess.Popen[str], int, int]:
+def start_sockdash(tree: Path, tmp: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
+    """sockdash from ``tree`` on free ports; returns the process and the ports by service."""
     # PYTHONPATH and cwd make `-m webapp` import the tree under test, not the installed one
     proc = subprocess.Popen([sys.executable, "-m", "webapp", "--host", HOST, "--root", str(tmp / "root"),
                              "--data", str(tmp / "data"), "--admin-token", "bench-token-123",
@@ -241,7 +242,7 @@ def start_sockdash(tree: Path, tmp: Path) -> tuple[subprocess.Popen[str], int, i
         if line.startswith("Admin:"):
             break
     proc.stdout.close()
-    return proc, ports["udp_chat"], ports["http"]
+    return proc, ports
 
 
 def main() -> None:
@@ -260,7 +261,8 @@ def main() -> None:
             udp, http = (int(p) for p in args.attach.split(","))
             result = run_load(udp, http, args.peers, args.rate, args.seconds)
         else:
-            proc, udp, http = start_sockdash(args.tree.resolve(), Path(tmpdir))
+            proc, ports = start_sockdash(args.tree.resolve(), Path(tmpdir))
+            udp, http = ports["udp_chat"], ports["http"]
             try:
                 result = run_load(udp, http, args.peers, args.rate, args.seconds)
             finally:
