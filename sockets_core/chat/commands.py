@@ -47,6 +47,7 @@ def _command(hub: ChatHub, member: Member, line: str, now: float) -> Outcome:
         room = hub.switch(member, arg, now)
         return Outcome([f"you are in #{room}: {_people(hub, room)}"])
     if name == "/rooms":
+        hub.expire(now)  # no room closed a while ago is listed, even if nobody joined since
         rooms = [f"#{r} ({n})" for r, n in hub.rooms().items()]
         return Outcome(["rooms: " + _some(rooms)])
     if name == "/who":

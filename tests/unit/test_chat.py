@@ -407,3 +407,12 @@ def test_a_refused_join_leaves_no_ghost_in_the_rooms_it_did_enter() -> None:
         hub.join(web, 1.0, ["lobby", "one", "two"])  # "one" fits, "two" does not
     assert hub.find("webby") is None and hub.who("lobby") == [a] and hub.who("one") == []
     assert [(e.kind, e.room) for e in a_in] == [("join", "lobby"), ("leave", "lobby")]
+
+
+def test_rooms_lists_no_room_that_has_expired_even_without_a_join_since() -> None:
+    hub = limited_hub(room_ttl=60)
+    a, _ = member(hub, "alice")
+    hub.switch(a, "games", 0.0)
+    hub.switch(a, "lobby", 1.0)
+    assert handle_line(hub, a, "/rooms", 30.0).replies == ["rooms: #games (0), #lobby (1)"]
+    assert handle_line(hub, a, "/rooms", 62.0).replies == ["rooms: #lobby (1)"]
