@@ -28,6 +28,7 @@ from sockets_core.transfers import refusal_reason
 
 from .auth import admin_required, is_admin
 from .context import services
+from .disposition import attachment
 from .frames import ReadableJSONProvider
 from .uploads import StagedFile, commit_all, discard_staged
 from .wirepaths import json_names, query_name, refuse_undecodable_query, route_name, shown
@@ -98,6 +99,8 @@ def download(_werkzeug_name: str) -> Any:
     # is made here because werkzeug's encodes the path as strict UTF-8
     response = send_file(path, as_attachment=True, download_name=download_name(path), conditional=True,
                          etag=etag(path))
+    # werkzeug's ASCII filename= drops every non-ASCII character: 配置.txt was saved as ".txt"
+    response.headers["Content-Disposition"] = attachment(download_name(path))
     if request.method == "GET" and response.status_code in (200, 206) and response.content_length:
         range_note = response.headers.get("Content-Range", "")
         transfer = services().transfers.begin("http", "download", peer(), services().store.relative(path),

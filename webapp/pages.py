@@ -102,10 +102,9 @@ def chat() -> Any:
 @bp.get("/files")
 def files() -> Any:
     status = services().status()["services"]
-    host = lan_host()
     ports = {name: (status[name]["port"] if status[name]["running"] else None)
              for name in ("http", "file", "tftp")}
-    return render_template("files.html", admin=is_admin(), host=host, ports=ports,
+    return render_template("files.html", admin=is_admin(), hosts=shown_hosts(), ports=ports,
                            max_upload=services().store.max_upload)
 
 

@@ -92,11 +92,16 @@ class UploadRequest(Request):
                          filename: str | None = None, content_length: int | None = None) -> Any:
         services = current_app.extensions["sockdash"]
         peer = f"{self.remote_addr}:{self.environ.get('REMOTE_PORT', '?')}"
-        transfer = services.transfers.begin("http", "upload", peer, filename or "?",
-                                            content_length or total_content_length)
-        staged = StagedFile(services.store.root, transfer, services.store.max_upload)
         if not hasattr(self, "staged"):
             self.staged = []
+        # the request's length includes the multipart framing (and every other file): the
+        # size is the part's own Content-Length, else the page's ?size= (one per file, in
+        # order), else unknown until the part ends
+        sizes = self.args.getlist("size")
+        declared = sizes[len(self.staged)] if len(self.staged) < len(sizes) else ""
+        size = content_length or (int(declared) if declared.isdigit() else None)
+        transfer = services.transfers.begin("http", "upload", peer, filename or "?", size)
+        staged = StagedFile(services.store.root, transfer, services.store.max_upload)
         self.staged.append(staged)
         return staged
 
