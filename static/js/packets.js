@@ -1,92 +1,248 @@
-// The packet log page: a virtualised table (only the visible rows exist in the DOM, so
-// tens of thousands of events scroll smoothly), filters, pause, payload dump, a rate
-// chart and per-connection timelines. Network text only reaches the page as textContent.
-import { liveSocket, formatBytes } from './live.js';
+// The packet log page, laid out as Wireshark: the packet list (virtualised: only the visible
+// rows exist in the DOM, so tens of thousands of events scroll smoothly), the details and bytes
+// panes under it, then traffic charts and a conversation ladder.
+//
+// What the list holds: the events of the current filter (service, direction, peer), fetched
+// from the server whenever that filter changes (the page keeps only so many events; the server
+// keeps --packet-log-size of each service), then followed live. The search box only narrows
+// what is held. While the view is held — paused, or scrolled up to read — nothing in it moves:
+// new events wait aside and are counted, and join the list when the view is released. After a
+// reconnect the page fetches what it missed (?after=the newest id it has).
+import { liveSocket } from './live.js';
+import { arrow, preview, stamp } from './packets-decode.js';
+import { readPrefs, savePrefs, showDetails } from './packets-detail.js';
+import { TrafficCharts } from './packets-chart.js';
+import { Ladder } from './packets-ladder.js';
 
 const $ = (id) => document.getElementById(id);
 const ROW = 24; // px, as in the CSS
-const KEEP = 20000; // events kept in the browser
-const COLORS = { tcp_chat: '#1f6feb', udp_chat: '#1a7f37', file: '#9a6700', tftp: '#cf222e', web_chat: '#8250df', http: '#57606a' };
+const KEEP = 20000; // events the page holds
+const FETCH = 10000; // the most one /api/packets answer has
 
-let socket = null; // the live feed, opened once the recent past is loaded
-const all = []; // every event kept, oldest first
-let view = []; // the events that pass the filters
+let store = []; // the filter's events, oldest first
+const ids = new Set(); // of store
+let view = []; // the store's events that match the search
+let pending = []; // arrived while the view is held
+let pendingLost = false; // more arrived while held than the page keeps: fetch anew on release
+let loading = null; // live events arriving while a filter's past is being fetched
+let generation = 0; // bumps with every filter change: an older fetch's answer is dropped
 let paused = false;
-let selectedId = null;
+let following = true; // at the bottom of the list: new rows show and the list follows them
+let selected = null;
 let received = 0;
 let skippedTotal = 0;
+let capacity = null; // --packet-log-size, from /api/status
+let socket = null;
+
+const prefs = readPrefs();
+$('encoding').value = prefs.encoding;
+$('chart-metric').value = prefs.metric;
+const filters = { service: '', direction: '', peer: '', search: '' };
+const viewport = $('log-viewport');
+const spacer = $('log-spacer');
+const rowsEl = $('log-rows');
+const charts = new TrafficCharts($('charts'), $('chart-metric'));
+const ladder = new Ladder($('conn'), $('ladder'), (e) => select(e, true));
 
 // ---- filters ---------------------------------------------------------------------------------
-const filters = { service: '', direction: '', peer: '', search: '' };
-// filters apply as you type; Enter must not submit (and reload) the form
-$('filters').addEventListener('submit', (event) => event.preventDefault());
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-const gbk = new TextDecoder('gbk');
-
-function guessText(bytes) {
-  // as the servers do: UTF-8 if it is valid, else GBK (the course's Windows scripts)
-  try { return strictUtf8.decode(bytes); } catch { return gbk.decode(bytes); }
-}
-
-function bytesOf(e) {
-  const hex = e.payload_hex || '';
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i += 1) out[i] = parseInt(hex.substr(i * 2, 2), 16);
-  return out;
-}
-
-function preview(e) {
-  // a direct message: its payload comes to the admin only (the others get "direct message")
-  const mark = e.private && e.payload_hex ? '🔒 ' : '';
-  if (e.summary && e.summary !== 'WS text') return mark + e.summary;
-  const text = guessText(bytesOf(e)).replace(/[\x00-\x1f\x7f]/g, '·');
-  return mark + (text.length > 120 ? `${text.slice(0, 120)}…` : text);
-}
-
-function passes(e) {
+function inFilter(e) {
   if (filters.service && e.service !== filters.service) return false;
   if (filters.direction && e.direction !== filters.direction) return false;
-  if (filters.peer && !e.peer.includes(filters.peer)) return false;
-  if (filters.search) {
-    const needle = filters.search.toLowerCase();
-    if (!preview(e).toLowerCase().includes(needle) && !e.summary.toLowerCase().includes(needle)) return false;
-  }
-  return true;
+  return !filters.peer || e.peer.includes(filters.peer);
 }
 
-function refilter() {
-  view = all.filter(passes);
-  render(true);
+function matchesSearch(e) {
+  if (!filters.search) return true;
+  const needle = filters.search.toLowerCase();
+  return preview(e).toLowerCase().includes(needle) || e.summary.toLowerCase().includes(needle);
+}
+
+function serverFilter() {
+  return { service: filters.service, direction: filters.direction, peer: filters.peer };
+}
+
+function filterChanged() {
   const params = new URLSearchParams();
   if (filters.service) params.set('service', filters.service);
   if (filters.peer) params.set('peer', filters.peer);
   const query = params.toString() ? `?${params}` : '';
   $('export-pcap').href = `/api/packets.pcap${query}`;
   $('export-jsonl').href = `/api/packets.jsonl${query}`;
-  if (socket) socket.send({ filter: { service: filters.service, direction: filters.direction, peer: filters.peer } });
+  if (socket) socket.send({ filter: serverFilter() });
+  reload();
 }
 
-for (const [id, key] of [['f-service', 'service'], ['f-direction', 'direction'], ['f-peer', 'peer'], ['f-search', 'search']]) {
-  $(id).addEventListener('input', () => { filters[key] = $(id).value.trim(); refilter(); });
+let typing = null;
+for (const [id, key] of [['f-service', 'service'], ['f-direction', 'direction'], ['f-peer', 'peer']]) {
+  $(id).addEventListener('input', () => {
+    if (filters[key] === $(id).value.trim()) return;
+    filters[key] = $(id).value.trim();
+    clearTimeout(typing);
+    typing = setTimeout(filterChanged, id === 'f-peer' ? 300 : 0); // one fetch per pause in typing
+  });
+}
+$('f-search').addEventListener('input', () => {
+  filters.search = $('f-search').value.trim();
+  view = store.filter(matchesSearch);
+  render(following);
+});
+// Enter in a field must not submit (and reload) the page
+$('filters').addEventListener('submit', (event) => event.preventDefault());
+
+function noteServices(events) {
+  const select = $('f-service');
+  for (const e of events) {
+    if (![...select.options].some((o) => o.value === e.service)) select.append(new Option(e.service, e.service));
+  }
 }
 
-// ---- the virtualised table ------------------------------------------------------------------
-const viewport = $('log-viewport');
-const spacer = $('log-spacer');
-const rowsEl = $('log-rows');
-let following = true;
-
-function stamp(us) {
-  const d = new Date(us / 1000);
-  return `${d.toLocaleTimeString([], { hour12: false })}.${String(us % 1000000).padStart(6, '0')}`;
+// ---- the held events ---------------------------------------------------------------------------
+function merge(events) {
+  const fresh = events.filter((e) => !ids.has(e.id) && inFilter(e)).sort((a, b) => a.id - b.id);
+  if (!fresh.length) return;
+  for (const e of fresh) ids.add(e.id);
+  const inOrder = !store.length || fresh[0].id > store[store.length - 1].id;
+  if (inOrder) for (const e of fresh) store.push(e);
+  else store = store.concat(fresh).sort((a, b) => a.id - b.id); // a gap filled after a reconnect
+  if (store.length > KEEP) {
+    const cut = store.length - KEEP;
+    for (let i = 0; i < cut; i += 1) ids.delete(store[i].id);
+    store = store.slice(cut);
+  }
+  if (inOrder) {
+    const oldest = store[0].id;
+    let drop = 0;
+    while (drop < view.length && view[drop].id < oldest) drop += 1;
+    if (drop) view = view.slice(drop);
+    for (const e of fresh) if (e.id >= oldest && matchesSearch(e)) view.push(e);
+  } else {
+    view = store.filter(matchesSearch);
+  }
+  ladder.offer(fresh);
+  noteServices(fresh);
 }
 
-function arrow(e) {
-  if (e.kind === 'open') return '⇢ open';
-  if (e.kind === 'close') return e.direction === 'in' ? '⇠ close' : '⇢ close';
-  return e.direction === 'in' ? '→ in' : '← out';
+const held = () => paused || !following;
+
+function receive(events) {
+  const wanted = events.filter(inFilter);
+  if (!wanted.length) return;
+  if (loading) { loading.push(...wanted); return; }
+  if (held()) {
+    for (const e of wanted) if (!ids.has(e.id)) pending.push(e);
+    if (pending.length > KEEP) { pendingLost = true; pending = pending.slice(-KEEP); }
+    showHeld();
+    return;
+  }
+  merge(wanted);
+  render(true);
 }
 
+function release() {
+  if (held() || loading) return;
+  const events = pending;
+  pending = [];
+  if (pendingLost) { pendingLost = false; reload(); return; }
+  merge(events);
+  render(true);
+  showHeld();
+}
+
+function showHeld() {
+  const button = $('thaw');
+  const count = pending.length + (pendingLost ? '+' : '');
+  button.hidden = !held() || !pending.length;
+  button.textContent = paused ? `${count} new since the pause: resume` : `${count} new: jump to the newest`;
+}
+
+$('thaw').addEventListener('click', () => {
+  if (paused) setPaused(false);
+  following = true;
+  release();
+  render(true);
+});
+
+function setPaused(value) {
+  paused = value;
+  $('pause').textContent = paused ? 'Resume' : 'Pause';
+  $('pause').setAttribute('aria-pressed', String(paused));
+  showHeld();
+}
+
+$('pause').addEventListener('click', () => {
+  setPaused(!paused);
+  if (!paused) { following = true; release(); render(true); }
+});
+
+setInterval(() => {
+  $('rate').textContent = `${received} events/s${paused ? ' — paused' : ''}`;
+  received = 0;
+}, 1000);
+
+// ---- the server --------------------------------------------------------------------------------
+function setLoadState(text, isError = false) {
+  $('load-state').textContent = text;
+  $('load-state').classList.toggle('error', isError);
+}
+
+async function fetchEvents(after) {
+  const params = new URLSearchParams({ limit: String(FETCH) });
+  if (after) params.set('after', String(after));
+  if (filters.service) params.set('service', filters.service);
+  if (filters.peer) params.set('peer', filters.peer);
+  const response = await fetch(`/api/packets?${params}`);
+  if (!response.ok) throw new Error(`${response.status} ${(await response.text()).slice(0, 200)}`);
+  return (await response.json()).events;
+}
+
+// The current filter's past, from the server: what this page held is of another filter.
+async function reload() {
+  const mine = ++generation;
+  loading = [];
+  pending = [];
+  pendingLost = false;
+  setLoadState('Loading the log…');
+  let events = [];
+  let failure = null;
+  try { events = await fetchEvents(0); } catch (error) { failure = error; }
+  if (mine !== generation) return;
+  const live = loading;
+  loading = null;
+  store = [];
+  ids.clear();
+  view = [];
+  merge(events);
+  merge(live);
+  following = true;
+  render(true);
+  showHeld();
+  if (failure) setLoadState(`Could not load the log (${failure.message}); new events still show.`, true);
+  else setLoadState(events.length >= FETCH ? `The newest ${FETCH.toLocaleString()} events of this filter are loaded; the exports have all the server keeps.` : '');
+  fillGap(); // what was recorded between that answer and the live feed's start
+}
+
+// On every (re)connect of the live feed: what happened while it was down.
+async function fillGap() {
+  if (loading) return; // a reload in flight covers it
+  const mine = generation;
+  const newest = Math.max(store.length ? store[store.length - 1].id : 0, pending.length ? pending[pending.length - 1].id : 0);
+  let events;
+  try { events = await fetchEvents(newest); } catch (error) {
+    setLoadState(`Could not fetch the events missed while offline (${error.message}).`, true);
+    return;
+  }
+  if (mine === generation) receive(events);
+}
+
+function showSkipped() {
+  const kept = capacity ? `the newest ${capacity.toLocaleString()} events of each service` : 'the newest events of each service (--packet-log-size)';
+  $('skipped-text').textContent = `${skippedTotal.toLocaleString()} events were left out of this live view (more than it can show at once). `
+    + `The server keeps ${kept}: load them, or export them, before newer ones take their place.`;
+  $('reload').hidden = false;
+}
+$('reload').addEventListener('click', reload);
+
+// ---- the virtualised list ----------------------------------------------------------------------
 function cell(text, className) {
   const span = document.createElement('span');
   span.setAttribute('role', 'cell');
@@ -100,206 +256,84 @@ function rowFor(e, index) {
   div.className = 'log-row';
   div.setAttribute('role', 'row');
   div.setAttribute('aria-rowindex', String(index + 2));
-  div.dataset.id = e.id;
-  div.dataset.dir = e.direction;
-  if (e.id === selectedId) div.setAttribute('aria-selected', 'true');
-  div.append(cell(stamp(e.time_us)), cell(e.service), cell(arrow(e), 'dir'), cell(e.peer), cell(String(e.length)),
-    cell(preview(e), 'summary'));
+  Object.assign(div.dataset, { id: e.id, dir: e.direction, kind: e.kind, service: e.service });
+  if (selected && e.id === selected.id) div.setAttribute('aria-selected', 'true');
+  const time = cell(stamp(e.time_us, false), 'time');
+  time.append(Object.assign(document.createElement('span'), { className: 'us', textContent: String(e.time_us % 1000).padStart(3, '0') }));
+  div.append(cell(String(e.id), 'num'), time, cell(e.service), cell(arrow(e), 'dir'), cell(e.peer),
+    cell(String(e.length), 'num'), cell(preview(e), 'summary'));
   return div;
 }
 
-function render(keepBottom) {
-  spacer.style.height = `${view.length * ROW}px`;
-  $('log').setAttribute('aria-rowcount', String(view.length + 1));
-  if (keepBottom) viewport.scrollTop = viewport.scrollHeight;
+function renderRows() {
   const first = Math.max(0, Math.floor(viewport.scrollTop / ROW) - 5);
   const count = Math.ceil(viewport.clientHeight / ROW) + 10;
   rowsEl.style.transform = `translateY(${first * ROW}px)`;
   rowsEl.replaceChildren(...view.slice(first, first + count).map((e, i) => rowFor(e, first + i)));
 }
 
+function render(keepBottom) {
+  spacer.style.height = `${view.length * ROW}px`;
+  $('log').setAttribute('aria-rowcount', String(view.length + 1));
+  if (keepBottom) viewport.scrollTop = viewport.scrollHeight;
+  renderRows();
+}
+
 viewport.addEventListener('scroll', () => {
-  following = viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - ROW * 2;
-  render(false);
+  const atBottom = viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - ROW * 2;
+  if (atBottom !== following) {
+    following = atBottom;
+    if (following) release();
+    showHeld();
+  }
+  renderRows();
 });
+
+function select(e, fromLadder = false) {
+  selected = e;
+  showDetails(e);
+  const index = view.indexOf(e) >= 0 ? view.indexOf(e) : view.findIndex((x) => x.id === e.id);
+  if (index >= 0 && fromLadder) viewport.scrollTop = Math.max(0, index * ROW - viewport.clientHeight / 2);
+  renderRows();
+}
 
 rowsEl.addEventListener('click', (event) => {
   const row = event.target.closest('.log-row');
-  if (!row) return;
-  selectedId = Number(row.dataset.id);
-  const e = all.find((x) => x.id === selectedId);
-  if (e) showDetails(e);
-  render(false);
+  const e = row && view.find((x) => x.id === Number(row.dataset.id));
+  if (e) select(e);
 });
 
-function add(events) {
-  for (const e of events) {
-    all.push(e);
-    if (passes(e)) view.push(e);
-  }
-  if (all.length > KEEP) {
-    const cut = all.length - KEEP;
-    const oldest = all[cut].id;
-    all.splice(0, cut);
-    while (view.length && view[0].id < oldest) view.shift();
-  }
-  if (!paused) render(following);
-}
-
-$('pause').addEventListener('click', () => {
-  paused = !paused;
-  $('pause').textContent = paused ? 'Resume' : 'Pause';
-  $('pause').setAttribute('aria-pressed', String(paused));
-  if (!paused) render(following);
+// Wireshark's keys: up and down move through the packets, Home and End to the ends
+viewport.addEventListener('keydown', (event) => {
+  const moves = { ArrowDown: 1, ArrowUp: -1, Home: -Infinity, End: Infinity };
+  if (!(event.key in moves) || !view.length) return;
+  event.preventDefault();
+  const at = selected ? view.findIndex((x) => x.id === selected.id) : -1;
+  const index = Math.min(view.length - 1, Math.max(0, at < 0 ? view.length - 1 : at + moves[event.key]));
+  if (index * ROW < viewport.scrollTop) viewport.scrollTop = index * ROW;
+  else if ((index + 1) * ROW > viewport.scrollTop + viewport.clientHeight) viewport.scrollTop = (index + 1) * ROW - viewport.clientHeight;
+  select(view[index]);
 });
 
-setInterval(() => {
-  $('rate').textContent = `${received} events/s${paused ? ' — paused' : ''}`;
-  received = 0;
-}, 1000);
-
-// ---- payload dump ----------------------------------------------------------------------------
-function showDetails(e) {
-  $('details').hidden = false;
-  const hidden = e.private && !e.payload_hex;
-  $('details-title').textContent = `#${e.id} ${e.service} ${arrow(e)} ${e.peer}, ${e.length} bytes`
-    + (hidden ? ' (a direct message: only the admin sees its bytes)'
-      : (e.payload_hex.length / 2 < e.length ? ` (first ${e.payload_hex.length / 2} kept)` : ''));
-  const bytes = bytesOf(e);
-  const lines = [];
-  for (let i = 0; i < bytes.length; i += 16) {
-    const chunk = [...bytes.slice(i, i + 16)].map((b) => b.toString(16).padStart(2, '0'));
-    lines.push(`${i.toString(16).padStart(4, '0')}  ${chunk.slice(0, 8).join(' ')}  ${chunk.slice(8).join(' ')}`);
-  }
-  $('hex').textContent = lines.join('\n');
-  const encoding = $('encoding').value;
-  $('text').textContent = new TextDecoder(encoding).decode(bytes).replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '·');
-  $('details').dataset.id = e.id;
-}
 $('encoding').addEventListener('change', () => {
-  const e = all.find((x) => x.id === Number($('details').dataset.id));
-  if (e) showDetails(e);
+  savePrefs({ encoding: $('encoding').value });
+  if (selected) showDetails(selected);
 });
+$('chart-metric').addEventListener('change', () => savePrefs({ metric: $('chart-metric').value }));
 
-// ---- connection timelines ---------------------------------------------------------------------
-const connections = new Map(); // key -> label
-
-function connectionKey(e) {
-  return `${e.service} ${e.peer} ${e.local}`;
-}
-
-function trackConnections(events) {
-  let changed = false;
-  for (const e of events) {
-    if (e.transport !== 'tcp' || connections.has(connectionKey(e))) continue;
-    connections.set(connectionKey(e), `${e.service}: ${e.peer} ⇄ ${e.local}`);
-    changed = true;
-  }
-  if (!changed) return;
-  const select = $('conn');
-  const current = select.value;
-  select.replaceChildren(new Option('choose…', ''), ...[...connections].map(([k, label]) => new Option(label, k)));
-  select.value = current;
-}
-
-function renderSequence() {
-  const key = $('conn').value;
-  const box = $('sequence');
-  if (!key) { box.replaceChildren(); return; }
-  const events = all.filter((e) => e.transport === 'tcp' && connectionKey(e) === key);
-  const [service, peer, local] = key.split(' ');
-  const head = (text) => Object.assign(document.createElement('div'), { className: 'end', textContent: text });
-  const items = [head(`peer ${peer}`), head(service), head(`sockdash ${local}`)];
-  for (const e of events) {
-    const left = Object.assign(document.createElement('div'), { className: 'side', textContent: stamp(e.time_us) });
-    const mid = document.createElement('div');
-    mid.className = `arrow ${e.kind}`;
-    let label;
-    if (e.kind === 'open') label = 'connect ⟶';
-    else if (e.kind === 'close') {
-      if (e.direction === 'out') label = '⟵ close by sockdash (FIN)';
-      else label = e.summary.includes('reset') ? 'reset by peer (RST) ⟶' : 'close by peer (FIN) ⟶';
-    }
-    else label = e.direction === 'in' ? `${e.length} B: ${preview(e)} ⟶` : `⟵ ${e.length} B: ${preview(e)}`;
-    mid.textContent = label;
-    mid.title = label;
-    const right = Object.assign(document.createElement('div'), { className: 'side', textContent: `#${e.id}` });
-    items.push(left, mid, right);
-  }
-  box.replaceChildren(...items);
-}
-$('conn').addEventListener('change', renderSequence);
-
-// ---- rate chart ------------------------------------------------------------------------------
-const samples = [];
-const canvas = $('chart');
-
-function drawChart() {
-  const ctx = canvas.getContext('2d');
-  const width = canvas.width;
-  const height = canvas.height;
-  ctx.clearRect(0, 0, width, height);
-  const half = height / 2;
-  const now = Date.now() / 1000;
-  const services = new Set(samples.flatMap((s) => Object.keys(s.services)));
-  const legend = [];
-  [[0, 'packets/s'], [1, 'bytes/s']].forEach(([index, label], panel) => {
-    const top = panel * half;
-    let max = 1;
-    for (const s of samples) for (const v of Object.values(s.services)) max = Math.max(max, v[index]);
-    ctx.fillStyle = '#57606a';
-    ctx.font = '11px system-ui';
-    ctx.fillText(`${label} (max ${index ? formatBytes(max) : Math.round(max)})`, 4, top + 12);
-    ctx.strokeStyle = '#d9dee5';
-    ctx.beginPath(); ctx.moveTo(0, top + half - 1); ctx.lineTo(width, top + half - 1); ctx.stroke();
-    for (const service of services) {
-      ctx.strokeStyle = COLORS[service] || '#000';
-      ctx.beginPath();
-      let started = false;
-      for (const s of samples) {
-        const value = s.services[service] ? s.services[service][index] : 0;
-        const x = width - ((now - s.t) / 300) * width;
-        const y = top + half - 2 - (value / max) * (half - 18);
-        if (started) ctx.lineTo(x, y); else { ctx.moveTo(x, y); started = true; }
-      }
-      ctx.stroke();
-    }
-  });
-  for (const service of services) {
-    const span = document.createElement('span');
-    span.style.color = COLORS[service] || '#000';
-    span.textContent = `■ ${service}`;
-    legend.push(span);
-  }
-  $('chart-legend').replaceChildren(...legend);
-}
-
-function addSample(sample) {
-  samples.push(sample);
-  const cutoff = Date.now() / 1000 - 300;
-  while (samples.length && samples[0].t < cutoff) samples.shift();
-  drawChart();
-}
-
-fetch('/api/rates').then((r) => r.json()).then((body) => { body.samples.forEach((s) => samples.push(s)); drawChart(); });
-
-// ---- the feed ------------------------------------------------------------------------------
-// the recent past first (the rings keep up to 10,000 events a service), then live
-const history = await fetch('/api/packets?limit=10000').then((r) => r.json()).catch(() => ({ events: [] }));
-add(history.events);
-trackConnections(history.events);
-
+// ---- start -------------------------------------------------------------------------------------
+fetch('/api/status').then((r) => r.json()).then((status) => {
+  capacity = status.packet_log.capacity;
+  if (skippedTotal) showSkipped();
+}).catch(() => {});
+fetch('/api/rates').then((r) => r.json()).then((body) => charts.add(...body.samples)).catch(() => {});
+reload();
 socket = liveSocket('/ws/packets', (message) => {
   if (message.type === 'packets') {
     received += message.events.length + message.skipped;
-    skippedTotal += message.skipped;
-    $('skipped').textContent = skippedTotal
-      ? `${skippedTotal} events were not sent to this page (more than it can show); the exports have them all.` : '';
-    const fresh = message.events.filter((e) => !all.length || e.id > all[all.length - 1].id);
-    add(fresh);
-    trackConnections(fresh);
-    if ($('conn').value) renderSequence();
+    if (message.skipped) { skippedTotal += message.skipped; showSkipped(); }
+    receive(message.events);
   } else if (message.type === 'rates') {
-    addSample(message.sample);
+    charts.add(message.sample);
   }
-}, { onOpen: () => socket.send({ filter: { service: filters.service, direction: filters.direction, peer: filters.peer } }) });
+}, { onOpen: () => { socket.send({ filter: serverFilter() }); fillGap(); } });
