@@ -71,14 +71,30 @@ def admin_link() -> Any:
     return response
 
 
+def readable_duration(seconds: float) -> str:
+    """45 s, 12 min 05 s, 2 h 03 min, 3 d 4 h (as static/js/format.js writes it)."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+# where each service's activity is seen in full
+SERVICE_PAGES = {"http": ("/files", "Browse the files"), "tcp_chat": ("/chat", "Open the chat"),
+                 "udp_chat": ("/chat", "Open the chat"), "file": ("/files", "Browse the files"),
+                 "tftp": ("/files#transfers", "See the transfers")}
+
+
 @bp.get("/")
 def home() -> Any:
     if "token" in request.args:
         return admin_link()
-    svc = services()
-    status = svc.status()
-    lan = current_app.config["LAN_ADDRESSES"]
-    host = lan_host()
+    status = services().status()
+    hosts = shown_hosts()
     example = example_file()
     http_port = status["services"]["http"]["port"] if "http" in status["services"] else 0
     cards = []
@@ -86,10 +102,10 @@ def home() -> Any:
         entry = status["services"].get(name)
         if entry is None:
             continue
-        cards.append({"name": name, "title": TITLES[name], **entry,
-                      "hints": hints(name, host, entry["port"], example, http_port)})
-    return render_template("home.html", cards=cards, status=status, host=host, url_host=url_host(host),
-                           lan=lan, admin=is_admin())
+        cards.append({"name": name, "title": TITLES[name], **entry, "page": SERVICE_PAGES[name],
+                      "hints": [(host, hints(name, host, entry["port"], example, http_port)) for host in hosts]})
+    return render_template("home.html", cards=cards, status=status, hosts=hosts, url_host=url_host,
+                           uptime=readable_duration(status["uptime_s"]), admin=is_admin())
 
 
 @bp.get("/chat")

@@ -5,7 +5,10 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from sockets_core.netinfo import lan_addresses
 from tests import harness
+from tests.e2e.traffic import chat_clients, slow_tftp_download
+from webapp.advertise import advertised_hosts
 
 SERVICES = ("http", "tcp_chat", "udp_chat", "file", "tftp")
 
@@ -17,7 +20,7 @@ def test_home_shows_every_service_running_with_its_port(page: Page, sockdash: ha
         card = page.locator(f"#card-{name}")
         expect(card.locator('[data-field="state"]')).to_have_text("running")
         expect(card.locator('[data-field="port"]')).to_have_text(str(sockdash.ports[name]))
-    tftp_hints = page.locator("#card-tftp pre").all_inner_texts()
+    tftp_hints = page.locator("#card-tftp pre").all_text_contents()
     assert any("-c get" in h and str(sockdash.ports["tftp"]) in h for h in tftp_hints)
 
 
@@ -44,35 +47,138 @@ def test_admin_can_stop_and_start_a_service_visitors_cannot(page: Page, fresh_so
     page.goto(f"{fresh_sockdash.base_url}/?token={fresh_sockdash.token}")
     expect(page.locator("#live-state")).to_have_text("live")
     page.get_by_role("button", name="Stop UDP chat").click()
+    page.get_by_role("dialog").get_by_role("button", name="Stop UDP chat").click()
     expect(page.locator('#card-udp_chat [data-field="state"]')).to_have_text("stopped")
-    page.get_by_role("button", name="Start UDP chat").click()
+    page.get_by_role("button", name="Start UDP chat").click()  # starting drops nobody: no question
     expect(page.locator('#card-udp_chat [data-field="state"]')).to_have_text("running")
 
 
+def test_stop_asks_first_and_says_how_many_clients_it_drops(page: Page, fresh_sockdash: harness.Sockdash) -> None:
+    proc = fresh_sockdash
+    page.goto(f"{proc.base_url}/?token={proc.token}")
+    with chat_clients(proc, "alice", "bob") as clients:
+        expect(page.locator('#card-tcp_chat [data-field="clients"]')).to_have_text("2")
+        page.get_by_role("button", name="Stop TCP chat").click()
+        dialog = page.get_by_role("dialog", name="Stop TCP chat?")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("2 connected clients will be disconnected.")
+        expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+        dialog.get_by_role("button", name="Cancel").click()
+        expect(dialog).to_be_hidden()
+        expect(page.get_by_role("button", name="Stop TCP chat")).to_be_focused()
+        expect(page.locator('#card-tcp_chat [data-field="state"]')).to_have_text("running")
+        clients[0].sendall(b"still here\n")  # Cancel dropped nobody
+        page.get_by_role("button", name="Stop TCP chat").click()
+        dialog.get_by_role("button", name="Stop TCP chat").click()
+        expect(page.locator('#card-tcp_chat [data-field="state"]')).to_have_text("stopped")
+        for client in clients:
+            client.settimeout(5)
+            while client.recv(4096):  # what was queued, then the close
+                pass
+
+
 def test_phone_width_has_no_horizontal_scroll_and_every_control_is_named(browser, sockdash: harness.Sockdash) -> None:  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 360, "height": 740})
+    (sockdash.root / "a-firmware-image-with-a-very-long-name-that-would-overflow-v1.2.3.bin").write_bytes(b"x" * 100_000)
+    context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
-    page.goto(sockdash.base_url + "/")
-    expect(page.locator("#card-tftp")).to_be_visible()
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0
-    unnamed = page.evaluate("""() => [...document.querySelectorAll('button, a, input, select, textarea')]
-        .filter(el => !(el.getAttribute('aria-label') || el.textContent.trim() || el.getAttribute('title')))
-        .map(el => el.outerHTML)""")
-    assert unnamed == []
+    page.goto(f"{sockdash.base_url}/?token={sockdash.token}")
+    with chat_clients(sockdash, "a-rather-long-nickname-here"), \
+            slow_tftp_download(sockdash, "a-firmware-image-with-a-very-long-name-that-would-overflow-v1.2.3.bin"):
+        expect(page.locator("#running li")).to_have_count(1)
+        expect(page.locator("#who-list")).to_contain_text("a-rather-long-nickname-here")
+        for details in page.locator("details.connect").all():
+            details.locator("summary").click()
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0
+        unnamed = page.evaluate("""() => [...document.querySelectorAll('button, a, input, select, textarea, summary')]
+            .filter(el => !(el.getAttribute('aria-label') || el.textContent.trim() || el.getAttribute('title')))
+            .map(el => el.outerHTML)""")
+        assert unnamed == []
     context.close()
 
 
-def test_copy_button_copies_the_command(browser, sockdash: harness.Sockdash) -> None:  # type: ignore[no-untyped-def]
+def test_connect_snippets_are_folded_per_service_and_copy(browser, sockdash: harness.Sockdash) -> None:  # type: ignore[no-untyped-def]
     context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()
     page.goto(sockdash.base_url + "/")
     button = page.get_by_role("button", name="Copy netcat command for TCP chat")
+    expect(button).to_be_hidden()  # folded: the live activity comes first
+    page.locator("#card-tcp_chat summary").click()
+    expect(page.locator("#card-udp_chat pre").first).to_be_hidden()  # one service's snippets at a time
     button.click()
     expect(button).to_have_text("Copied")
     expected = page.locator("#card-tcp_chat pre").first.inner_text()
-    assert expected.startswith("nc ") and page.evaluate("navigator.clipboard.readText()") == expected
+    assert expected == f"nc 127.0.0.1 {sockdash.ports['tcp_chat']}" and page.evaluate("navigator.clipboard.readText()") == expected
     context.close()
+
+
+def test_home_shows_who_is_connected_running_transfers_and_a_sparkline_first(
+        page: Page, fresh_sockdash: harness.Sockdash) -> None:
+    proc = fresh_sockdash
+    (proc.root / "switch.img").write_bytes(b"i" * 300_000)
+    page.goto(proc.base_url + "/")
+    expect(page.locator("#who-list li")).to_have_text(["Nobody is in the chat."])
+    expect(page.locator("#running-none")).to_be_visible()
+    with chat_clients(proc, "alice", "bob"), slow_tftp_download(proc, "switch.img"):  # shown as they come
+        who = page.locator("#who-list li")
+        expect(who).to_have_count(2)
+        expect(who.first).to_have_text("TCP alice #lobby")
+        expect(page.locator("#who-summary")).to_contain_text("2 TCP chat clients")
+        expect(page.locator("#who-summary")).to_contain_text("1 TFTP transfer")
+        running = page.locator("#running li")
+        expect(running).to_have_count(1)
+        expect(running).to_contain_text("switch.img")
+        expect(running).to_contain_text(re.compile(r"\d+% · [\d.]+ KiB of 293 KiB · [\d.]+ (B|KiB)/s · .* left"))
+        expect(running.get_by_role("progressbar", name="Progress of switch.img")).to_be_visible()
+        expect(page.locator("#running-none")).to_be_hidden()
+        spark = page.get_by_role("img", name="TFTP: bytes per second over the last 5 minutes")
+        expect(spark.locator("polyline")).to_have_attribute("points", re.compile(r"\d+,(?!40\b)\d"))  # above zero
+        # the activity comes before the service cards, and links on
+        assert page.evaluate("""() => document.querySelector('.activity').compareDocumentPosition(
+            document.querySelector('.cards')) & Node.DOCUMENT_POSITION_FOLLOWING""")
+        expect(page.get_by_role("link", name="Open the chat").first).to_have_attribute("href", "/chat")
+        expect(page.get_by_role("link", name="Files and every transfer")).to_have_attribute("href", "/files#transfers")
+    expect(page.locator("#who-list li")).to_have_text(["Nobody is in the chat."])
+
+
+def test_uptime_reads_as_time_and_low_rates_keep_their_decimals(page: Page, sockdash: harness.Sockdash) -> None:
+    page.goto(sockdash.base_url + "/")
+    expect(page.locator("#uptime")).to_have_text(re.compile(r"^(\d+ s|\d+ min \d\d s|\d+ h \d\d min)$"))
+    shown = page.evaluate("""async () => {
+        const f = await import('/static/js/format.js');
+        return [f.formatDuration(7384), f.formatDuration(90061), f.formatDuration(65), f.formatCount(0.4),
+                f.formatCount(3.25), f.formatCount(1234.4), f.formatRate(0.5), f.formatRate(2048)];
+    }""")
+    assert shown == ["2 h 03 min", "1 d 1 h", "1 min 05 s", "0.4", "3.3", "1,234", "0.5 B/s", "2.0 KiB/s"]
+
+
+def test_a_wildcard_bind_lists_every_lan_address_and_the_choice_changes_every_command(
+        page: Page, tmp_path: Path) -> None:
+    proc = harness.start(tmp_path, host="::")
+    try:
+        expected = advertised_hosts("::", "127.0.0.1", lan_addresses(include_ipv6=True))
+        page.goto(proc.base_url + "/")
+        if len(expected) == 1:  # a machine with one address: nothing to choose
+            expect(page.locator("#host-pick")).to_have_count(0)
+            assert addresses_on(page) == set(expected)
+            return
+        picker = page.get_by_label("Connect from the LAN to")
+        assert picker.locator("option").all_inner_texts() == expected
+        last = expected[-1]
+        picker.select_option(last)
+        page.locator("#card-tcp_chat summary").click()
+        shown_host = f"[{last}]" if ":" in last else last
+        expect(page.locator("#card-tcp_chat .hints:not([hidden]) pre").first).to_have_text(
+            f"nc {last} {proc.ports['tcp_chat']}")
+        expect(page.locator("#card-http .host-text")).to_have_text(shown_host)
+        page.locator("#card-http summary").click()
+        expect(page.locator("#card-http .hints:not([hidden]) pre")).to_contain_text(f"http://{shown_host}:{proc.ports['http']}/")
+        page.goto(proc.base_url + "/files")  # the choice holds on the Files page
+        expect(page.get_by_label("Address in commands")).to_have_value(last)
+        page.get_by_role("button", name="How to fetch hello.txt").click()
+        expect(page.locator("tr.details pre").first).to_contain_text(f"http://{shown_host}:{proc.ports['http']}/")
+    finally:
+        proc.stop()
 
 
 def test_network_text_is_shown_as_text_on_the_packet_page(page: Page, sockdash: harness.Sockdash) -> None:
