@@ -1,17 +1,20 @@
-// A WebSocket that reconnects with backoff and reports its state in the header.
+// A WebSocket that reconnects with backoff and reports its state in the header, and to
+// onState(state) if given ('connecting' | 'live' | 'offline').
 const MIN_DELAY = 500;
 const MAX_DELAY = 10000;
 
-export function liveSocket(path, onMessage, { onOpen } = {}) {
+export function liveSocket(path, onMessage, { onOpen, onState } = {}) {
   const stateEl = document.getElementById('live-state');
   let delay = MIN_DELAY;
   let timer = null;
   let current = null;
 
   function setState(state, text) {
-    if (!stateEl) return;
-    stateEl.dataset.state = state;
-    stateEl.textContent = text;
+    if (stateEl) {
+      stateEl.dataset.state = state;
+      stateEl.textContent = text;
+    }
+    if (onState) onState(state);
   }
 
   function open() {
