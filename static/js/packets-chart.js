@@ -80,12 +80,13 @@ export class TrafficCharts {
 
   drawOne(service, { canvas, caption }) {
     const index = this.metricSelect.value === 'bytes' ? 1 : 0;
-    const unit = (v) => (index ? `${formatBytes(v)}/s` : `${Math.round(v).toLocaleString()} packets/s`);
+    const unit = (v) => (index ? `${formatBytes(v)}/s` : `${Math.round(v).toLocaleString()} pkt/s`);
     const values = this.samples.map((s) => [s.t, (s.services[service] || [0, 0])[index]]);
     const peak = Math.max(0, ...values.map(([, v]) => v));
     const latest = values.length ? values[values.length - 1][1] : 0;
+    const what = index ? 'bytes' : 'packets';
     caption.textContent = `${service}: now ${unit(latest)}, peak ${unit(peak)}`;
-    canvas.setAttribute('aria-label', `${service}, ${index ? 'bytes' : 'packets'} per second over the last 5 minutes: now ${unit(latest)}, peak ${unit(peak)}`);
+    canvas.setAttribute('aria-label', `${service}, ${what} per second over the last 5 minutes: now ${unit(latest)}, peak ${unit(peak)}`);
     const ratio = window.devicePixelRatio || 1;
     const width = canvas.clientWidth;
     if (!width) return;

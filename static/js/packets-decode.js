@@ -32,10 +32,11 @@ export function printable(text) {
   return text.replace(CONTROL, '·');
 }
 
-export function hexLines(bytes) {
+// 16 bytes a line as in Wireshark, in two groups of 8; 8 a line where 16 do not fit (a phone)
+export function hexLines(bytes, perLine = 16) {
   const lines = [];
-  for (let i = 0; i < bytes.length; i += 16) {
-    const chunk = [...bytes.subarray(i, i + 16)].map((b) => b.toString(16).padStart(2, '0'));
+  for (let i = 0; i < bytes.length; i += perLine) {
+    const chunk = [...bytes.subarray(i, i + perLine)].map((b) => b.toString(16).padStart(2, '0'));
     lines.push(`${i.toString(16).padStart(4, '0')}  ${chunk.slice(0, 8).join(' ')}  ${chunk.slice(8).join(' ')}`.trimEnd());
   }
   return lines.join('\n');
@@ -47,8 +48,8 @@ export function isHiddenPrivate(e) {
 }
 
 export function preview(e) {
-  if (isHiddenPrivate(e)) return '🔒 direct message';
-  const mark = e.private ? '🔒 ' : '';
+  if (isHiddenPrivate(e)) return 'direct message';
+  const mark = e.private ? 'direct message: ' : ''; // the admin sees its bytes, marked
   if (e.summary && e.summary !== 'WS text') return mark + e.summary;
   // one line: a line's own end is left out, any other control character is a '·'
   const text = printable(decode(bytesOf(e)).text.replace(/\r?\n$/, '')).replace(/[\t\n]/g, '·');

@@ -4,6 +4,7 @@ import { ENCODINGS, bytesOf, decode, hexLines, isHiddenPrivate, printable, tftpF
 
 const $ = (id) => document.getElementById(id);
 const PREFS_KEY = 'sockdash.packets';
+const HEX_16_WIDTH = 460; // px of the bytes pane under which a hex line holds 8 bytes, not 16
 const ENCODING_NAMES = { 'utf-8': 'UTF-8', gbk: 'GBK', latin1: 'Latin-1' };
 
 // Page preferences survive a reload; whatever is stored (another version, a hand edit) must
@@ -97,7 +98,7 @@ function showBytes(e, bytes, encoding) {
   const { text, used } = decode(bytes, encoding);
   if (encoding === 'auto') $('encoding-used').textContent = `(${ENCODING_NAMES[used]})`;
   note.textContent = bytes.length < e.length ? `The first ${bytes.length} of ${e.length} bytes (the log keeps 256).` : '';
-  $('hex').textContent = hexLines(bytes);
+  $('hex').textContent = hexLines(bytes, $('bytes').clientWidth < HEX_16_WIDTH ? 8 : 16);
   $('text').textContent = printable(text);
   dump.hidden = false;
 }

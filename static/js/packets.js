@@ -27,7 +27,7 @@ let pendingLost = false; // more arrived while held than the page keeps: fetch a
 let loading = null; // live events arriving while a filter's past is being fetched
 let generation = 0; // bumps with every filter change: an older fetch's answer is dropped
 let paused = false;
-let following = true; // at the bottom of the list: new rows show and the list follows them
+let following = true; // the list was at its bottom when last scrolled (new rows show and it follows them)
 let selected = null;
 let received = 0;
 let skippedTotal = 0;
@@ -84,7 +84,9 @@ for (const [id, key] of [['f-service', 'service'], ['f-direction', 'direction'],
 $('f-search').addEventListener('input', () => {
   filters.search = $('f-search').value.trim();
   view = store.filter(matchesSearch);
-  render(following);
+  const at = selected ? view.findIndex((x) => x.id === selected.id) : -1;
+  render(atBottom() && at < 0);
+  if (at >= 0) scrollToRow(at); // as Wireshark keeps the chosen packet in view when the filter changes
 });
 // Enter in a field must not submit (and reload) the page
 $('filters').addEventListener('submit', (event) => event.preventDefault());
@@ -122,7 +124,9 @@ function merge(events) {
   noteServices(fresh);
 }
 
-const held = () => paused || !following;
+// Measured, not remembered: a batch that comes before the scroll event of a scroll up must wait too.
+const atBottom = () => viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - ROW * 2;
+const held = () => paused || !atBottom();
 
 function receive(events) {
   const wanted = events.filter(inFilter);
@@ -157,9 +161,8 @@ function showHeld() {
 
 $('thaw').addEventListener('click', () => {
   if (paused) setPaused(false);
-  following = true;
+  viewport.scrollTop = viewport.scrollHeight;
   release();
-  render(true);
 });
 
 function setPaused(value) {
@@ -171,7 +174,7 @@ function setPaused(value) {
 
 $('pause').addEventListener('click', () => {
   setPaused(!paused);
-  if (!paused) { following = true; release(); render(true); }
+  if (!paused) { viewport.scrollTop = viewport.scrollHeight; release(); }
 });
 
 setInterval(() => {
@@ -213,7 +216,6 @@ async function reload() {
   view = [];
   merge(events);
   merge(live);
-  following = true;
   render(true);
   showHeld();
   if (failure) setLoadState(`Could not load the log (${failure.message}); new events still show.`, true);
@@ -280,21 +282,25 @@ function render(keepBottom) {
 }
 
 viewport.addEventListener('scroll', () => {
-  const atBottom = viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - ROW * 2;
-  if (atBottom !== following) {
-    following = atBottom;
+  if (atBottom() !== following) {
+    following = atBottom();
     if (following) release();
     showHeld();
   }
   renderRows();
 });
 
+function scrollToRow(index) {
+  viewport.scrollTop = Math.max(0, index * ROW - viewport.clientHeight / 2);
+  renderRows();
+}
+
 function select(e, fromLadder = false) {
   selected = e;
   showDetails(e);
-  const index = view.indexOf(e) >= 0 ? view.indexOf(e) : view.findIndex((x) => x.id === e.id);
-  if (index >= 0 && fromLadder) viewport.scrollTop = Math.max(0, index * ROW - viewport.clientHeight / 2);
-  renderRows();
+  const index = view.findIndex((x) => x.id === e.id);
+  if (index >= 0 && fromLadder) scrollToRow(index);
+  else renderRows();
 }
 
 rowsEl.addEventListener('click', (event) => {
