@@ -69,12 +69,16 @@ class TftpServer(DatagramServer):
         self.window_bytes_total = window_bytes_total
         self.window_bytes_used = 0  # held by the windows of running downloads
         self.warnings = WarningGate()
+        self.repeats: dict[tuple, Callable[[], None]] = {}  # type: ignore[type-arg]  # by client address
 
     def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
         peer = plain_address(address)
         self.tap.received(self.local, peer, data)
-        if address in self.active:
-            return  # the client retransmitting a request already being served
+        if address in self.active:  # the client repeating its request: it missed our answer
+            repeat = self.repeats.get(address)
+            if repeat is not None and data[:2] in (b"\x00\x01", b"\x00\x02"):
+                repeat()
+            return
         if not self._allow(peer[0]):  # garbage counts too: every answer must be limited
             return
         try:
@@ -229,9 +233,18 @@ class TftpServer(DatagramServer):
     def _run(self, transfer: ReadTransfer | WriteTransfer, sock: socket.socket,
              local: tuple[str, int], address: tuple, progress: Callable[[int], None],  # type: ignore[type-arg]
              request_size: int) -> None:
-        moved = 0
         for packet in transfer.start(time.monotonic()):
             self._reply(sock, local, address, error_reply.fit(packet, request_size))
+        self.repeats[address] = lambda: [self._reply(sock, local, address, packet)
+                                         for packet in transfer.repeated_request(time.monotonic())]
+        try:
+            self._exchange(transfer, sock, local, address, progress)
+        finally:
+            self.repeats.pop(address, None)
+
+    def _exchange(self, transfer: ReadTransfer | WriteTransfer, sock: socket.socket,
+                  local: tuple[str, int], address: tuple, progress: Callable[[int], None]) -> None:  # type: ignore[type-arg]
+        moved = 0
         while not transfer.done:
             received = receive_until(sock, transfer.get_timer())
             if received is None:

@@ -10,10 +10,21 @@ the datagrams to send. ``done`` turns true at the end; ``error`` then says why i
 - Options: see options.py (the OACK carries only what was accepted; one window holds at
   most ``window_bytes``). A client answering the OACK with ERROR ends it.
 - Timing: see rto.py. The resend timer starts from the measured round trip (RFC 6298,
-  Karn's rule) and backs off exponentially up to the negotiated ``timeout``; a peer that
-  stays silent for ``patience`` seconds, (retries + 1) x timeout as a fixed timer would
-  allow, is given up. A peer that never answered at all gets that at 1 s a try at most:
-  a spoofed or vanished client must not hold a transfer slot for 6 x 255 s.
+  Karn's rule) and backs off exponentially up to the negotiated ``timeout``. A peer that
+  stays silent for ``patience`` seconds is given up: (retries + 1) x the larger of its
+  timeout and CLIENT_RESEND (5 s: tftp-hpa and atftp resend every 5 s and ignore our
+  early resends, so giving up sooner would fail transfers they would finish). A peer
+  that never answered at all gets (retries + 1) x 1 s: a spoofed or vanished client
+  must not hold a transfer slot for 6 x 255 s.
+- Quick, then quiet: the first QUICK_RESENDS resends come at the measured pace; then the
+  server waits PEER_TIMER (2 x the larger of timeout and 5 s) between resends. Clients
+  such as tftp-hpa and atftp restart their own 5 s timer on every packet they receive
+  and ignore, and only their timer resends what they lost (atftp answers one duplicate,
+  tftp-hpa none): a server resending every second would keep them waiting for ever.
+- The OACK is never resent on the timer, only when the client repeats its request
+  (``repeated_request``: it never got the OACK). If its ACK 0 (or DATA 1) was lost
+  instead, the client resends that on its own timer; curl and atftp abort on a second
+  OACK ("unexpected OACK"), tftpd-hpa's way.
 - Sending (a download) keeps one window of blocks in flight. An ACK for the window's
   last block moves on; an ACK for an earlier block of the window means the client
   missed the one after it, so sending restarts there (RFC 7440). An ACK for a block
@@ -48,6 +59,8 @@ __all__ = ["DEFAULT_BLKSIZE", "DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_WIN
            "MAX_WINDOWSIZE", "ReadTransfer", "WriteTransfer", "negotiate", "to_netascii"]
 
 DEFAULT_RETRIES = 5
+CLIENT_RESEND = 5.0  # what common clients wait before they resend (tftp-hpa, atftp)
+QUICK_RESENDS = 2
 
 
 class _Transfer:
@@ -72,11 +85,29 @@ class _Transfer:
     @property
     def patience(self) -> float:
         """Seconds of silence after which the peer is given up."""
-        per_try = self.timeout if self._answered else min(self.timeout, INITIAL_RTO)
+        per_try = max(self.timeout, CLIENT_RESEND) if self._answered else min(self.timeout, INITIAL_RTO)
         return (self.max_retries + 1) * per_try
+
+    @property
+    def peer_timer(self) -> float:
+        """The quiet gap after the quick resends: longer than the peer's own resend timer."""
+        return 2 * max(self.timeout, CLIENT_RESEND)
 
     def get_timer(self) -> float | None:
         return None if self.done else self._deadline
+
+    def repeated_request(self, now: float) -> list[bytes]:
+        """The client sent its request again: it never got our first answer, which goes again
+        (the OACK only this way). Once the transfer is under way, a repeat is ignored."""
+        first = self._first_answer()
+        if first is None or self.done:
+            return []
+        self._sent_at = None
+        self.resends += 1
+        return [first]
+
+    def _first_answer(self) -> bytes | None:
+        raise TypeError("subclasses know their first answer")
 
     def handle_timer(self, now: float) -> list[bytes]:
         if self.done or self._deadline is None or now < self._deadline:
@@ -87,7 +118,8 @@ class _Transfer:
         self._retries += 1
         self.rto.back_off()
         self._sent_at = None  # an answer from now on may be to either copy: no sample
-        self._deadline = min(now + self.rto.timeout, self._waiting_since + self.patience)
+        wait = self.rto.timeout if self._retries < QUICK_RESENDS else max(self.rto.timeout, self.peer_timer)
+        self._deadline = min(now + wait, self._waiting_since + self.patience)
         packets = self._retransmit()
         self.resends += len(packets)
         return packets
@@ -185,9 +217,16 @@ class ReadTransfer(_Transfer):
         self._sent = len(self._window)
         return packets
 
+    def _first_answer(self) -> bytes | None:
+        if self._oack is not None:
+            return self._oack
+        if self.options:  # the OACK was acknowledged: under way
+            return None
+        return self._window[0] if self._acked == 0 and self._window else None
+
     def _retransmit(self) -> list[bytes]:
         if self._oack is not None:
-            return [self._oack]
+            return []  # see repeated_request
         # Only the first block not acknowledged: if the client lost it, it is what it needs;
         # if it lost our window's tail or its ACK was lost, a duplicate makes it say where
         # it is. The whole window again would cost a silent peer windowsize blocks a try.
@@ -254,7 +293,12 @@ class WriteTransfer(_Transfer):
         self._arm(now)
         return [self._last_ack]
 
+    def _first_answer(self) -> bytes | None:
+        return self._last_ack if self._received == 0 and self._last_ack else None
+
     def _retransmit(self) -> list[bytes]:
+        if self._received == 0 and self._last_ack[:2] == b"\x00\x06":
+            return []  # the OACK: see repeated_request
         if self._since_ack:  # part of a window arrived: ACK what we have, the sender resumes after it
             self._last_ack = encode_ack(self._received)
             self._since_ack = 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the programs the tests drive are installed: Chromium (for Playwright) and the
-# peer clients netcat-openbsd, tftp-hpa, atftp, curl and tshark. A missing one is
+# peer clients netcat-openbsd, tftp-hpa, atftp, curl and tshark (and nftables for the
+# lossy-network tests). A missing one is
 # installed (Playwright's own Chromium first, then Debian's packages as root); if that is
 # impossible this script fails: in this project a missing peer is an error, never a skip.
 set -euo pipefail
@@ -14,6 +15,7 @@ command -v atftp >/dev/null || missing+=(atftp)
 command -v curl >/dev/null || missing+=(curl)
 command -v tshark >/dev/null || missing+=(tshark)
 [ -x /usr/sbin/in.tftpd ] || missing+=(tftpd-hpa)  # the peer server of the client tests and bench/tftp.py
+command -v nft >/dev/null || missing+=(nftables)  # the lossy network namespace of test_tftp_faults.py
 
 if ! "$python" "$here/browser.py" >/dev/null; then
   echo "ensure_peers: no Chromium found; trying 'playwright install chromium'" >&2

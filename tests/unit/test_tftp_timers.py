@@ -4,7 +4,7 @@ import io
 
 from sockets_core.tftp.packets import RRQ, WRQ, Ack, Data, Request, decode, encode_ack, encode_data
 from sockets_core.tftp.rto import MIN_RTO, RetransmitTimer
-from sockets_core.tftp.transfer import ReadTransfer, WriteTransfer
+from sockets_core.tftp.transfer import CLIENT_RESEND, ReadTransfer, WriteTransfer
 
 
 def download(data: bytes, **options: str) -> ReadTransfer:
@@ -56,17 +56,20 @@ def test_a_lost_block_is_resent_after_the_measured_round_trip_not_the_timeout() 
     assert decode(t.handle_timer(now + MIN_RTO)[0]) == Data(4, b"x" * 512)
 
 
-def test_the_timeout_option_is_the_ceiling_of_the_backoff() -> None:
+def test_quick_resends_at_the_measured_pace_then_quiet_for_the_peers_own_timer() -> None:
+    """Two resends within the timeout option (the ceiling of the backoff), then gaps longer
+    than a client's own 5 s timer: tftp-hpa and atftp restart it on every packet they
+    ignore, so a server resending each second would keep them from ever resending."""
     t = download(b"x" * 5000, timeout="3")
     t.start(0.0)
     t.receive(encode_ack(0), 0.01)  # the OACK answered: a 10 ms sample
     _, times, _ = run_silent(t, [])
     gaps = [b - a for a, b in zip([0.01, *times], times)]
-    assert gaps[0] <= MIN_RTO + 1e-9 and max(gaps) <= 3.0 + 1e-9
-    assert all(b >= a - 1e-9 for a, b in zip(gaps, gaps[1:]))  # backing off, never hurrying
+    assert abs(gaps[0] - MIN_RTO) < 1e-9 and abs(gaps[1] - 2 * MIN_RTO) < 1e-9
+    assert all(abs(gap - 2 * CLIENT_RESEND) < 1e-9 for gap in gaps[2:]) and gaps[2:]
     assert t.done and "no answer" in (t.error or "")
-    # silent for (retries + 1) x timeout, as a fixed 3 s timer would have waited
-    assert abs(times[-1] - 0.01) <= 6 * 3.0
+    # a peer that answered is waited for (retries + 1) x 5 s: clients resend every 5 s
+    assert times[-1] - 0.01 <= 6 * CLIENT_RESEND
 
 
 def test_a_silent_peer_gets_one_block_per_resend_not_the_whole_window() -> None:
@@ -85,8 +88,23 @@ def test_a_silent_peer_gets_one_block_per_resend_not_the_whole_window() -> None:
 def test_a_peer_that_never_answers_is_given_up_after_retries_seconds_whatever_timeout_it_asked() -> None:
     t = download(b"z" * 10_000, timeout="255")
     first = t.start(0.0)
-    _, times, _ = run_silent(t, first)
-    assert times[-1] < 6.0 and len(times) <= 5  # not 6 x 255 s holding a transfer slot
+    _, times, resent = run_silent(t, first)
+    assert resent == []  # the OACK goes again only when the request does (see below)
+    assert t.done and t.get_timer() is None
+    silent = download(b"z" * 10_000)  # no options: DATA 1 is resent on the timer
+    _, times, resent = run_silent(silent, silent.start(0.0))
+    assert times[-1] <= 6.0 and set(resent) == {encode_data(1, b"z" * 512)}  # not 6 x 255 s in a slot
+
+
+def test_the_oack_goes_again_when_the_request_does_never_on_the_timer() -> None:
+    """curl and atftp abort on a second OACK after their ACK 0 was lost; a client that
+    repeats its request never got the first one."""
+    t = download(b"z" * 10_000, blksize="1024")
+    oack = t.start(0.0)
+    assert t.handle_timer(1.0) == [] and t.handle_timer(3.0) == []
+    assert t.repeated_request(3.5) == oack
+    t.receive(encode_ack(0), 3.6)
+    assert t.repeated_request(3.7) == []  # under way: a late repeat changes nothing
 
 
 def test_a_receiver_whose_ack_was_lost_says_where_it_is_once() -> None:
