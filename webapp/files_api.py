@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from sockets_core.files import FileStore, UnsafePath
 from sockets_core.names import display, from_wire, to_bytes, to_wire
+from sockets_core.packetlog import format_address
 from sockets_core.textcodec import ESCAPED
 from sockets_core.transfers import refusal_reason
 
@@ -70,7 +71,11 @@ def list_files() -> Any:
 
 
 def peer() -> str:
-    return f"{request.remote_addr}:{request.environ.get('REMOTE_PORT', '?')}"
+    """The peer as the transfer list shows every peer: 1.2.3.4:5, [::1]:5 (an IPv4 client
+    of a "::" bind arrives as ::ffff:1.2.3.4)."""
+    address = request.remote_addr or "?"
+    return format_address((address.removeprefix("::ffff:") if "." in address else address,
+                           request.environ.get("REMOTE_PORT", "?")))
 
 
 def download_name(path: Path) -> str:

@@ -12,9 +12,9 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from sockets_core.netinfo import url_host
 from sockets_core.settings import SERVICES
 
+from .advertise import advertised_hosts
 from .auth import COOKIE, is_admin, token_matches
 from .context import services
-from .advertise import advertised_hosts
 from .hints import hints
 from .logthrottle import ThrottledWarning
 

@@ -25,9 +25,7 @@ function button(label, ariaLabel, onClick, className = '') {
 
 function errorText(xhr) {
   try {
-    const body = JSON.parse(xhr.responseText);
-    const refused = body.refused && body.refused[0];
-    return refused ? `${refused.display}: ${refused.error.replace(/ \(send overwrite=1 to replace it\)/, '')}` : body.error;
+    return JSON.parse(xhr.responseText).error || `status ${xhr.status}`;
   } catch {
     return `status ${xhr.status}`;
   }
@@ -88,16 +86,19 @@ export function setupAdmin({ currentPath, reload, maxUpload }) {
         reload();
         return;
       }
-      finish('failed', `failed: ${errorText(xhr)}`);
-      if (xhr.status === 409) {
-        li.dataset.result = 'conflict';
-        li.append(' ', button('Replace', `Replace ${file.name} with the uploaded file`,
-          () => upload(file, folder, { overwrite: true, li }), 'danger'));
-        li.querySelector('button').focus();
+      bar.hidden = true; // a full bar would read as success
+      if (xhr.status !== 409) {
+        finish('failed', `failed: ${errorText(xhr)}`);
+        return;
       }
+      finish('conflict', `${file.name} exists already: nothing was changed.`);
+      const replace = button('Replace', `Replace ${file.name} with the uploaded file`,
+        () => upload(file, folder, { overwrite: true, li }), 'danger');
+      li.append(' ', replace);
+      replace.focus();
     });
-    xhr.addEventListener('error', () => finish('failed', 'failed: connection lost'));
-    xhr.addEventListener('abort', () => finish('cancelled', 'cancelled'));
+    xhr.addEventListener('error', () => { bar.hidden = true; finish('failed', 'failed: connection lost'); });
+    xhr.addEventListener('abort', () => { bar.hidden = true; finish('cancelled', 'cancelled'); });
     const form = new FormData();
     form.append('path', folder);
     form.append('file', file, file.name);

@@ -105,7 +105,8 @@ def test_over_limit_file_is_refused_before_sending(page: Page, tmp_path: Path) -
         proc.stop()
 
 
-def test_admin_makes_folders_and_renames_in_the_page_without_prompt(page: Page, fresh_sockdash: harness.Sockdash) -> None:
+def test_admin_makes_folders_and_renames_in_the_page_without_prompt(
+        page: Page, fresh_sockdash: harness.Sockdash) -> None:
     login(page, fresh_sockdash)
     page.goto(f"{fresh_sockdash.base_url}/files")
     dialogs: list[str] = []
@@ -202,14 +203,15 @@ def test_a_chinese_name_is_saved_under_its_name_by_curl_oj_the_browser_and_every
     hidden `.txt`. Now an ASCII fallback keeps a readable stem and the extension, and
     filename* gives browsers the real name; each Fetch… command, run as copied, saves 配置.txt."""
     proc = fresh_sockdash
-    content = "hostname sw1\n".encode() * 100
+    content = b"hostname sw1\n" * 100
     (proc.root / "配置.txt").write_bytes(content)
     page.goto(f"{proc.base_url}/files")
     page.get_by_role("button", name="How to fetch 配置.txt").click()
     details = page.locator("tr.details .hint")
     expect(details).to_have_count(3)
     commands = {d.locator(".hint-label").inner_text(): d.locator("pre").inner_text() for d in details.all()}
-    assert commands["curl"] == f"curl -o '配置.txt' http://127.0.0.1:{proc.ports['http']}/files/%E9%85%8D%E7%BD%AE.txt"
+    url = f"http://127.0.0.1:{proc.ports['http']}/files/%E9%85%8D%E7%BD%AE.txt"
+    assert commands["curl"] == f"curl -o '配置.txt' {url}"
     for label, command in commands.items():
         folder = tmp_path / label
         folder.mkdir()
@@ -217,7 +219,7 @@ def test_a_chinese_name_is_saved_under_its_name_by_curl_oj_the_browser_and_every
         assert os.listdir(folder) == ["配置.txt"] and (folder / "配置.txt").read_bytes() == content, label
     folder = tmp_path / "curl-OJ"
     folder.mkdir()
-    subprocess.run(["curl", "-sfOJ", f"{proc.base_url}/files/%E9%85%8D%E7%BD%AE.txt"], cwd=folder, check=True, timeout=30)
+    subprocess.run(["curl", "-sfOJ", url], cwd=folder, check=True, timeout=30)
     assert os.listdir(folder) == ["PeiZhi.txt"] and (folder / "PeiZhi.txt").read_bytes() == content
     with page.expect_download() as info:
         page.get_by_role("link", name="配置.txt").click()
@@ -226,7 +228,7 @@ def test_a_chinese_name_is_saved_under_its_name_by_curl_oj_the_browser_and_every
 
 def test_every_cell_of_a_file_row_lines_up_with_its_row(page: Page, fresh_sockdash: harness.Sockdash) -> None:
     """The Actions cell was a flex box, not a table cell: its border and height left the row's."""
-    (fresh_sockdash.root / "a-name-long-enough-to-wrap-in-its-cell-on-a-narrow-window-firmware-v1.2.3.bin").write_text("x")
+    (fresh_sockdash.root / "a-name-long-enough-to-wrap-in-its-cell-on-a-narrow-window-v1.2.3.bin").write_text("x")
     login(page, fresh_sockdash)
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 800})
@@ -274,7 +276,7 @@ def test_refused_requests_are_listed_marked_refused_with_the_reason(
     proc = fresh_sockdash
     page.goto(f"{proc.base_url}/files")
     expect(page.locator("#live-state")).to_have_text("live")
-    subprocess.run(["tftp", "127.0.0.1", str(proc.ports["tftp"]), "-m", "binary", "-c", "get", "switch.cfg"],
+    subprocess.run(["tftp", "127.0.0.1", str(proc.ports["tftp"]), "-m", "binary", "-c", "get", "switch.cfg"], check=False,
                    cwd=tmp_path, capture_output=True, timeout=20)
     subprocess.run(["curl", "-s", "-o", "/dev/null", f"{proc.base_url}/files/boot.img"], timeout=20, check=True)
     with socket.create_connection(("127.0.0.1", proc.ports["file"]), timeout=5) as s:
@@ -310,7 +312,8 @@ def test_a_running_tftp_download_shows_percent_elapsed_eta_rate_and_options_and_
             expect(cells.nth(6)).to_have_text(re.compile(r"^[\d.]+ (B|KiB)/s$"))
             expect(cells.nth(7)).to_have_text("tsize=200000")
             expect(cells.nth(8)).to_have_text("running")
-            header_shown = page.evaluate("document.querySelector('table.transfers thead').getBoundingClientRect().height > 1")
+            header_shown = page.evaluate(
+                "document.querySelector('table.transfers thead').getBoundingClientRect().height > 1")
             card = page.evaluate("""() => { const tr = document.querySelector('#transfer-rows tr');
                 return [getComputedStyle(tr).display, tr.getBoundingClientRect().width,
                         document.documentElement.scrollWidth - document.documentElement.clientWidth]; }""")
@@ -336,7 +339,7 @@ def test_an_upload_over_a_taken_name_offers_replace_and_finished_uploads_clear(
     page.set_input_files("#file-input", [str(newer)])
     item = page.locator("#uploads li", has_text="hello.txt")
     expect(item).to_have_attribute("data-result", "conflict")
-    expect(item).to_contain_text("hello.txt: exists")
+    expect(item).to_contain_text("hello.txt exists already: nothing was changed.")
     assert (fresh_sockdash.root / "hello.txt").read_text() != "the newer hello"
     replace = page.get_by_role("button", name="Replace hello.txt with the uploaded file")
     expect(replace).to_be_focused()

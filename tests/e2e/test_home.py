@@ -3,7 +3,7 @@ import socket
 import time
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from sockets_core.netinfo import lan_addresses
 from tests import harness
@@ -77,13 +77,15 @@ def test_stop_asks_first_and_says_how_many_clients_it_drops(page: Page, fresh_so
                 pass
 
 
-def test_phone_width_has_no_horizontal_scroll_and_every_control_is_named(browser, sockdash: harness.Sockdash) -> None:  # type: ignore[no-untyped-def]
-    (sockdash.root / "a-firmware-image-with-a-very-long-name-that-would-overflow-v1.2.3.bin").write_bytes(b"x" * 100_000)
+def test_phone_width_has_no_horizontal_scroll_and_every_control_is_named(
+        browser: Browser, sockdash: harness.Sockdash) -> None:
+    long_name = "a-firmware-image-with-a-very-long-name-that-would-overflow-v1.2.3.bin"
+    (sockdash.root / long_name).write_bytes(b"x" * 100_000)
     context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
     page.goto(f"{sockdash.base_url}/?token={sockdash.token}")
     with chat_clients(sockdash, "a-rather-long-nickname-here"), \
-            slow_tftp_download(sockdash, "a-firmware-image-with-a-very-long-name-that-would-overflow-v1.2.3.bin"):
+            slow_tftp_download(sockdash, long_name):
         expect(page.locator("#running li")).to_have_count(1)
         expect(page.locator("#who-list")).to_contain_text("a-rather-long-nickname-here")
         for details in page.locator("details.connect").all():
@@ -97,7 +99,7 @@ def test_phone_width_has_no_horizontal_scroll_and_every_control_is_named(browser
     context.close()
 
 
-def test_connect_snippets_are_folded_per_service_and_copy(browser, sockdash: harness.Sockdash) -> None:  # type: ignore[no-untyped-def]
+def test_connect_snippets_are_folded_per_service_and_copy(browser: Browser, sockdash: harness.Sockdash) -> None:
     context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()
     page.goto(sockdash.base_url + "/")
@@ -108,7 +110,8 @@ def test_connect_snippets_are_folded_per_service_and_copy(browser, sockdash: har
     button.click()
     expect(button).to_have_text("Copied")
     expected = page.locator("#card-tcp_chat pre").first.inner_text()
-    assert expected == f"nc 127.0.0.1 {sockdash.ports['tcp_chat']}" and page.evaluate("navigator.clipboard.readText()") == expected
+    assert expected == f"nc 127.0.0.1 {sockdash.ports['tcp_chat']}"
+    assert page.evaluate("navigator.clipboard.readText()") == expected
     context.close()
 
 
@@ -172,7 +175,8 @@ def test_a_wildcard_bind_lists_every_lan_address_and_the_choice_changes_every_co
             f"nc {last} {proc.ports['tcp_chat']}")
         expect(page.locator("#card-http .host-text")).to_have_text(shown_host)
         page.locator("#card-http summary").click()
-        expect(page.locator("#card-http .hints:not([hidden]) pre")).to_contain_text(f"http://{shown_host}:{proc.ports['http']}/")
+        expect(page.locator("#card-http .hints:not([hidden]) pre")).to_contain_text(
+            f"http://{shown_host}:{proc.ports['http']}/")
         page.goto(proc.base_url + "/files")  # the choice holds on the Files page
         expect(page.get_by_label("Address in commands")).to_have_value(last)
         page.get_by_role("button", name="How to fetch hello.txt").click()
@@ -195,7 +199,8 @@ def test_network_text_is_shown_as_text_on_the_packet_page(page: Page, sockdash: 
 
 
 IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
-IPV6 = re.compile(r"(?<![\w:])(?:[0-9a-f]{0,4}:)*:(?::?[0-9a-f]{1,4})*(?![\w:])|(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}", re.I)
+IPV6 = re.compile(r"(?<![\w:])(?:[0-9a-f]{0,4}:)*:(?::?[0-9a-f]{1,4})*(?![\w:])"  # with ::
+                  r"|(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}", re.IGNORECASE)
 
 
 def addresses_on(page: Page) -> set[str]:
