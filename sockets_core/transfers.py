@@ -47,7 +47,7 @@ class Transfer:
     finished: float | None = None
     result: str | None = None  # None while running; "ok" or the reason it failed
     refused: bool = False  # refused before it began: result is the reason
-    _registry: "TransferRegistry | None" = field(default=None, repr=False)
+    _registry: TransferRegistry | None = field(default=None, repr=False)
     _last_publish: float = field(default=0.0, repr=False)
 
     def advance(self, nbytes: int) -> None:

@@ -50,7 +50,7 @@ def on_home(page: Page) -> None:
 
 
 def on_chat(page: Page) -> None:
-    nick = page.get_by_label(re.compile("nickname", re.I))
+    nick = page.get_by_label(re.compile("nickname", re.IGNORECASE))
     if nick.is_visible():  # a fresh browser is asked for a nick first
         nick.fill("axe-checker")
         nick.press("Enter")
