@@ -9,26 +9,23 @@
 // new events wait aside and are counted, and join the list when the view is released. After a
 // reconnect the page fetches what it missed (?after=the newest id it has).
 import { liveSocket } from './live.js';
-import { arrow, preview, stamp } from './packets-decode.js';
+import { preview } from './packets-decode.js';
 import { readPrefs, savePrefs, showDetails } from './packets-detail.js';
 import { TrafficCharts } from './packets-chart.js';
 import { Ladder } from './packets-ladder.js';
+import { PacketList } from './packets-list.js';
 
 const $ = (id) => document.getElementById(id);
-const ROW = 24; // px, as in the CSS
 const KEEP = 20000; // events the page holds
 const FETCH = 10000; // the most one /api/packets answer has
 
 let store = []; // the filter's events, oldest first
 const ids = new Set(); // of store
-let view = []; // the store's events that match the search
-let pending = []; // arrived while the view is held
+const pending = new Map(); // id -> event: arrived while the view is held (a gap fetch and the feed may both bring one)
 let pendingLost = false; // more arrived while held than the page keeps: fetch anew on release
 let loading = null; // live events arriving while a filter's past is being fetched
 let generation = 0; // bumps with every filter change: an older fetch's answer is dropped
 let paused = false;
-let following = true; // the list was at its bottom when last scrolled (new rows show and it follows them)
-let selected = null;
 let received = 0;
 let skippedTotal = 0;
 let capacity = null; // --packet-log-size, from /api/status
@@ -38,11 +35,18 @@ const prefs = readPrefs();
 $('encoding').value = prefs.encoding;
 $('chart-metric').value = prefs.metric;
 const filters = { service: '', direction: '', peer: '', search: '' };
-const viewport = $('log-viewport');
-const spacer = $('log-spacer');
-const rowsEl = $('log-rows');
+const list = new PacketList($('log'), $('log-viewport'), $('log-spacer'), $('log-rows'), {
+  onSelect: (e) => choose(e),
+  onBottom: (atBottom) => { if (atBottom) release(); showHeld(); }, // back at the end: the waiting ones join
+});
 const charts = new TrafficCharts($('charts'), $('chart-metric'));
-const ladder = new Ladder($('conn'), $('ladder'), (e) => select(e, true));
+const ladder = new Ladder($('conn'), $('ladder'), (e) => choose(e, true));
+
+function choose(e, reveal = false) {
+  list.select(e);
+  showDetails(e);
+  if (reveal) list.reveal(e);
+}
 
 // ---- filters ---------------------------------------------------------------------------------
 function inFilter(e) {
@@ -83,10 +87,10 @@ for (const [id, key] of [['f-service', 'service'], ['f-direction', 'direction'],
 }
 $('f-search').addEventListener('input', () => {
   filters.search = $('f-search').value.trim();
-  view = store.filter(matchesSearch);
-  const at = selected ? view.findIndex((x) => x.id === selected.id) : -1;
-  render(atBottom() && at < 0);
-  if (at >= 0) scrollToRow(at); // as Wireshark keeps the chosen packet in view when the filter changes
+  const bottom = list.atBottom();
+  list.view = store.filter(matchesSearch);
+  list.render(bottom);
+  list.reveal(list.selected);
 });
 // Enter in a field must not submit (and reload) the page
 $('filters').addEventListener('submit', (event) => event.preventDefault());
@@ -114,54 +118,56 @@ function merge(events) {
   if (inOrder) {
     const oldest = store[0].id;
     let drop = 0;
-    while (drop < view.length && view[drop].id < oldest) drop += 1;
-    if (drop) view = view.slice(drop);
-    for (const e of fresh) if (e.id >= oldest && matchesSearch(e)) view.push(e);
+    while (drop < list.view.length && list.view[drop].id < oldest) drop += 1;
+    if (drop) list.view = list.view.slice(drop);
+    for (const e of fresh) if (e.id >= oldest && matchesSearch(e)) list.view.push(e);
   } else {
-    view = store.filter(matchesSearch);
+    list.view = store.filter(matchesSearch);
   }
   ladder.offer(fresh);
   noteServices(fresh);
 }
 
-// Measured, not remembered: a batch that comes before the scroll event of a scroll up must wait too.
-const atBottom = () => viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - ROW * 2;
-const held = () => paused || !atBottom();
+const held = () => paused || !list.atBottom();
 
 function receive(events) {
   const wanted = events.filter(inFilter);
   if (!wanted.length) return;
   if (loading) { loading.push(...wanted); return; }
   if (held()) {
-    for (const e of wanted) if (!ids.has(e.id)) pending.push(e);
-    if (pending.length > KEEP) { pendingLost = true; pending = pending.slice(-KEEP); }
+    for (const e of wanted) if (!ids.has(e.id)) pending.set(e.id, e);
+    for (const id of pending.keys()) {
+      if (pending.size <= KEEP) break;
+      pending.delete(id); // the oldest arrivals
+      pendingLost = true;
+    }
     showHeld();
     return;
   }
   merge(wanted);
-  render(true);
+  list.render(true);
 }
 
 function release() {
   if (held() || loading) return;
-  const events = pending;
-  pending = [];
+  const events = [...pending.values()];
+  pending.clear();
   if (pendingLost) { pendingLost = false; reload(); return; }
   merge(events);
-  render(true);
+  list.render(true);
   showHeld();
 }
 
 function showHeld() {
   const button = $('thaw');
-  const count = pending.length + (pendingLost ? '+' : '');
-  button.hidden = !held() || !pending.length;
+  const count = pending.size.toLocaleString() + (pendingLost ? '+' : '');
+  button.hidden = !held() || !pending.size;
   button.textContent = paused ? `${count} new since the pause: resume` : `${count} new: jump to the newest`;
 }
 
 $('thaw').addEventListener('click', () => {
   if (paused) setPaused(false);
-  viewport.scrollTop = viewport.scrollHeight;
+  list.scrollToBottom();
   release();
 });
 
@@ -174,7 +180,7 @@ function setPaused(value) {
 
 $('pause').addEventListener('click', () => {
   setPaused(!paused);
-  if (!paused) { viewport.scrollTop = viewport.scrollHeight; release(); }
+  if (!paused) { list.scrollToBottom(); release(); }
 });
 
 setInterval(() => {
@@ -188,8 +194,8 @@ function setLoadState(text, isError = false) {
   $('load-state').classList.toggle('error', isError);
 }
 
-async function fetchEvents(after) {
-  const params = new URLSearchParams({ limit: String(FETCH) });
+async function fetchEvents(after, limit = FETCH) {
+  const params = new URLSearchParams({ limit: String(limit) });
   if (after) params.set('after', String(after));
   if (filters.service) params.set('service', filters.service);
   if (filters.peer) params.set('peer', filters.peer);
@@ -198,12 +204,16 @@ async function fetchEvents(after) {
   return (await response.json()).events;
 }
 
-// The current filter's past, from the server: what this page held is of another filter.
-async function reload() {
+// The current filter's past, from the server: what this page held is of another filter (or
+// of a server process that has since restarted). ``done`` is said once it is loaded.
+async function reload(done = '') {
   const mine = ++generation;
   loading = [];
-  pending = [];
+  pending.clear();
   pendingLost = false;
+  skippedTotal = 0; // what the live view left out is fetched now, as far as the server keeps it
+  $('skipped-text').textContent = '';
+  $('reload').hidden = true;
   setLoadState('Loading the log…');
   let events = [];
   let failure = null;
@@ -213,13 +223,13 @@ async function reload() {
   loading = null;
   store = [];
   ids.clear();
-  view = [];
+  list.view = [];
   merge(events);
   merge(live);
-  render(true);
+  list.render(true);
   showHeld();
   if (failure) setLoadState(`Could not load the log (${failure.message}); new events still show.`, true);
-  else setLoadState(events.length >= FETCH ? `The newest ${FETCH.toLocaleString()} events of this filter are loaded; the exports have all the server keeps.` : '');
+  else setLoadState(done || (events.length >= FETCH ? `The newest ${FETCH.toLocaleString()} events of this filter are loaded; the exports have all the server keeps.` : ''));
   fillGap(); // what was recorded between that answer and the live feed's start
 }
 
@@ -227,7 +237,8 @@ async function reload() {
 async function fillGap() {
   if (loading) return; // a reload in flight covers it
   const mine = generation;
-  const newest = Math.max(store.length ? store[store.length - 1].id : 0, pending.length ? pending[pending.length - 1].id : 0);
+  let newest = store.length ? store[store.length - 1].id : 0;
+  for (const id of pending.keys()) newest = Math.max(newest, id);
   let events;
   try { events = await fetchEvents(newest); } catch (error) {
     setLoadState(`Could not fetch the events missed while offline (${error.message}).`, true);
@@ -242,96 +253,40 @@ function showSkipped() {
     + `The server keeps ${kept}: load them, or export them, before newer ones take their place.`;
   $('reload').hidden = false;
 }
-$('reload').addEventListener('click', reload);
+$('reload').addEventListener('click', () => reload());
 
-// ---- the virtualised list ----------------------------------------------------------------------
-function cell(text, className) {
-  const span = document.createElement('span');
-  span.setAttribute('role', 'cell');
-  if (className) span.className = className;
-  span.textContent = text;
-  return span;
+// A restarted server numbers its events from 1 again: what the page holds is of the old process
+// and would hide the new events with the same ids. It is told by when the server started, or by
+// its newest event being older than the page's. Taking a slow answer for a restart costs a reload.
+const RESTART_SLACK = 1; // s: more than the rounding of uptime_s (0.1 s) and an answer's delay
+let serverStart = null; // by this browser's clock
+
+async function restarted() {
+  const newest = store.length ? store[store.length - 1].id : 0;
+  const [status, latest] = await Promise.all([fetch('/api/status').then((r) => r.json()), fetchEvents(0, 1)]);
+  capacity = status.packet_log.capacity;
+  if (skippedTotal) showSkipped();
+  const start = Date.now() / 1000 - status.uptime_s;
+  const moved = serverStart !== null && Math.abs(start - serverStart) > RESTART_SLACK;
+  serverStart = start;
+  return moved || (latest.length > 0 && latest[0].id < newest);
 }
 
-function rowFor(e, index) {
-  const div = document.createElement('div');
-  div.className = 'log-row';
-  div.setAttribute('role', 'row');
-  div.setAttribute('aria-rowindex', String(index + 2));
-  Object.assign(div.dataset, { id: e.id, dir: e.direction, kind: e.kind, service: e.service });
-  if (selected && e.id === selected.id) div.setAttribute('aria-selected', 'true');
-  const time = cell(stamp(e.time_us, false), 'time');
-  time.append(Object.assign(document.createElement('span'), { className: 'us', textContent: String(e.time_us % 1000).padStart(3, '0') }));
-  div.append(cell(String(e.id), 'num'), time, cell(e.service), cell(arrow(e), 'dir'), cell(e.peer),
-    cell(String(e.length), 'num'), cell(preview(e), 'summary'));
-  return div;
+async function feedOpened() {
+  socket.send({ filter: serverFilter() });
+  let anew = false;
+  try { anew = await restarted(); } catch { /* fillGap says what fails */ }
+  if (anew) reload('sockdash restarted: the log starts anew.');
+  else fillGap();
 }
-
-function renderRows() {
-  const first = Math.max(0, Math.floor(viewport.scrollTop / ROW) - 5);
-  const count = Math.ceil(viewport.clientHeight / ROW) + 10;
-  rowsEl.style.transform = `translateY(${first * ROW}px)`;
-  rowsEl.replaceChildren(...view.slice(first, first + count).map((e, i) => rowFor(e, first + i)));
-}
-
-function render(keepBottom) {
-  spacer.style.height = `${view.length * ROW}px`;
-  $('log').setAttribute('aria-rowcount', String(view.length + 1));
-  if (keepBottom) viewport.scrollTop = viewport.scrollHeight;
-  renderRows();
-}
-
-viewport.addEventListener('scroll', () => {
-  if (atBottom() !== following) {
-    following = atBottom();
-    if (following) release();
-    showHeld();
-  }
-  renderRows();
-});
-
-function scrollToRow(index) {
-  viewport.scrollTop = Math.max(0, index * ROW - viewport.clientHeight / 2);
-  renderRows();
-}
-
-function select(e, fromLadder = false) {
-  selected = e;
-  showDetails(e);
-  const index = view.findIndex((x) => x.id === e.id);
-  if (index >= 0 && fromLadder) scrollToRow(index);
-  else renderRows();
-}
-
-rowsEl.addEventListener('click', (event) => {
-  const row = event.target.closest('.log-row');
-  const e = row && view.find((x) => x.id === Number(row.dataset.id));
-  if (e) select(e);
-});
-
-// Wireshark's keys: up and down move through the packets, Home and End to the ends
-viewport.addEventListener('keydown', (event) => {
-  const moves = { ArrowDown: 1, ArrowUp: -1, Home: -Infinity, End: Infinity };
-  if (!(event.key in moves) || !view.length) return;
-  event.preventDefault();
-  const at = selected ? view.findIndex((x) => x.id === selected.id) : -1;
-  const index = Math.min(view.length - 1, Math.max(0, at < 0 ? view.length - 1 : at + moves[event.key]));
-  if (index * ROW < viewport.scrollTop) viewport.scrollTop = index * ROW;
-  else if ((index + 1) * ROW > viewport.scrollTop + viewport.clientHeight) viewport.scrollTop = (index + 1) * ROW - viewport.clientHeight;
-  select(view[index]);
-});
 
 $('encoding').addEventListener('change', () => {
   savePrefs({ encoding: $('encoding').value });
-  if (selected) showDetails(selected);
+  if (list.selected) showDetails(list.selected);
 });
 $('chart-metric').addEventListener('change', () => savePrefs({ metric: $('chart-metric').value }));
 
 // ---- start -------------------------------------------------------------------------------------
-fetch('/api/status').then((r) => r.json()).then((status) => {
-  capacity = status.packet_log.capacity;
-  if (skippedTotal) showSkipped();
-}).catch(() => {});
 fetch('/api/rates').then((r) => r.json()).then((body) => charts.add(...body.samples)).catch(() => {});
 reload();
 socket = liveSocket('/ws/packets', (message) => {
@@ -342,4 +297,4 @@ socket = liveSocket('/ws/packets', (message) => {
   } else if (message.type === 'rates') {
     charts.add(message.sample);
   }
-}, { onOpen: () => { socket.send({ filter: serverFilter() }); fillGap(); } });
+}, { onOpen: feedOpened });

@@ -284,6 +284,34 @@ def test_after_a_reconnect_the_page_fetches_what_it_missed(
     expect(rows(page).filter(has_text="DATA #201 0 B")).to_have_count(1)
 
 
+def test_after_a_server_restart_the_page_shows_the_new_log_not_the_old_one(
+        page: Page, tmp_path: Path) -> None:
+    """The new process numbers its events from 1 again: the page must not take them for ones it has."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        http_port = str(probe.getsockname()[1])
+    ports = ["--http-port", http_port, *harness.ALL_PORTS_ZERO[2:]]
+    first = harness.start(tmp_path / "first", ports=ports)
+    try:
+        open_log(page, first)
+        chat_lines(first, b"from the first run\n")
+        for n in range(5):
+            tftp_missing(first, f"first-{n}")
+        expect(rows(page).filter(has_text="first-4")).to_have_count(1)
+    finally:
+        first.stop()
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "offline")
+    second = harness.start(tmp_path / "second", ports=ports)
+    try:
+        chat_lines(second, b"from the second run\n")  # ids 1-4 again, which the page has seen
+        expect(page.locator("#live-state")).to_have_text("live", timeout=15_000)
+        expect(rows(page).filter(has_text="from the second run")).to_have_count(1)
+        expect(rows(page).filter(has_text="from the first run")).to_have_count(0)
+        expect(page.locator("#load-state")).to_have_text("sockdash restarted: the log starts anew.")
+    finally:
+        second.stop()
+
+
 def test_a_visitor_sees_direct_messages_as_such_and_never_their_bytes(
         page: Page, fresh_sockdash: harness.Sockdash) -> None:
     open_log(page, fresh_sockdash)
@@ -353,6 +381,14 @@ def test_ten_thousand_events_keep_the_dom_small_and_a_bulk_transfer_is_budgeted(
     assert rows(page).count() < 80  # only the visible rows exist
     page.locator("#log-viewport").evaluate("el => { el.scrollTop = 0; }")
     expect(rows(page).first).to_contain_text("DATA #")
+    # a search and back keeps the chosen packet in view, as Wireshark does when a filter changes
+    chosen = rows(page).nth(2)
+    chosen_id = chosen.get_attribute("data-id")
+    chosen.click()
+    page.get_by_label("Search").fill("ACK #5999")
+    expect(rows(page)).to_have_count(1)
+    page.get_by_label("Search").fill("")
+    expect(page.locator(f"#log-rows .log-row[data-id='{chosen_id}']")).to_have_attribute("aria-selected", "true")
     page.locator("#log-viewport").evaluate("el => { el.scrollTop = el.scrollHeight; }")
     # a transfer at full speed while the page watches: batches are budgeted and the rest counted
     tftp_get(fresh_sockdash, "big.bin", tmp_path / "b.bin")
