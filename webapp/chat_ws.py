@@ -12,6 +12,11 @@ characters and the ids remembered are bounded per client and in total (RecentIds
 room list and member lists are snapshots sent at most every SNAPSHOT_INTERVAL and only
 when they changed (the room list is serialised once per change for every browser), so
 a client joining rooms in a loop does not make every browser receive the list each time.
+
+Text starting with ``/`` is a command (chat_talk.py), answered to this browser alone. The
+direct messages of a tab are kept in memory under its client secret (PrivateMessages) and
+replayed in its next welcome, so a reload shows them again; a room's older messages come
+page by page with ``{"type": "history", "room", "before": ID}``.
 """
 
 from __future__ import annotations
@@ -26,12 +31,12 @@ import gevent
 from flask import request
 
 from sockets_core.bus import Bus
-from sockets_core.chat.framing import MAX_LINE
+from sockets_core.chat.history import RECENT_LIMIT
 from sockets_core.chat.hub import ChatError, ChatEvent, ChatHub, Member, check_room
 from sockets_core.chat.limits import RecentIds, ThrottledWarnings
-from sockets_core.textcodec import printable
 
 from . import chat_identity
+from .chat_talk import MAX_LINES, TooManyLines, carries_dm, private_messages, talk
 from .context import services
 from .frames import to_json
 
@@ -109,7 +114,7 @@ class ChatSession:
                 except ValueError:
                     message = None
                 self.tap.received(self.local, self.remote, chat_identity.masked_bytes(text, self.client), "WS text",
-                                  private=isinstance(message, dict) and message.get("type") == "dm")
+                                  private=carries_dm(message))
                 if not isinstance(message, dict):
                     self._out({"type": "error", "text": "messages are JSON objects"})
                     continue
@@ -176,6 +181,8 @@ class ChatSession:
                 raise ChatError("say hello with a nick first")
             elif kind in ("send", "dm"):
                 self._say(kind, message, message_id)
+            elif kind == "history":
+                self._room_history(self._joined_room(message), message.get("before"))
             elif kind == "join":
                 room = self.hub.enter(self.member, str(message.get("room", "")), time.time())
                 self._room_state(room)
@@ -188,7 +195,34 @@ class ChatSession:
             else:
                 raise ChatError(f"unknown request {kind!r}")
         except ChatError as exc:
-            self._out({"type": "error", "id": message_id or None, "request": kind, "text": str(exc)})
+            if isinstance(exc, TooManyLines):
+                _warnings.warn("lines:" + self.peer, time.monotonic(), "web chat: %s sent a message over %d lines "
+                               "(limit): refused", self.peer, MAX_LINES)
+            self._out({"type": "error", "id": message_id or None, "request": kind, "text": str(exc)},
+                      private=carries_dm(message))
+
+    def _joined_room(self, message: dict[str, Any]) -> str:
+        assert self.member is not None
+        room = check_room(str(message.get("room", "")))
+        if room not in self.member.rooms:
+            raise ChatError(f"you are not in #{room}")
+        return room
+
+    def _deliver(self, event: ChatEvent) -> None:
+        """The hub's delivery to this tab (must not block): queued for the writer."""
+        if event.kind == "dm":
+            self._keep_dm(event.nick, event)
+        self._queue_bus.publish("event", event)
+
+    def _keep_dm(self, partner: str, event: ChatEvent) -> None:
+        if not self.client:
+            return
+        now = time.time()
+        idle = private_messages(self.hub).add(self.client, partner, event, now)
+        if idle is not None:
+            _warnings.warn("private", time.monotonic(), "web chat: direct messages kept for reloads passed %d bytes "
+                           "(limit): forgot those of a tab last used %.0f s ago; latest from %s",
+                           private_messages(self.hub).max_bytes, idle, self.peer)
 
     def _hello(self, message: dict[str, Any]) -> None:
         nick = str(message.get("nick", ""))
@@ -205,7 +239,7 @@ class ChatSession:
         if self.member is not None:
             self.hub.leave(self.member, time.time())
             self.member = None
-        member = Member(nick, "web", lambda event: self._queue_bus.publish("event", event), room=rooms[0])
+        member = Member(nick, "web", self._deliver, room=rooms[0])
         member.extra.update(client=self.client, peer=self.peer)
         self.hub.join(member, time.time(), rooms)
         self.member = member
@@ -215,34 +249,53 @@ class ChatSession:
                         "joined": sorted(member.rooms), "client": self.client})
         for room in sorted(member.rooms):
             self._room_state(room)
+        kept = private_messages(self.hub).replay(self.client, time.time())
+        if kept:  # this tab's direct messages, for a reload: in a frame the packet log keeps private
+            self._out({"type": "dms", "events": [{**e.as_dict(), "with": partner} for partner, e in kept]},
+                      private=True)
 
     def _room_state(self, room: str) -> None:
-        history = self.hub.history.recent(room) if self.hub.history is not None else []
-        self._out({"type": "history", "room": room, "events": [e.as_dict() for e in history]})
+        self._room_history(room, None)
         self._out({"type": "members", "room": room, "members": _members(self.hub, room)})
         self._send_snapshots()  # the room list, unless it went out less than a second ago
+
+    def _room_history(self, room: str, before: object) -> None:
+        """The last RECENT_LIMIT messages of a room (before the id ``before``, for Load older);
+        ``more`` says whether older ones are stored."""
+        if before is not None and (not isinstance(before, int) or isinstance(before, bool)):
+            raise ChatError("before is the id of a message")
+        history = self.hub.history
+        events = history.recent(room, RECENT_LIMIT + 1, before) if history is not None else []
+        frame: dict[str, Any] = {"type": "history", "room": room, "events": [e.as_dict() for e in
+                                                                               events[-RECENT_LIMIT:]],
+                                 "more": len(events) > RECENT_LIMIT}
+        if before is not None:
+            frame["before"] = before
+        self._out(frame)
 
     def _say(self, kind: str, message: dict[str, Any], message_id: str) -> None:
         assert self.member is not None
         if message_id and self.client and _handled.seen(self.client, message_id):
-            self._out({"type": "ack", "id": message_id, "duplicate": True})
+            # a resend after a reconnect: acked again, naming the event it made (the page
+            # drops its copy when the history it just got holds that event already)
+            self._out({"type": "ack", "id": message_id, "duplicate": True,
+                       "event_id": _handled.event_id(self.client, message_id)})
             return
-        text = printable(str(message.get("text", "")).rstrip("\r\n"))
-        if not text.strip():
-            raise ChatError("empty message")
-        if len(text.encode("utf-8")) > MAX_LINE:
-            raise ChatError(f"message longer than {MAX_LINE} bytes")
         now = time.time()
-        event: ChatEvent
-        if kind == "dm":
-            event = self.hub.direct(self.member, str(message.get("to", "")), text, now)
-        else:
-            room = str(message.get("room") or self.member.room)
-            action = bool(message.get("action"))
-            event = self.hub.say(self.member, text, now, room=room, action=action)
+        said = talk(self.hub, self.member, kind, message, now)
+        if said.event is not None and said.event.kind == "dm":
+            self._keep_dm(said.event.to, said.event)
+        if said.entered is not None:
+            self._room_state(said.entered)
+        if said.left is not None:
+            self._send_snapshots()
+        if said.renamed:
+            self._out({"type": "nick", "nick": self.member.nick})
         if message_id and self.client:
-            evicted_age = _handled.remember(self.client, message_id, now)
+            evicted_age = _handled.remember(self.client, message_id, now, said.event.id if said.event else 0)
             if evicted_age is not None and evicted_age < FLOOD_AGE:
                 _warnings.warn("ids", time.monotonic(), "web chat: %d message ids remembered (limit): forgot one "
                                "only %.0f s old; latest from %s", HANDLED_IDS_TOTAL, evicted_age, self.peer)
-        self._out({"type": "ack", "id": message_id, "event": event.as_dict()}, private=kind == "dm")
+        private = said.event is not None and said.event.kind == "dm"
+        self._out({"type": "ack", "id": message_id, **said.ack}, private=private)
+

@@ -18,12 +18,15 @@ class ChatEvent:
     text: str
     time: float
     to: str = ""  # dm: the recipient; nick: the new nick
+    # messages, actions and direct messages: unique and increasing (the hub draws it; the
+    # history stores messages under it), so a browser merges a replay without doubles; else 0
+    id: int = 0
     # renderings made once per event, not once per recipient (see bench/chat_fanout.py)
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "room": self.room, "nick": self.nick, "transport": self.transport,
-                "text": self.text, "time": self.time, "to": self.to}
+                "text": self.text, "time": self.time, "to": self.to, "id": self.id}
 
     def encoded_line(self, encoding: str) -> bytes:
         """``as_line`` in ``encoding``, computed once per event and encoding."""
@@ -33,14 +36,14 @@ class ChatEvent:
         return self.cache[key]  # type: ignore[no-any-return]
 
     def as_line(self) -> str:
-        """How a native (TCP/UDP) client sees the event: one line."""
+        """How a native (TCP/UDP) client sees the event: one line (a browser's message of
+        several lines is one line each, each with the sender, as IRC bridges do)."""
         stamp = time.strftime("%H:%M:%S", time.localtime(self.time))
-        if self.kind == "message":
-            return f"[{stamp}] #{self.room} <{self.nick}> {self.text}\n"
-        if self.kind == "action":
-            return f"[{stamp}] #{self.room} * {self.nick} {self.text}\n"
-        if self.kind == "dm":
-            return f"[{stamp}] (private) <{self.nick}> {self.text}\n"
+        prefix = {"message": f"[{stamp}] #{self.room} <{self.nick}> ",
+                  "action": f"[{stamp}] #{self.room} * {self.nick} ",
+                  "dm": f"[{stamp}] (private) <{self.nick}> "}.get(self.kind)
+        if prefix is not None:
+            return "".join(f"{prefix}{line}\n" for line in self.text.split("\n"))
         if self.kind == "join":
             return f"[{stamp}] #{self.room} * {self.nick} ({self.transport}) joined\n"
         if self.kind == "leave":

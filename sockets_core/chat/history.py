@@ -68,6 +68,10 @@ def _row_size(room: str, nick: str, text: str) -> int:
     return len(text.encode("utf-8", "replace")) + len(nick.encode("utf-8", "replace")) + len(room) + ROW_OVERHEAD
 
 
+def _pending_size(row: tuple[int | None, str, float, str, str, str, str]) -> int:
+    return _row_size(row[1], row[3], row[6])
+
+
 class ChatHistory:
     def __init__(self, path: Path, per_room: int = DEFAULT_HISTORY_PER_ROOM,
                  max_bytes: int = DEFAULT_HISTORY_MAX_BYTES) -> None:
@@ -79,7 +83,7 @@ class ChatHistory:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self._pending: list[tuple[str, float, str, str, str, str]] = []
+        self._pending: list[tuple[int | None, str, float, str, str, str, str]] = []  # rows, id first
         self._pending_bytes = 0
         self._warnings = ThrottledWarnings(log)
         self.size = self._measure()  # bytes stored, as the limit counts them
@@ -90,15 +94,22 @@ class ChatHistory:
     def _measure(self) -> int:
         return int(self._db.execute(f"SELECT COALESCE(SUM({_ROW_SIZE}), 0) FROM messages").fetchone()[0])
 
+    def last_id(self) -> int:
+        """The highest id stored or waiting to be (the hub draws new ids above it)."""
+        stored = int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0])
+        return max([stored, *(row[0] or 0 for row in self._pending)])
+
     def add(self, event: ChatEvent) -> None:
-        self._pending.append((event.room, event.time, event.nick, event.transport, event.kind, event.text))
+        """Store a message under its id (0: SQLite picks the next one)."""
+        self._pending.append((event.id or None, event.room, event.time, event.nick, event.transport, event.kind,
+                              event.text))
         self._pending_bytes += _row_size(event.room, event.nick, event.text)
         if self._pending_bytes >= PENDING_BYTES:  # a flood of long lines: write now, hold little
             self.flush()
         if len(self._pending) > PENDING_ROWS_MAX:  # flushes keep failing
             lost = len(self._pending) - PENDING_ROWS_MAX
             del self._pending[:lost]
-            self._pending_bytes = sum(_row_size(r[0], r[2], r[5]) for r in self._pending)
+            self._pending_bytes = sum(_pending_size(r) for r in self._pending)
             self._warnings.warn("pending", time.monotonic(), "chat history: %d messages waiting for the disk "
                                 "(limit): the oldest %d are not stored", PENDING_ROWS_MAX, lost)
 
@@ -111,9 +122,10 @@ class ChatHistory:
             with self._db:
                 self._db.execute("BEGIN")
                 self._db.executemany(
-                    "INSERT INTO messages (room, time, nick, transport, kind, text) VALUES (?, ?, ?, ?, ?, ?)", rows)
+                    "INSERT INTO messages (id, room, time, nick, transport, kind, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows)
                 self.size += pending_bytes
-                for room in sorted({row[0] for row in rows}):
+                for room in sorted({row[1] for row in rows}):
                     self._trim_room(room)
                 if self.size > self.max_bytes:
                     self._trim_oldest()
@@ -156,13 +168,15 @@ class ChatHistory:
         self._warnings.warn("total", time.monotonic(), "chat history: more than %d bytes stored (limit): "
                             "the oldest %d messages removed", self.max_bytes, count)
 
-    def recent(self, room: str, limit: int = RECENT_LIMIT) -> list[ChatEvent]:
-        """The last ``limit`` messages of ``room``, oldest first (pending ones included)."""
+    def recent(self, room: str, limit: int = RECENT_LIMIT, before: int | None = None) -> list[ChatEvent]:
+        """The last ``limit`` messages of ``room`` (older than id ``before``, if given),
+        oldest first, pending ones included. The (room, id) index finds them."""
         self.flush()
         rows = self._db.execute(
-            "SELECT room, nick, transport, kind, text, time FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?",
-            (room, limit)).fetchall()
-        return [ChatEvent(kind, r, nick, transport, text, t) for r, nick, transport, kind, text, t in reversed(rows)]
+            "SELECT id, room, nick, transport, kind, text, time FROM messages WHERE room = ? AND id < ? "
+            "ORDER BY id DESC LIMIT ?", (room, (1 << 63) - 1 if before is None else before, limit)).fetchall()
+        return [ChatEvent(kind, r, nick, transport, text, t, id=row_id)
+                for row_id, r, nick, transport, kind, text, t in reversed(rows)]
 
     def rooms(self) -> list[str]:
         self.flush()
@@ -174,8 +188,8 @@ class ChatHistory:
             self._db.execute("BEGIN")
             removed = self._db.execute("DELETE FROM messages WHERE room = ?", (room,)).rowcount
         # rows a failed flush kept pending must not bring the room back
-        self._pending = [row for row in self._pending if row[0] != room]
-        self._pending_bytes = sum(_row_size(r[0], r[2], r[5]) for r in self._pending)
+        self._pending = [row for row in self._pending if row[1] != room]
+        self._pending_bytes = sum(_pending_size(r) for r in self._pending)
         self.size = self._measure()
         return removed
 

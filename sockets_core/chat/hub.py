@@ -48,6 +48,8 @@ class History(Protocol):
 
     def clear(self, room: str) -> int: ...
 
+    def last_id(self) -> int: ...
+
 
 @dataclass(eq=False)
 class Member:
@@ -74,6 +76,15 @@ class ChatHub:
         self.members: dict[str, Member] = {}  # by lower-cased nick
         self.room_table: RoomTable[Member] = RoomTable(self.limits.max_rooms, self.limits.room_ttl)
         self._warnings = ThrottledWarnings(log)
+        self._last_id = history.last_id() if history is not None else 0
+
+    def _new_id(self, now: float) -> int:
+        """The id of a new message: above every id so far, stored or not, and at least the
+        time in ms, so ids keep rising across a restart (even one after a cleared history or
+        a kill -9 that lost the last unsaved ids) and a browser never mistakes a new one for
+        one it has."""
+        self._last_id = max(self._last_id + 1, int(now * 1000))
+        return self._last_id
 
     # -- membership ------------------------------------------------------------------------
     def find(self, nick: str) -> Member | None:
@@ -235,7 +246,8 @@ class ChatHub:
         room = member.room if room is None else check_room(room)
         if room not in member.rooms:
             raise ChatError(f"you are not in #{room}")
-        event = ChatEvent("action" if action else "message", room, member.nick, member.transport, text, now)
+        event = ChatEvent("action" if action else "message", room, member.nick, member.transport, text, now,
+                          id=self._new_id(now))
         self._emit(event, member)
         if self.history is not None:
             self.history.add(event)
@@ -245,7 +257,7 @@ class ChatHub:
         target = self.find(to)
         if target is None:
             raise ChatError(f"no one called {to} is here")
-        event = ChatEvent("dm", "", member.nick, member.transport, text, now, to=target.nick)
+        event = ChatEvent("dm", "", member.nick, member.transport, text, now, to=target.nick, id=self._new_id(now))
         target.deliver(event)
         if self._bus is not None:
             self._bus.publish(CHAT_TOPIC, event)

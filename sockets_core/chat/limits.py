@@ -62,13 +62,16 @@ class RecentIds:
     again instead of posted twice. Bounded three ways: an id's length (longer ones are
     refused by the caller), ``per_client`` ids per client (a window: the oldest go first)
     and ``total`` ids in all (the least recent first); ids older than ``ttl`` are forgotten,
-    since a browser resends within seconds of reconnecting."""
+    since a browser resends within seconds of reconnecting. Each id keeps the id of the event
+    it produced, so the repeated ack names it and the browser can drop its copy if it already
+    has the event (from the history it got on reconnecting)."""
 
     def __init__(self, per_client: int = 200, total: int = 20_000, ttl: float = 600.0) -> None:
         self.per_client = per_client
         self.total = total
         self.ttl = ttl
-        self._order: OrderedDict[tuple[str, str], float] = OrderedDict()  # (client, id) -> when, oldest first
+        # (client, id) -> (when, the event's id), oldest first
+        self._order: OrderedDict[tuple[str, str], tuple[float, int]] = OrderedDict()
         self._by_client: dict[str, deque[str]] = {}
 
     def __len__(self) -> int:
@@ -77,26 +80,31 @@ class RecentIds:
     def seen(self, client: str, message_id: str) -> bool:
         return (client, message_id) in self._order
 
-    def remember(self, client: str, message_id: str, now: float) -> float | None:
+    def event_id(self, client: str, message_id: str) -> int | None:
+        """The id of the event a handled message produced (0 if it produced none)."""
+        entry = self._order.get((client, message_id))
+        return None if entry is None else entry[1]
+
+    def remember(self, client: str, message_id: str, now: float, event_id: int = 0) -> float | None:
         """Remember an id; returns the age of an id evicted by the total bound (a flood if it
         is young), else None."""
         key = (client, message_id)
         if key in self._order:
             return None
-        while self._order and now - next(iter(self._order.values())) > self.ttl:
+        while self._order and now - next(iter(self._order.values()))[0] > self.ttl:
             self._drop_oldest()
         ids = self._by_client.setdefault(client, deque())
         if len(ids) >= self.per_client:
             del self._order[(client, ids.popleft())]
         ids.append(message_id)
-        self._order[key] = now
+        self._order[key] = (now, event_id)
         evicted_age = None
         if len(self._order) > self.total:
             evicted_age = now - self._drop_oldest()
         return evicted_age
 
     def _drop_oldest(self) -> float:
-        (client, _), when = self._order.popitem(last=False)
+        (client, _), (when, _) = self._order.popitem(last=False)
         ids = self._by_client[client]
         ids.popleft()  # a client's oldest id is the first of its ids in the global order
         if not ids:

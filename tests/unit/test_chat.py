@@ -152,7 +152,7 @@ def test_a_member_that_left_can_neither_rename_nor_enter() -> None:
 def test_clearing_drops_rows_still_pending(tmp_path: Path) -> None:
     history = ChatHistory(tmp_path / "chat.sqlite3")
     history.add(ChatEvent("message", "lobby", "a", "tcp", "pending", 1.0))
-    history._pending.append(("lobby", 2.0, "a", "tcp", "message", "kept by a failed flush"))
+    history._pending.append((None, "lobby", 2.0, "a", "tcp", "message", "kept by a failed flush"))
     history.flush = lambda: 0  # type: ignore[method-assign]  # a flush that failed
     history.clear("lobby")
     assert history._pending == []

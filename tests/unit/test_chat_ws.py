@@ -1,5 +1,7 @@
 """The web chat session (webapp/chat_ws.py) driven directly: what a browser sends cannot
-grow the server, and the room list is not resent on every join and leave."""
+grow the server, the room list is not resent on every join and leave, a resend is acked
+and not posted twice, commands answer the sender only, a tab's direct messages come back
+after a reload, and older history comes page by page."""
 
 import json
 import time
@@ -11,12 +13,13 @@ import pytest
 from flask import Flask
 
 from sockets_core.bus import Bus
+from sockets_core.chat.history import ChatHistory
 from sockets_core.chat.hub import ChatEvent, Member
 from sockets_core.files import FileStore
 from sockets_core.packetlog import PacketLog
 from sockets_core.services import Endpoint, Services
 from sockets_core.settings import Settings
-from webapp import chat_ws, create_app
+from webapp import chat_talk, chat_ws, create_app
 from webapp.chat_ws import ChatSession
 
 
@@ -128,3 +131,161 @@ def test_hello_looks_only_at_as_many_rooms_as_a_client_may_join(app: Flask) -> N
         session._dispatch({"type": "hello", "nick": "dora", "rooms": rooms})
     welcome = ws.of_type("welcome")[0]
     assert welcome["joined"] == sorted(rooms[:20]) and not ws.of_type("error")
+
+
+# -- the page's second pass (issue #11): acks and duplicates, commands, private messages, older history --
+def connect(app: Flask, nick: str, client: str = "", rooms: list[str] | None = None,
+            port: int = 41000) -> tuple[ChatSession, FakeWebSocket]:
+    """A browser tab saying hello (``client``: the secret a previous welcome gave it)."""
+    ws = FakeWebSocket()
+    with app.test_request_context("/ws/chat", environ_base={"REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": str(port)}):
+        session = ChatSession(ws)
+    session._dispatch({"type": "hello", "nick": nick, "rooms": rooms or ["lobby"], "client": client})
+    assert ws.of_type("welcome"), ws.frames
+    return session, ws
+
+
+def listener(app: Flask, nick: str = "bob", room: str = "lobby") -> list[ChatEvent]:
+    heard: list[ChatEvent] = []
+    app.extensions["sockdash"].hub.join(Member(nick, "tcp", heard.append, room=room), time.time())
+    return heard
+
+
+def said(heard: list[ChatEvent], kind: str = "message") -> list[str]:
+    return [e.text for e in heard if e.kind == kind]
+
+
+def test_a_resend_after_a_reconnect_is_acked_again_naming_its_event_and_posted_once(app: Flask) -> None:
+    heard = listener(app)
+    first, ws = connect(app, "alice")
+    secret = ws.of_type("welcome")[0]["client"]
+    first._dispatch({"type": "send", "id": "tab:1", "room": "lobby", "text": "once only"})
+    ack = ws.of_type("ack")[0]
+    assert ack["id"] == "tab:1" and ack["event"]["text"] == "once only" and ack["event"]["id"] > 0
+    # the connection drops before the browser read the ack: the tab comes back and resends
+    again, ws2 = connect(app, "alice", secret, port=41001)
+    again._dispatch({"type": "send", "id": "tab:1", "room": "lobby", "text": "once only"})
+    assert ws2.of_type("ack") == [{"type": "ack", "id": "tab:1", "duplicate": True, "event_id": ack["event"]["id"]}]
+    assert said(heard) == ["once only"]
+    # a different tab may well use the same id: it is its own message
+    other, ws3 = connect(app, "carol", port=41002)
+    other._dispatch({"type": "send", "id": "tab:1", "room": "lobby", "text": "mine too"})
+    assert ws3.of_type("ack")[0].get("duplicate") is None and said(heard) == ["once only", "mine too"]
+
+
+def test_a_refused_message_is_an_error_naming_its_id_and_may_be_sent_again(app: Flask) -> None:
+    heard = listener(app, room="lab")
+    session, ws = connect(app, "alice")
+    session._dispatch({"type": "send", "id": "m1", "room": "lab", "text": "hello lab"})
+    assert ws.frames[-1] == {"type": "error", "id": "m1", "request": "send", "text": "you are not in #lab"}
+    session._dispatch({"type": "join", "room": "lab"})
+    session._dispatch({"type": "send", "id": "m1", "room": "lab", "text": "hello lab"})
+    assert ws.frames[-1]["type"] == "ack" and "duplicate" not in ws.frames[-1] and said(heard) == ["hello lab"]
+
+
+def test_slash_commands_answer_the_sender_and_never_reach_the_room_or_its_history(tmp_path: Path) -> None:
+    history = ChatHistory(tmp_path / "chat.sqlite3")
+    app = app_with(tmp_path, history)
+    heard = listener(app)
+    session, ws = connect(app, "alice")
+    ws.frames.clear()
+    for n, text in enumerate(["/msg bob psst", "/who", "/nick alicia", "/join lab", "/bogus thing", "//etc/hosts",
+                              "/me waves", "/leave lab"]):
+        session._dispatch({"type": "send", "id": f"c{n}", "room": "lobby", "text": text})
+    acks = {f["id"]: f for f in ws.of_type("ack")}
+    assert acks["c0"]["replies"] == ["-> bob: psst"] and acks["c0"]["event"]["kind"] == "dm"
+    assert [e.text for e in heard if e.kind == "dm"] == ["psst"]
+    assert acks["c1"]["replies"] == ["in #lobby: alice (web), bob (tcp)"]
+    assert acks["c2"]["replies"] == ["you are now alicia"] and {"type": "nick", "nick": "alicia"} in ws.frames
+    assert acks["c3"]["entered"] == "lab" and acks["c3"]["replies"] == ["you are in #lab: alicia (web)"]
+    assert [f["room"] for f in ws.of_type("history")] == ["lab"]  # the room's state came before the ack
+    assert ws.frames.index(ws.of_type("history")[0]) < ws.frames.index(acks["c3"])
+    error = next(f for f in ws.of_type("error") if f["id"] == "c4")
+    assert error["text"].startswith("unknown command /bogus; commands: ")
+    assert acks["c6"]["event"]["kind"] == "action" and acks["c7"]["left"] == "lab"
+    assert session.member is not None and session.member.rooms == {"lobby"}  # /join added a room, /leave took it
+    # bob heard the message starting with a slash and the action; no command text at all
+    assert said(heard) == ["/etc/hosts"] and said(heard, "action") == ["waves"]
+    assert [(e.kind, e.text) for e in history.recent("lobby")] == [("message", "/etc/hosts"), ("action", "waves")]
+    history.close()
+
+
+def test_a_command_typed_in_a_private_conversation_needs_a_room_only_where_it_must(app: Flask) -> None:
+    listener(app)
+    session, ws = connect(app, "alice")
+    session._dispatch({"type": "send", "id": "p1", "room": "", "text": "/me waves"})
+    assert ws.frames[-1]["type"] == "error" and "private conversation" in ws.frames[-1]["text"]
+    session._dispatch({"type": "send", "id": "p2", "room": "", "text": "/who lobby"})
+    assert ws.frames[-1]["replies"] == ["in #lobby: alice (web), bob (tcp)"]
+    session._dispatch({"type": "send", "id": "p3", "room": "lobby", "text": "/who\nsecond line"})
+    assert ws.frames[-1]["type"] == "error" and "a command is one line" in ws.frames[-1]["text"]
+
+
+def test_a_message_of_several_lines_is_one_event_and_a_line_each_for_native_clients(
+        app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    heard = listener(app)
+    session, ws = connect(app, "alice")
+    session._dispatch({"type": "send", "id": "l1", "room": "lobby", "text": "\nfirst\r\n  second\x1b[2J\n\n"})
+    event = next(e for e in heard if e.kind == "message")
+    assert event.text == "first\n  second\\x1b[2J"
+    assert [line.split("> ", 1)[1] for line in event.as_line().splitlines()] == ["first", "  second\\x1b[2J"]
+    for n in range(3):  # over the limit, in a loop: refused each time, one warning line
+        session._dispatch({"type": "send", "id": f"x{n}", "room": "lobby", "text": "a\n" * 51})
+        assert ws.frames[-1]["type"] == "error" and "at most 50 lines (this one has 51)" in ws.frames[-1]["text"]
+    assert len([r for r in caplog.records if "over 50 lines (limit)" in r.getMessage()]) == 1
+    assert said(heard) == ["first\n  second\\x1b[2J"]
+
+
+def test_direct_messages_come_back_to_the_same_tab_after_a_reload_and_to_no_one_else(app: Flask) -> None:
+    bob, _ = connect(app, "bob", port=41001)
+    alice, ws = connect(app, "alice")
+    secret = ws.of_type("welcome")[0]["client"]
+    alice._dispatch({"type": "dm", "id": "d1", "to": "bob", "text": "are you there?"})
+    bob._dispatch({"type": "send", "id": "d2", "room": "lobby", "text": "/msg alice yes, here"})
+    alice._dispatch({"type": "send", "id": "d3", "room": "lobby", "text": "in the room"})
+    reloaded, ws2 = connect(app, "alice", secret, port=41002)  # the reload: same tab, same secret
+    replay = ws2.of_type("dms")
+    assert [(e["with"], e["nick"], e["text"]) for e in replay[0]["events"]] == [
+        ("bob", "alice", "are you there?"), ("bob", "bob", "yes, here")]
+    assert all(e["id"] > 0 for e in replay[0]["events"])
+    # someone else taking the nick later, without the secret, gets none of them
+    alice.hub.leave(reloaded.member, time.time())  # type: ignore[arg-type]
+    _, stranger = connect(app, "alice", port=41003)
+    assert stranger.of_type("dms") == []
+    # and the packet log keeps the replay and the /msg ack private
+    events = app.extensions["sockdash"].packetlog.events(service="web_chat")
+    carrying = [e for e in events if b"are you there" in e.payload or b"yes, here" in e.payload]
+    assert carrying and all(e.private for e in carrying)
+    assert chat_talk.carries_dm({"type": "send", "text": " /MSG bob x"}) and not chat_talk.carries_dm(
+        {"type": "send", "text": "//msg bob x"})
+
+
+def test_older_history_comes_page_by_page_with_before(tmp_path: Path) -> None:
+    history = ChatHistory(tmp_path / "chat.sqlite3")
+    app = app_with(tmp_path, history)
+    hub = app.extensions["sockdash"].hub
+    talker = Member("talker", "tcp", lambda e: None)
+    hub.join(talker, 0.0)
+    for i in range(450):
+        hub.say(talker, f"m{i}", 1.0 + i)
+    session, ws = connect(app, "reader")
+    first = ws.of_type("history")[0]
+    assert [e["text"] for e in first["events"]] == [f"m{i}" for i in range(250, 450)] and first["more"] is True
+    pages = [first]
+    while pages[-1]["more"]:
+        session._dispatch({"type": "history", "room": "lobby", "before": pages[-1]["events"][0]["id"]})
+        pages.append(ws.of_type("history")[-1])
+    assert [len(p["events"]) for p in pages] == [200, 200, 50]
+    assert [e["text"] for p in reversed(pages) for e in p["events"]] == [f"m{i}" for i in range(450)]
+    session._dispatch({"type": "history", "room": "elsewhere", "before": 5})
+    assert ws.frames[-1]["text"] == "you are not in #elsewhere"
+    session._dispatch({"type": "history", "room": "lobby", "before": "5"})
+    assert ws.frames[-1]["text"] == "before is the id of a message"
+    history.close()
+
+
+def app_with(tmp_path: Path, history: ChatHistory) -> Flask:
+    settings = Settings(root=tmp_path, disabled=frozenset({"tftp"}))
+    services = Services(settings, Bus(), PacketLog(Bus()), FileStore(tmp_path), history=history)
+    services.http = Endpoint("0.0.0.0", 8000)
+    return create_app(services, "unit-test-token", [], {"TESTING": True})
