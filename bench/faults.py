@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--client-timeout", type=float, default=600.0)
     parser.add_argument("--only", default="", help="run only the scenarios whose name contains this")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench/faults.py: stopped"))  # still deletes the namespace
     if missing := missing_tools():
         sys.exit(f"bench/faults.py needs {', '.join(missing)}")
     payload = os.urandom(args.size)

@@ -5,10 +5,12 @@ datagram in 20 at random (tests/netfaults.py); root only, as CI runs. Sizes stay
 (each lost packet costs a client that only resends on its own timer up to 5 s) and every
 client run is bounded; bench/faults.py measures the times against tftpd-hpa.
 
-curl and atftp run without TFTP options here: both abort a download when the server
-repeats its OACK because their ACK 0 was lost ("unexpected OACK", curl's "internal
-error"), against tftpd-hpa just the same. That is their bug, the repeat is what RFC 2347
-servers do; our own client (`sockdash tftp`) covers options and windowsize through loss.
+curl and atftp run without TFTP options here. With options, a lost ACK of the OACK
+fails them against any server: atftp and curl abort on a repeated OACK ("unexpected
+OACK"), which is what tftpd-hpa sends, and curl resends that ACK only after 72 s
+(3600 s / 50 tries), long after a server gave up waiting. sockdash resends its OACK only
+when the request comes again (the OACK was lost); our own client (`sockdash tftp`)
+covers options and windowsize through loss.
 """
 
 import hashlib

@@ -109,3 +109,16 @@ def test_traversal_names_are_refused(tftpd: harness.Sockdash, tmp_path: Path, na
     output = (result.stdout + result.stderr).lower()
     assert "error code 2" in output or "access violation" in output or "outside" in output, output
     assert not (tmp_path / "stolen").exists() or (tmp_path / "stolen").stat().st_size == 0
+
+
+def test_a_greedy_window_is_lowered_and_the_download_still_completes(tftpd: harness.Sockdash, tmp_path: Path) -> None:
+    """blksize 65464 windowsize 65535 used to be granted windowsize 256 (16 MiB held per
+    transfer); the OACK now grants what fits in --tftp-window-bytes (1 MiB: 16 blocks)."""
+    result = subprocess.run(["atftp", "--verbose", "--option", "blksize 65464", "--option", "windowsize 65535",
+                             "-g", "-r", "1mib.bin", "-l", str(tmp_path / "greedy"), HOST, str(tftpd.ports["tftp"])],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert digest(tmp_path / "greedy") == digest(tftpd.root / "1mib.bin")
+    listing = tftpd.get_json("/api/transfers")
+    records = listing if isinstance(listing, list) else listing["transfers"]
+    assert any("blksize=65464 windowsize=16" in r["options"] for r in records), records

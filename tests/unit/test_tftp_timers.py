@@ -4,7 +4,7 @@ import io
 
 from sockets_core.tftp.packets import RRQ, WRQ, Ack, Data, Request, decode, encode_ack, encode_data
 from sockets_core.tftp.rto import MIN_RTO, RetransmitTimer
-from sockets_core.tftp.transfer import CLIENT_RESEND, ReadTransfer, WriteTransfer
+from sockets_core.tftp.transfer import CLIENT_RESEND, QUICK_RESENDS, ReadTransfer, WriteTransfer
 
 
 def download(data: bytes, **options: str) -> ReadTransfer:
@@ -57,16 +57,17 @@ def test_a_lost_block_is_resent_after_the_measured_round_trip_not_the_timeout() 
 
 
 def test_quick_resends_at_the_measured_pace_then_quiet_for_the_peers_own_timer() -> None:
-    """Two resends within the timeout option (the ceiling of the backoff), then gaps longer
-    than a client's own 5 s timer: tftp-hpa and atftp restart it on every packet they
-    ignore, so a server resending each second would keep them from ever resending."""
+    """QUICK_RESENDS resends within the timeout option (the ceiling of the backoff), then
+    gaps longer than a client's own 5 s timer: tftp-hpa and atftp restart it on every
+    packet they ignore, so a server resending each second would keep them from resending."""
     t = download(b"x" * 5000, timeout="3")
     t.start(0.0)
     t.receive(encode_ack(0), 0.01)  # the OACK answered: a 10 ms sample
     _, times, _ = run_silent(t, [])
     gaps = [b - a for a, b in zip([0.01, *times], times)]
-    assert abs(gaps[0] - MIN_RTO) < 1e-9 and abs(gaps[1] - 2 * MIN_RTO) < 1e-9
-    assert all(abs(gap - 2 * CLIENT_RESEND) < 1e-9 for gap in gaps[2:]) and gaps[2:]
+    quick = [min(3.0, MIN_RTO * 2 ** n) for n in range(QUICK_RESENDS)]
+    assert all(abs(gap - want) < 1e-9 for gap, want in zip(gaps, quick))
+    assert all(abs(gap - 2 * CLIENT_RESEND) < 1e-9 for gap in gaps[QUICK_RESENDS:]) and gaps[QUICK_RESENDS:]
     assert t.done and "no answer" in (t.error or "")
     # a peer that answered is waited for (retries + 1) x 5 s: clients resend every 5 s
     assert times[-1] - 0.01 <= 6 * CLIENT_RESEND
