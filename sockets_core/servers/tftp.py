@@ -18,36 +18,27 @@ from gevent.server import DatagramServer
 
 from ..files import AtomicWriter, FileStore, UnsafePath
 from ..packetlog import LAZY_SUMMARIES, format_address
-from ..ratelimit import PerSecondLimit, WarningGate
 from ..tftp import error_reply
 from ..tftp.packets import (ERR_ACCESS, ERR_EXISTS, ERR_NOT_FOUND, ERR_UNDEFINED, RRQ, MalformedPacket,
                             Request, decode, encode_error, summarize)
-from ..tftp.transfer import DEFAULT_RETRIES, DEFAULT_WINDOW_BYTES, MAX_WINDOWSIZE, ReadTransfer, WriteTransfer
+from ..tftp.transfer import DEFAULT_RETRIES, ReadTransfer, WriteTransfer
 from ..traffic import ServiceTap
 from ..transfers import TransferRegistry
 from .listen import local_address, plain_address
+from .tftp_admission import TftpAdmission
 from .timed import receive_until
 
 log = logging.getLogger(__name__)
 LAZY_SUMMARIES["tftp"] = summarize  # decoded for the log only when somebody looks
 
-DEFAULT_MAX_TRANSFERS = 64
 DEFAULT_MAX_UPLOAD = 1 << 30
-DEFAULT_REQUESTS_PER_PEER = 50  # a PXE lab boots many machines, each from its own IP
-# A booting machine fetches one file at a time (two with a retry running out); 8 leaves room
-# for a host behind NAT or a script, and one host can never take more than 1/8 of 64 slots.
-DEFAULT_MAX_PER_PEER = 8
-# Windows of all downloads together: 16 greedy 1 MiB windows; past it new windows shrink.
-DEFAULT_WINDOW_BYTES_TOTAL = 16 << 20
 
 
 class TftpServer(DatagramServer):
     def __init__(self, sock: socket.socket, tap: ServiceTap, store: FileStore, transfers: TransferRegistry,
-                 allow_write: bool, max_transfers: int = DEFAULT_MAX_TRANSFERS,
-                 max_upload: int = DEFAULT_MAX_UPLOAD, overwrite: bool = False,
-                 retries: int = DEFAULT_RETRIES, requests_per_peer: int = DEFAULT_REQUESTS_PER_PEER,
-                 max_per_peer: int = DEFAULT_MAX_PER_PEER, window_bytes: int = DEFAULT_WINDOW_BYTES,
-                 window_bytes_total: int = DEFAULT_WINDOW_BYTES_TOTAL) -> None:
+                 allow_write: bool, max_upload: int = DEFAULT_MAX_UPLOAD, overwrite: bool = False,
+                 retries: int = DEFAULT_RETRIES, **limits: int) -> None:
+        """``limits``: the keyword arguments of TftpAdmission (max_transfers, max_per_peer, ...)."""
         # handle each datagram in the reading greenlet (no greenlet per datagram): under a
         # flood the kernel's socket buffer is the bounded queue and drops the excess, instead
         # of an unbounded backlog of greenlets (bench/packetlog.py measured it growing)
@@ -56,19 +47,12 @@ class TftpServer(DatagramServer):
         self.store = store
         self.transfers = transfers
         self.allow_write = allow_write
-        self.max_transfers = max_transfers
+        self.admission = TftpAdmission(**limits)
         self.max_upload = max_upload
-        self.request_limit = PerSecondLimit(requests_per_peer)
         self.overwrite = overwrite
         self.retries = retries
         self.local = local_address(sock)
         self.active: dict[tuple, gevent.Greenlet] = {}  # type: ignore[type-arg]
-        self.max_per_peer = max_per_peer
-        self.per_peer: dict[str, int] = {}  # running transfers by IP
-        self.window_bytes = window_bytes
-        self.window_bytes_total = window_bytes_total
-        self.window_bytes_used = 0  # held by the windows of running downloads
-        self.warnings = WarningGate()
         self.repeats: dict[tuple, Callable[[], None]] = {}  # type: ignore[type-arg]  # by client address
 
     def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
@@ -79,7 +63,7 @@ class TftpServer(DatagramServer):
             if repeat is not None and data[:2] in (b"\x00\x01", b"\x00\x02"):
                 repeat()
             return
-        if not self._allow(peer[0]):  # garbage counts too: every answer must be limited
+        if not self.admission.allow_datagram(peer[0]):  # garbage counts too: every answer is limited
             return
         try:
             request = decode(data)
@@ -88,19 +72,12 @@ class TftpServer(DatagramServer):
             return
         if not isinstance(request, Request):
             return  # a stray packet
-        running = self.per_peer.get(peer[0], 0)
-        if running >= self.max_per_peer:
-            self._warn("per-peer " + peer[0], "tftp: %s has %d transfers running (limit --tftp-max-per-peer): refused %r",
-                       peer[0], running, request.filename)
-            self._refuse(address, len(data), ERR_UNDEFINED, "too many transfers from your address")
-            return
-        if len(self.active) >= self.max_transfers:
-            self._warn("*busy", "tftp: %d transfers running (limit --tftp-max-transfers): refused %r from %s",
-                       self.max_transfers, request.filename, format_address(peer))
-            self._refuse(address, len(data), ERR_UNDEFINED, "Server busy, try again")
+        refusal = self.admission.refusal(peer[0], format_address(peer), request)
+        if refusal is not None:
+            self._refuse(address, len(data), ERR_UNDEFINED, refusal)
             return
         self.active[address] = gevent.spawn(self._serve, request, address, len(data))
-        self.per_peer[peer[0]] = running + 1
+        self.admission.admit(peer[0])
         self.active[address].link(lambda _: self._forget(address))
         self.tap.counters.clients = len(self.active)
 
@@ -110,45 +87,10 @@ class TftpServer(DatagramServer):
         if packet is not None:
             self._reply(self.socket, self.local, address, packet)
 
-    def _warn(self, key: str, message: str, *args: object) -> None:
-        held = self.warnings.allow(key, time.monotonic())
-        if held is not None:
-            log.warning(message + (f" ({held} more like it not logged)" if held else ""), *args)
-
-    def _allow(self, ip: str) -> bool:
-        """New requests per second from one IP are limited; the rest are ignored (answering a
-        flood would amplify it) and logged once a second."""
-        over = self.request_limit.check(ip, time.monotonic())
-        if over == 1:
-            self._warn("requests " + ip, "tftp: %s sent more than %d requests in a second (limit): ignoring the rest",
-                       ip, self.request_limit.per_second)
-        return over == 0
-
     def _forget(self, address: tuple) -> None:  # type: ignore[type-arg]
         if self.active.pop(address, None) is not None:
-            ip = plain_address(address)[0]
-            self.per_peer[ip] -= 1
-            if not self.per_peer[ip]:
-                del self.per_peer[ip]
+            self.admission.release(plain_address(address)[0])
         self.tap.counters.clients = len(self.active)
-
-    def _window_budget(self) -> int:
-        """Bytes the next download's window may hold: the per-window cap, less when the
-        windows of all running downloads near their total (one block at the least)."""
-        return max(0, min(self.window_bytes, self.window_bytes_total - self.window_bytes_used))
-
-    def _note_window(self, request: Request, transfer: ReadTransfer, budget: int, peer: str) -> None:
-        asked = request.options.get("windowsize", "")
-        if not asked.isdigit() or transfer.windowsize >= min(int(asked), MAX_WINDOWSIZE):
-            return
-        if budget < self.window_bytes:
-            self._warn("*window", "tftp: windows of running downloads hold %d of %d bytes (limit "
-                       "--tftp-window-bytes-total): windowsize for %s lowered from %s to %d",
-                       self.window_bytes_used, self.window_bytes_total, peer, asked, transfer.windowsize)
-        else:
-            self._warn("window " + peer, "tftp: %s asked for windowsize %s of %d-byte blocks: lowered to %d (limit "
-                       "--tftp-window-bytes %d)", peer, asked, transfer.blksize, transfer.windowsize,
-                       self.window_bytes)
 
     def _serve(self, request: Request, address: tuple, request_size: int) -> None:  # type: ignore[type-arg]
         sock = gsocket.socket(self.socket.family, socket.SOCK_DGRAM)
@@ -156,14 +98,13 @@ class TftpServer(DatagramServer):
         try:
             sock.bind((self.local[0], 0))
             local = local_address(sock)
-            budget = self._window_budget()
+            budget = self.admission.window_budget()
             transfer, finish = self._open(request, sock, local, address, request_size, budget)
             if transfer is None:
                 return
             if isinstance(transfer, ReadTransfer):
-                held = transfer.windowsize * transfer.blksize
-                self.window_bytes_used += held
-                self._note_window(request, transfer, budget, format_address(plain_address(address)))
+                held = self.admission.hold_window(request, budget, transfer.windowsize, transfer.blksize,
+                                                  format_address(plain_address(address)))
             record = self.transfers.begin(
                 "tftp", "download" if request.opcode == RRQ else "upload",
                 format_address(plain_address(address)), request.filename, transfer.size,
@@ -186,7 +127,7 @@ class TftpServer(DatagramServer):
             if ok and isinstance(transfer, WriteTransfer):
                 self._dally(transfer, sock, local, address)
         finally:
-            self.window_bytes_used -= held
+            self.admission.release_window(held)
             sock.close()
 
     def _dally(self, transfer: WriteTransfer, sock: socket.socket, local: tuple[str, int],
@@ -215,7 +156,7 @@ class TftpServer(DatagramServer):
                 raise PermissionError("uploads are disabled (start sockdash with --tftp-write)")
             writer = self.store.writer(request.filename, overwrite=self.overwrite)
             room = min(self.max_upload, shutil.disk_usage(self.store.root).free)  # tsize over it: ERROR 3
-            transfer = WriteTransfer(request, writer.write, room, self.retries, self.window_bytes)
+            transfer = WriteTransfer(request, writer.write, room, self.retries, self.admission.window_bytes)
             return transfer, lambda ok: _commit_or_abort(writer, ok)
         except (UnsafePath, PermissionError, IsADirectoryError) as exc:
             code, reason = ERR_ACCESS, str(exc)
