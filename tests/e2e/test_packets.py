@@ -60,7 +60,7 @@ def send_lines(sockdash: harness.Sockdash, s: socket.socket, *lines: bytes) -> N
     for line in lines:
         seen = lines_in(sockdash, peer)
         s.sendall(line)
-        sockdash.wait_for(lambda: lines_in(sockdash, peer) > seen)
+        sockdash.wait_for(lambda before=seen: lines_in(sockdash, peer) > before)
 
 
 def chat_lines(sockdash: harness.Sockdash, *lines: bytes) -> str:
@@ -251,6 +251,7 @@ def test_the_left_out_note_says_what_the_server_keeps_and_loads_it(
         expect(note).not_to_contain_text("have them all")
         page.get_by_role("button", name="Load them from the server").click()
         expect(page.locator("#log")).to_have_attribute("aria-rowcount", str(len(small.get_json("/api/packets?limit=10000")["events"]) + 1))
+        expect(note).to_be_hidden()  # they are in the list now
     finally:
         small.stop()
 
