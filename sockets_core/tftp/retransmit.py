@@ -7,7 +7,7 @@
   early resends, so giving up sooner would fail transfers they would finish). A peer
   that never answered at all gets (retries + 1) x 1 s: a spoofed or vanished client
   must not hold a transfer slot for 6 x 255 s.
-- Quick, then quiet: the first QUICK_RESENDS resends come at the measured pace; then the
+- Quick, then quiet: the first ``quick_resends`` resends come at the measured pace; then the
   server waits ``peer_timer`` (2 x the larger of timeout and 5 s) between resends. Clients
   such as tftp-hpa and atftp restart their own 5 s timer on every packet they receive
   and ignore, and only their timer resends what they lost (atftp answers one duplicate,
@@ -26,11 +26,15 @@ from .rto import INITIAL_RTO, RetransmitTimer
 
 DEFAULT_RETRIES = 5
 CLIENT_RESEND = 5.0  # what common clients wait before they resend (tftp-hpa, atftp)
-QUICK_RESENDS = 4  # 0.1 + 0.2 + 0.4 + 0.8 s on a LAN: four losses in a row are rare
 
 
 class TransferBase:
     """What both directions share: the options, the resend timer, giving up."""
+
+    # A sender's quick resends (0.1 + 0.2 + 0.4 + 0.8 s on a LAN) are answered by every
+    # receiver we know; a receiver's repeated ACK only by some senders (curl), the others
+    # (tftp-hpa) wait for their own timer, which our repeats hold back: two then.
+    quick_resends = 4
 
 
     def __init__(self, request: Request, tsize: int | None, max_retries: int, window_bytes: int) -> None:
@@ -87,7 +91,7 @@ class TransferBase:
         self._retries += 1
         self.rto.back_off()
         self._sent_at = None  # an answer from now on may be to either copy: no sample
-        wait = self.rto.timeout if self._retries < QUICK_RESENDS else max(self.rto.timeout, self.peer_timer)
+        wait = self.rto.timeout if self._retries < self.quick_resends else max(self.rto.timeout, self.peer_timer)
         self._deadline = min(now + wait, self._waiting_since + self.patience)
         packets = self._retransmit()
         self.resends += len(packets)

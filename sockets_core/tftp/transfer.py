@@ -37,10 +37,10 @@ from .netascii import NetasciiDecoder, to_netascii
 from .options import DEFAULT_BLKSIZE, DEFAULT_TIMEOUT, DEFAULT_WINDOW_BYTES, MAX_BLKSIZE, MAX_WINDOWSIZE, negotiate
 from .packets import (DATA, ERR_DISK_FULL, ERR_ILLEGAL, Ack, Data, Request, encode_ack, encode_data, encode_error,
                       encode_oack)
-from .retransmit import CLIENT_RESEND, DEFAULT_RETRIES, QUICK_RESENDS, TransferBase
+from .retransmit import CLIENT_RESEND, DEFAULT_RETRIES, TransferBase
 
 __all__ = ["CLIENT_RESEND", "DEFAULT_BLKSIZE", "DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_WINDOW_BYTES",
-           "MAX_BLKSIZE", "MAX_WINDOWSIZE", "QUICK_RESENDS", "ReadTransfer", "WriteTransfer", "negotiate", "to_netascii"]
+           "MAX_BLKSIZE", "MAX_WINDOWSIZE", "ReadTransfer", "WriteTransfer", "negotiate", "to_netascii"]
 
 
 
@@ -148,6 +148,8 @@ class ReadTransfer(TransferBase):
 
 class WriteTransfer(TransferBase):
     """Receives a file. ``write(bytes)`` stores the next part; the adapter commits at the end."""
+
+    quick_resends = 2  # see TransferBase
 
     def __init__(self, request: Request, write: Callable[[bytes], None], max_size: int,
                  max_retries: int = DEFAULT_RETRIES, window_bytes: int = DEFAULT_WINDOW_BYTES) -> None:

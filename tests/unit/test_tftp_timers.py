@@ -4,7 +4,7 @@ import io
 
 from sockets_core.tftp.packets import RRQ, WRQ, Ack, Data, Request, decode, encode_ack, encode_data
 from sockets_core.tftp.rto import MIN_RTO, RetransmitTimer
-from sockets_core.tftp.transfer import CLIENT_RESEND, QUICK_RESENDS, ReadTransfer, WriteTransfer
+from sockets_core.tftp.transfer import CLIENT_RESEND, ReadTransfer, WriteTransfer
 
 
 def download(data: bytes, **options: str) -> ReadTransfer:
@@ -57,7 +57,7 @@ def test_a_lost_block_is_resent_after_the_measured_round_trip_not_the_timeout() 
 
 
 def test_quick_resends_at_the_measured_pace_then_quiet_for_the_peers_own_timer() -> None:
-    """QUICK_RESENDS resends within the timeout option (the ceiling of the backoff), then
+    """A few quick resends within the timeout option (the ceiling of the backoff), then
     gaps longer than a client's own 5 s timer: tftp-hpa and atftp restart it on every
     packet they ignore, so a server resending each second would keep them from resending."""
     t = download(b"x" * 5000, timeout="3")
@@ -65,9 +65,9 @@ def test_quick_resends_at_the_measured_pace_then_quiet_for_the_peers_own_timer()
     t.receive(encode_ack(0), 0.01)  # the OACK answered: a 10 ms sample
     _, times, _ = run_silent(t, [])
     gaps = [b - a for a, b in zip([0.01, *times], times)]
-    quick = [min(3.0, MIN_RTO * 2 ** n) for n in range(QUICK_RESENDS)]
-    assert all(abs(gap - want) < 1e-9 for gap, want in zip(gaps, quick))
-    assert all(abs(gap - 2 * CLIENT_RESEND) < 1e-9 for gap in gaps[QUICK_RESENDS:]) and gaps[QUICK_RESENDS:]
+    n = t.quick_resends
+    assert all(abs(gap - min(3.0, MIN_RTO * 2 ** i)) < 1e-9 for i, gap in enumerate(gaps[:n]))
+    assert all(abs(gap - 2 * CLIENT_RESEND) < 1e-9 for gap in gaps[n:]) and gaps[n:]
     assert t.done and "no answer" in (t.error or "")
     # a peer that answered is waited for (retries + 1) x 5 s: clients resend every 5 s
     assert times[-1] - 0.01 <= 6 * CLIENT_RESEND
