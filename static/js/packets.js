@@ -229,7 +229,7 @@ async function reload(done = '') {
   list.render(true);
   showHeld();
   if (failure) setLoadState(`Could not load the log (${failure.message}); new events still show.`, true);
-  else setLoadState(done || (events.length >= FETCH ? `The newest ${FETCH.toLocaleString()} events of this filter are loaded; the exports have all the server keeps.` : ''));
+  else setLoadState(done || (events.length >= FETCH ? `The newest ${FETCH.toLocaleString()} events of this filter are loaded (the exports have all the server keeps).` : ''));
   fillGap(); // what was recorded between that answer and the live feed's start
 }
 

@@ -83,11 +83,6 @@ def wait_rowcount_above(page: Page, count: int, timeout: float = 10.0) -> None:
         page.wait_for_timeout(50)
 
 
-def page_received_events(page: Page) -> None:
-    """The page counts, once a second, what its live feed delivered."""
-    expect(page.locator("#rate")).to_have_text(re.compile(r"^[1-9]\d* events/s"))
-
-
 def test_netcat_conversation_rows_details_auto_decoded_bytes_and_ladder(
         page: Page, fresh_sockdash: harness.Sockdash) -> None:
     open_log(page, fresh_sockdash)
@@ -174,7 +169,6 @@ def test_pause_holds_the_rows_while_traffic_flows_and_resume_brings_them(
     tftp_get(fresh_sockdash, "mid.bin", tmp_path / "b.bin")
     tftp_missing(fresh_sockdash, "missing-while-paused")
     server_has(fresh_sockdash, "service=tftp", "missing-while-paused")
-    page_received_events(page)
 
     def as_at_the_pause() -> None:  # reading while paused: the list is the one at the pause, to its last row
         viewport = page.locator("#log-viewport")
@@ -184,7 +178,6 @@ def test_pause_holds_the_rows_while_traffic_flows_and_resume_brings_them(
         assert rowcount(page) == before
         expect(rows(page).filter(has_text="missing-while-paused")).to_have_count(0)
 
-    as_at_the_pause()
     expect(page.locator("#thaw")).to_have_text(re.compile(r"^\d+ new since the pause: resume$"))  # they came
     as_at_the_pause()
     page.get_by_role("button", name="Resume", exact=True).click()
@@ -206,9 +199,6 @@ def test_scrolling_up_holds_the_view_until_the_newest_are_asked_for(
     tftp_get(fresh_sockdash, "mid.bin", tmp_path / "b.bin")
     tftp_missing(fresh_sockdash, "missing-while-reading")
     server_has(fresh_sockdash, "service=tftp", "missing-while-reading")
-    page_received_events(page)
-    assert rows(page).evaluate_all("rows => rows.map(r => r.dataset.id)") == shown
-    assert rowcount(page) == before
     jump = page.locator("#thaw")
     expect(jump).to_have_text(re.compile(r"^\d+ new: jump to the newest$"))  # they came, and wait
     assert rows(page).evaluate_all("rows => rows.map(r => r.dataset.id)") == shown
@@ -278,7 +268,7 @@ def test_after_a_reconnect_the_page_fetches_what_it_missed(
     chat_lines(fresh_sockdash, b"said while you were away\n")
     tftp_get(fresh_sockdash, "mid.bin", tmp_path / "a.bin")  # 400 newer events: more than a reconnect's first batch
     down = False
-    expect(page.locator("#live-state")).to_have_text("live", timeout=15_000)
+    expect(page.locator("#live-state")).to_have_text("live", timeout=30_000)
     page.get_by_label("Search").fill("while you were away")
     expect(rows(page)).to_have_count(1)
     page.get_by_label("Search").fill("")
@@ -305,7 +295,7 @@ def test_after_a_server_restart_the_page_shows_the_new_log_not_the_old_one(
     second = harness.start(tmp_path / "second", ports=ports)
     try:
         chat_lines(second, b"from the second run\n")  # ids 1-4 again, which the page has seen
-        expect(page.locator("#live-state")).to_have_text("live", timeout=15_000)
+        expect(page.locator("#live-state")).to_have_text("live", timeout=30_000)  # its retries back off to 10 s
         expect(rows(page).filter(has_text="from the second run")).to_have_count(1)
         expect(rows(page).filter(has_text="from the first run")).to_have_count(0)
         expect(page.locator("#load-state")).to_have_text("sockdash restarted: the log starts anew.")
