@@ -31,9 +31,8 @@ CLIENT_RESEND = 5.0  # what common clients wait before they resend (tftp-hpa, at
 class TransferBase:
     """What both directions share: the options, the resend timer, giving up."""
 
-    # A sender's quick resends (0.1 + 0.2 + 0.4 + 0.8 s on a LAN) are answered by every
-    # receiver we know; a receiver's repeated ACK only by some senders (curl), the others
-    # (tftp-hpa) wait for their own timer, which our repeats hold back: two then.
+    # Resends at the measured pace (0.1 + 0.2 + 0.4 + 0.8 s on a LAN) before the quiet gap;
+    # an upload lowers it for a sender that shows it ignores them (WriteTransfer).
     quick_resends = 4
 
 
@@ -51,6 +50,7 @@ class TransferBase:
         self.resends = 0  # packets sent again on a timer, over the whole transfer
         self._deadline: float | None = None
         self._retries = 0  # timer expiries since the peer last moved the transfer on
+        self._resent_at = 0.0  # when the timer last resent
         self._waiting_since = 0.0
         self._sent_at: float | None = None  # when what awaits an answer went out, if only once (Karn)
         self._answered = False
@@ -89,6 +89,7 @@ class TransferBase:
             self._finish(f"no answer after {self._retries} retries ({now - self._waiting_since:.1f} s)")
             return []
         self._retries += 1
+        self._resent_at = now
         self.rto.back_off()
         self._sent_at = None  # an answer from now on may be to either copy: no sample
         wait = self.rto.timeout if self._retries < self.quick_resends else max(self.rto.timeout, self.peer_timer)

@@ -149,7 +149,15 @@ class ReadTransfer(TransferBase):
 class WriteTransfer(TransferBase):
     """Receives a file. ``write(bytes)`` stores the next part; the adapter commits at the end."""
 
-    quick_resends = 2  # see TransferBase
+    # Does the sender resend a block when our ACK comes again (curl does), or only on its
+    # own timer (tftp-hpa: 5 s, restarted by every packet it ignores, ours included)?
+    # Learned at the first loss: a block that follows our resend within a second answers it.
+    FOLLOWS_WITHIN = 1.0
+    follows_repeats: bool | None = None
+
+    @property
+    def quick_resends(self) -> int:  # type: ignore[override]
+        return 1 if self.follows_repeats is False else 4
 
     def __init__(self, request: Request, write: Callable[[bytes], None], max_size: int,
                  max_retries: int = DEFAULT_RETRIES, window_bytes: int = DEFAULT_WINDOW_BYTES) -> None:
@@ -232,6 +240,8 @@ class WriteTransfer(TransferBase):
             self._finish(f"upload larger than the limit of {self.max_size} bytes")
             return [encode_error(ERR_DISK_FULL, f"File exceeds the upload limit of {self.max_size} bytes")]
         last = len(packet.payload) < self.blksize
+        if self._retries and self.follows_repeats is None:
+            self.follows_repeats = now - self._resent_at < self.FOLLOWS_WITHIN
         if self._since_ack == 0:
             self._progress(now)  # the first block after our ACK: a round trip
         self._write(packet.payload if self._netascii is None else self._netascii.feed(packet.payload, last))

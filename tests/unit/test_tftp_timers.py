@@ -141,3 +141,30 @@ def test_no_round_trip_is_measured_on_a_resent_packet() -> None:
     t.handle_timer(1.0)  # DATA 1 again
     t.receive(encode_ack(1), 1.001)
     assert t.rto.srtt is None
+
+
+def test_an_upload_learns_whether_the_sender_answers_our_repeated_ack() -> None:
+    """curl resends its block when our ACK comes again: repeat quickly. tftp-hpa resends only
+    on its own 5 s timer, restarted by every packet it ignores: one repeat, then quiet."""
+
+    def resends_before_quiet(t: WriteTransfer) -> int:
+        count, last = 0, t.get_timer()
+        while True:
+            assert last is not None
+            if not t.handle_timer(last):
+                return count
+            count += 1
+            following = t.get_timer()
+            assert following is not None
+            if following - last >= 2 * CLIENT_RESEND - 1e-9:
+                return count
+            last = following
+
+    for follows, gap, expected in ((True, 0.15, 4), (False, 5.0, 1)):
+        t = WriteTransfer(Request(WRQ, "u", "octet", {}), lambda b: None, 1 << 20)
+        t.start(0.0)
+        t.receive(encode_data(1, b"a" * 512), 0.001)  # ACK 1: a 1 ms round trip
+        assert resends_before_quiet(t) == 4  # block 2 lost: nothing known yet
+        t.receive(encode_data(2, b"a" * 512), t._resent_at + gap)
+        assert t.follows_repeats is follows
+        assert resends_before_quiet(t) == expected  # block 3 lost
