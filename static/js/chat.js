@@ -1,107 +1,69 @@
-// The web chat. Conversations are rooms ("#lobby") and direct messages ("@nick").
-// Network text only ever reaches the page through textContent; links are built as <a>.
+// The web chat. Conversations are rooms ("#lobby") and direct messages ("@nick"); the
+// protocol is in docs/websocket.md. What the page keeps is in chat-model.js, how an item
+// looks in chat-render.js, the drawers and the composer in chat-layout.js.
 import { liveSocket } from './live.js';
+import { Conversation, Outbox, checkTyped, dmKey, isRoomList, readStored, settleAck } from './chat-model.js';
+import { badge, dayDivider, dayOf, lastDay, nickEl, renderItem, renderItems } from './chat-render.js';
+import { setupComposer, setupDrawers } from './chat-layout.js';
 
 const $ = (id) => document.getElementById(id);
 const NICK_KEY = 'sockdash.nick';
 const ROOMS_KEY = 'sockdash.rooms';
 const CLIENT_KEY = 'sockdash.secret'; // issued by the server in welcome: takes this tab's nick back after a drop
 const TAB_KEY = 'sockdash.tab'; // public: makes this tab's message ids unique across reloads
-const MAX_ITEMS = 1000;
 const baseTitle = document.title;
 const PAGE_LOAD = Math.random().toString(36).slice(2, 10);
+const now = () => Date.now() / 1000;
+
+function stored(storage, key) {
+  try { return storage.getItem(key); } catch { return null; } // storage off (a privacy setting)
+}
+function store(storage, key, value) {
+  try { storage.setItem(key, value); } catch { /* kept for this page only */ }
+}
 
 function tabId() {
-  let id = sessionStorage.getItem(TAB_KEY);
+  let id = stored(sessionStorage, TAB_KEY);
   if (!id) {
     id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-    sessionStorage.setItem(TAB_KEY, id);
+    store(sessionStorage, TAB_KEY, id);
   }
   return id;
 }
 
+let nextId = 1;
 const state = {
-  nick: localStorage.getItem(NICK_KEY) || '',
-  joined: JSON.parse(localStorage.getItem(ROOMS_KEY) || '["lobby"]'),
+  nick: stored(localStorage, NICK_KEY) || '',
+  nicks: new Set(), // every nick this tab had: its messages are marked as its own
+  joined: readStored(localStorage, ROOMS_KEY, ['lobby'], isRoomList),
   current: '#lobby',
-  convs: new Map(), // key -> { items: [], unread: 0 }
+  convs: new Map(),
   members: new Map(), // room -> [{nick, transport}]
   rooms: {},
-  outbox: new Map(), // id -> { key, payload, item }
   welcomed: false,
-  nextId: 1,
+  everWelcomed: false,
 };
+const outbox = new Outbox(() => `${tabId()}:${PAGE_LOAD}:${nextId++}`); // unique across reloads of this tab
+const mine = (nick) => nick === state.nick || state.nicks.has(nick);
 
 function conv(key) {
-  if (!state.convs.has(key)) state.convs.set(key, { items: [], unread: 0 });
+  if (!state.convs.has(key)) {
+    const c = new Conversation(key);
+    if (!c.isRoom) c.loaded = true; // direct messages have no first history: every replay merges
+    state.convs.set(key, c);
+  }
   return state.convs.get(key);
 }
 
 function saveRooms() {
-  localStorage.setItem(ROOMS_KEY, JSON.stringify(state.joined));
+  store(localStorage, ROOMS_KEY, JSON.stringify(state.joined));
 }
 
-// ---- rendering ---------------------------------------------------------------------------
-const URL_RE = /\bhttps?:\/\/[^\s<>"']+/g;
-
-function linkified(text) {
-  const span = document.createElement('span');
-  span.className = 'text';
-  let last = 0;
-  for (const match of text.matchAll(URL_RE)) {
-    span.append(text.slice(last, match.index));
-    const a = document.createElement('a');
-    a.href = match[0];
-    a.textContent = match[0];
-    a.rel = 'noopener noreferrer';
-    a.target = '_blank';
-    span.append(a);
-    last = match.index + match[0].length;
-  }
-  span.append(text.slice(last));
-  return span;
+function note(text) {
+  $('composer-note').textContent = text;
 }
 
-function badge(transport) {
-  const b = document.createElement('span');
-  b.className = `badge ${transport}`;
-  b.textContent = transport;
-  return b;
-}
-
-function stamp(seconds) {
-  const t = document.createElement('time');
-  const d = new Date(seconds * 1000);
-  t.dateTime = d.toISOString();
-  t.textContent = d.toLocaleTimeString();
-  return t;
-}
-
-function renderItem(item) {
-  const li = document.createElement('li');
-  const e = item.event;
-  li.className = e.kind === 'message' ? 'message' : e.kind;
-  if (item.state) li.dataset.state = item.state;
-  const who = document.createElement('strong');
-  who.className = 'nick';
-  who.textContent = e.nick;
-  if (e.kind === 'message' || e.kind === 'dm') {
-    li.append(stamp(e.time), ' ', badge(e.transport), ' ', who, ': ', linkified(e.text));
-    if (e.kind === 'dm' && e.nick === state.nick) li.firstChild.after(` → ${e.to}`);
-  } else if (e.kind === 'action') {
-    li.append(stamp(e.time), ' ', badge(e.transport), ' * ', who, ' ', linkified(e.text));
-  } else {
-    const text = { join: `${e.nick} (${e.transport}) joined`, leave: `${e.nick} (${e.transport}) left`,
-      nick: `${e.nick} is now known as ${e.to}`, clear: 'the history of this room was cleared by the admin',
-      lost: e.text }[e.kind];
-    li.append(stamp(e.time), ` ${text}`);
-  }
-  if (item.state === 'pending') li.append(Object.assign(document.createElement('span'), { className: 'state', textContent: 'sending…' }));
-  if (item.state === 'failed') li.append(Object.assign(document.createElement('span'), { className: 'state', textContent: `not sent: ${item.error}` }));
-  item.el = li;
-  return li;
-}
-
+// ---- the conversation on screen ------------------------------------------------------------
 const list = $('messages');
 let following = true;
 list.addEventListener('scroll', () => {
@@ -110,63 +72,115 @@ list.addEventListener('scroll', () => {
 });
 $('jump').addEventListener('click', () => { list.scrollTop = list.scrollHeight; });
 
-function renderConversation() {
+function loadOlderItem() {
+  const li = document.createElement('li');
+  li.className = 'load-older';
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.textContent = 'Load older messages';
+  button.addEventListener('click', () => {
+    const c = conv(state.current);
+    button.disabled = true;
+    button.textContent = 'Loading…';
+    socket.send({ type: 'history', room: c.key.slice(1), before: c.oldestId() });
+  });
+  li.append(button);
+  return li;
+}
+
+function renderConversation({ keepScroll = false } = {}) {
   const c = conv(state.current);
-  c.unread = 0;
-  list.replaceChildren(...c.items.map(renderItem));
-  list.scrollTop = list.scrollHeight;
-  following = true;
-  $('conv-title').textContent = state.current.startsWith('#') ? state.current : `private: ${state.current.slice(1)}`;
-  $('leave-room').hidden = !state.current.startsWith('#');
+  if (!document.hidden) c.unread = 0;
+  const fromBottom = list.scrollHeight - list.scrollTop;
+  const nodes = renderItems(c.items, mine);
+  if (c.isRoom && c.more) nodes.unshift(loadOlderItem());
+  list.replaceChildren(...nodes);
+  if (keepScroll) list.scrollTop = list.scrollHeight - fromBottom;
+  else { list.scrollTop = list.scrollHeight; following = true; $('jump').hidden = true; }
+  const room = c.isRoom ? c.key : null;
+  $('conv-title').textContent = room || `private: ${c.key.slice(1)}`;
+  $('leave-room').hidden = !room;
   const clear = $('clear-room');
-  if (clear) clear.hidden = !state.current.startsWith('#');
+  if (clear) clear.hidden = !room;
+  $('text').placeholder = room ? `Message ${room}` : `Message ${c.key.slice(1)} privately`;
   renderSidebar();
   renderMembers();
 }
 
-function addItem(key, item) {
+// An item into a conversation; `live`: it just happened (it may count as unread).
+function show(key, item, live = false) {
   const c = conv(key);
-  c.items.push(item);
-  if (c.items.length > MAX_ITEMS) c.items.splice(0, c.items.length - MAX_ITEMS);
+  const before = c.items.length;
+  if (!c.add(item)) return;
+  const trimmed = c.items.length <= before;
   if (key === state.current) {
-    list.append(renderItem(item));
-    while (list.children.length > MAX_ITEMS) list.firstElementChild.remove();
+    const at = c.items.indexOf(item);
+    if (trimmed || at !== c.items.length - 1) {
+      renderConversation({ keepScroll: !following });
+    } else {
+      if (item.event.time && dayOf(item.event.time) !== lastDay(c.items, at)) list.append(dayDivider(item.event.time));
+      list.append(renderItem(item, mine));
+    }
     if (following) list.scrollTop = list.scrollHeight;
     else $('jump').hidden = false;
-    if (document.hidden && item.event.kind !== 'join' && item.event.kind !== 'leave') c.unread += 1;
-  } else if (['message', 'action', 'dm'].includes(item.event.kind)) {
+    if (live && document.hidden && countable(item)) c.unread += 1;
+  } else if (live && countable(item)) {
     c.unread += 1;
   }
   renderSidebar();
 }
 
-function roomButton(key, label, extra) {
+function countable(item) {
+  return ['message', 'action', 'dm'].includes(item.event.kind) && !mine(item.event.nick);
+}
+
+function refresh(key, options) {
+  if (key === state.current) renderConversation(options);
+  else renderSidebar();
+}
+
+// ---- the side panels -------------------------------------------------------------------------
+function convButton(key, label, aria) {
   const li = document.createElement('li');
   const b = document.createElement('button');
   b.type = 'button';
-  b.textContent = label;
-  if (key === state.current) b.setAttribute('aria-current', 'true');
-  const unread = conv(key).unread;
-  if (extra) b.append(' ', Object.assign(document.createElement('span'), { className: 'count', textContent: extra }));
+  const unread = state.convs.has(key) ? conv(key).unread : 0;
+  b.append(Object.assign(document.createElement('span'), { className: 'label', textContent: label }));
   if (unread) b.append(Object.assign(document.createElement('span'), { className: 'unread', textContent: String(unread) }));
-  b.setAttribute('aria-label', `${label}${unread ? `, ${unread} unread` : ''}`);
+  if (key === state.current) b.setAttribute('aria-current', 'true');
+  b.setAttribute('aria-label', aria || `${label}${unread ? `, ${unread} unread` : ''}`);
   b.addEventListener('click', () => open(key));
   li.append(b);
   return li;
 }
 
+function people(count) {
+  return `${count} ${count === 1 ? 'person' : 'people'}`;
+}
+
 function renderSidebar() {
-  const roomItems = [];
-  for (const room of state.joined) roomItems.push(roomButton(`#${room}`, `#${room}`, `(${state.rooms[room] ?? 0})`));
-  for (const [room, count] of Object.entries(state.rooms)) {
-    if (!state.joined.includes(room)) roomItems.push(roomButton(`#${room}`, `#${room}`, `(${count}) join`));
-  }
-  $('room-list').replaceChildren(...roomItems);
+  $('room-list').replaceChildren(...state.joined.map((room) => convButton(`#${room}`, `#${room}`)));
+  const others = Object.entries(state.rooms).filter(([room]) => !state.joined.includes(room));
+  $('other-rooms').replaceChildren(...others.map(([room, count]) => {
+    const li = convButton(`#${room}`, `#${room}`, `Join #${room}, ${people(count)}`);
+    li.firstChild.append(Object.assign(document.createElement('span'), { className: 'people', textContent: people(count) }));
+    return li;
+  }));
+  $('other-rooms-box').hidden = others.length === 0;
   const dms = [...state.convs.keys()].filter((k) => k.startsWith('@'));
-  $('dm-list').replaceChildren(...dms.map((k) => roomButton(k, k.slice(1))));
+  $('dm-list').replaceChildren(...dms.map((k) => convButton(k, k.slice(1))));
+  $('dm-hint').hidden = dms.length > 0;
   let total = 0;
-  for (const c of state.convs.values()) total += c.unread;
+  let elsewhere = 0;
+  for (const c of state.convs.values()) {
+    total += c.unread;
+    if (c.key !== state.current) elsewhere += c.unread;
+  }
   document.title = total ? `(${total}) ${baseTitle}` : baseTitle;
+  const badgeEl = $('rooms-unread');
+  badgeEl.textContent = elsewhere ? String(elsewhere) : '';
+  badgeEl.hidden = !elsewhere;
+  $('rooms-toggle').setAttribute('aria-label', `Rooms and private conversations${elsewhere ? `, ${elsewhere} unread` : ''}`);
 }
 
 function renderMembers() {
@@ -176,22 +190,38 @@ function renderMembers() {
     const li = document.createElement('li');
     const b = document.createElement('button');
     b.type = 'button';
-    b.append(badge(m.transport), ' ', m.nick);
+    b.append(badge(m.transport), ' ', nickEl(m.nick));
+    if (m.nick === state.nick) b.append(Object.assign(document.createElement('span'), { className: 'you', textContent: '(you)' }));
     b.setAttribute('aria-label', m.nick === state.nick ? `${m.nick} (you)` : `Message ${m.nick} privately`);
     b.disabled = m.nick === state.nick;
     b.addEventListener('click', () => open(`@${m.nick}`));
     li.append(b);
     return li;
   }));
+  const toggle = $('members-toggle');
+  toggle.hidden = !room;
+  $('member-count').textContent = `${members.length} ${members.length === 1 ? 'member' : 'members'}`;
+  $('members-title').textContent = room ? `Members of #${room}` : 'Members';
 }
 
 function open(key) {
-  if (key.startsWith('#') && !state.joined.includes(key.slice(1))) {
-    socket.send({ type: 'join', room: key.slice(1) });
-  }
+  if (key.startsWith('#') && !state.joined.includes(key.slice(1))) socket.send({ type: 'join', room: key.slice(1) });
   state.current = key;
+  drawers.close();
   renderConversation();
   $('text').focus();
+}
+
+function forgetRoom(room) {
+  state.joined = state.joined.filter((r) => r !== room);
+  saveRooms();
+  state.convs.delete(`#${room}`);
+  state.members.delete(room);
+  if (state.current === `#${room}`) {
+    if (state.joined.length) open(`#${state.joined[0]}`); else open('#lobby');
+  } else {
+    renderSidebar();
+  }
 }
 
 document.addEventListener('visibilitychange', () => {
@@ -199,116 +229,206 @@ document.addEventListener('visibilitychange', () => {
 });
 
 // ---- sending: every message is acked, or marked as not sent ---------------------------------
-function send(text) {
+function send() {
+  const box = $('text');
+  const checked = checkTyped(box.value);
+  if (checked.error !== undefined) { note(checked.error); return; } // the text stays in the box
+  box.value = '';
+  composer.grow();
+  note(state.welcomed ? '' : 'Offline: what you typed will be sent when the connection is back.');
   const key = state.current;
-  const id = `${tabId()}:${PAGE_LOAD}:${state.nextId++}`; // unique across reloads of this tab
-  const action = key.startsWith('#') && text.startsWith('/me ');
-  const payload = key.startsWith('#')
-    ? { type: 'send', id, room: key.slice(1), text: action ? text.slice(4) : text, action }
-    : { type: 'dm', id, to: key.slice(1), text };
-  const event = { kind: action ? 'action' : (key.startsWith('@') ? 'dm' : 'message'), room: key.slice(1), nick: state.nick,
-    transport: 'web', text: payload.text, time: Date.now() / 1000, to: key.startsWith('@') ? key.slice(1) : '' };
+  const room = key.startsWith('#') ? key.slice(1) : '';
+  const { text } = checked;
+  const shown = text.trimStart().startsWith('//') ? text.replace('/', '') : text;
+  let payload;
+  let event;
+  if (checked.command) {
+    payload = { type: 'send', room, text };
+    event = { kind: 'command', text: text.trim(), time: now(), id: 0 };
+  } else if (room) {
+    payload = { type: 'send', room, text };
+    event = { kind: 'message', room, nick: state.nick, transport: 'web', text: shown, time: now(), to: '', id: 0 };
+  } else {
+    payload = { type: 'dm', to: key.slice(1), text };
+    event = { kind: 'dm', room: '', nick: state.nick, transport: 'web', text: shown, time: now(), to: key.slice(1), id: 0 };
+  }
   const item = { event, state: 'pending' };
-  addItem(key, item);
-  state.outbox.set(id, { key, payload, item });
+  outbox.add(key, payload, item);
+  following = true; // what one sends is shown, wherever the list was scrolled
+  show(key, item);
   if (state.welcomed) socket.send(payload);
-  else $('composer-note').textContent = 'Offline: your message will be sent when the connection is back.';
 }
 
-function settle(id, event, error) {
-  const entry = state.outbox.get(id);
+function localNotice(key, text, error = false) {
+  show(key, { event: { kind: 'notice', text, error, time: now(), id: 0 }, local: true });
+}
+
+function onAck(m) {
+  const entry = outbox.take(m.id);
   if (!entry) return;
-  state.outbox.delete(id);
-  if (event) entry.item.event = event;
-  entry.item.state = error ? 'failed' : undefined;
-  entry.item.error = error;
-  if (entry.item.el && entry.item.el.isConnected) entry.item.el.replaceWith(renderItem(entry.item));
+  const c = conv(entry.key);
+  const { item } = entry;
+  if (item.event.kind !== 'command') {
+    if (settleAck(c, item, m) === 'drop') c.remove(item);
+    refresh(entry.key, { keepScroll: true });
+    return;
+  }
+  c.remove(item);
+  refresh(entry.key, { keepScroll: true });
+  for (const reply of m.replies || []) localNotice(entry.key, reply);
+  if (m.duplicate) localNotice(entry.key, `${item.event.text}: done (sent again after a reconnect)`);
+  if (m.event && m.event.kind === 'dm') show(dmKey(m.event, mine), { event: m.event });
+  else if (m.event) show(`#${m.event.room}`, { event: m.event });
+  if (m.left) forgetRoom(m.left);
+  if (m.entered) open(`#${m.entered}`);
 }
 
-$('composer').addEventListener('submit', (e) => {
-  e.preventDefault();
-  const text = $('text').value;
-  if (!text.trim()) return;
-  $('text').value = '';
-  send(text);
-});
+function onError(m) {
+  const entry = m.id ? outbox.take(m.id) : null;
+  if (entry) {
+    const { item } = entry;
+    if (item.event.kind === 'command') {
+      conv(entry.key).remove(item);
+      refresh(entry.key, { keepScroll: true });
+      const command = item.event.text.split(' ')[0];
+      localNotice(entry.key, m.text.startsWith('unknown command') ? m.text : `${command}: ${m.text}`, true);
+    } else {
+      item.state = 'failed';
+      item.error = m.text;
+      refresh(entry.key, { keepScroll: true });
+    }
+  } else if (m.request === 'hello') {
+    state.welcomed = false;
+    $('nick-error').textContent = m.text;
+    $('nick-form').hidden = false;
+    $('chat-main').hidden = true;
+  } else if (m.request === 'nick') {
+    $('rename-error').textContent = m.text;
+  } else if (m.request === 'history') {
+    note(m.text);
+    refresh(state.current, { keepScroll: true });
+  } else {
+    note(m.text);
+  }
+}
 
 // ---- the connection ----------------------------------------------------------------------
 function onEvent(e) {
-  if (e.kind === 'dm') addItem(`@${e.nick}`, { event: e });
-  else if (e.kind === 'nick') {
-    for (const room of state.joined) addItem(`#${room}`, { event: e });
+  if (e.kind === 'dm') {
+    show(dmKey(e, mine), { event: e }, true);
+  } else if (e.kind === 'nick') {
+    renamed(e.nick, e.to);
+    const rooms = state.joined.filter((r) => (state.members.get(r) || []).some((m) => m.nick === e.to));
+    for (const room of rooms.length ? rooms : state.joined) show(`#${room}`, { event: e });
   } else {
-    if (e.kind === 'clear') conv(`#${e.room}`).items = [];
-    addItem(`#${e.room}`, { event: e });
+    const c = conv(`#${e.room}`);
+    if (e.kind === 'clear') { c.items = c.items.filter((i) => i.state); c.ids.clear(); c.more = false; }
+    show(`#${e.room}`, { event: e }, true);
+    if (e.kind === 'clear') refresh(`#${e.room}`);
   }
 }
 
-function onMessage(m) {
-  if (m.type === 'welcome') {
-    state.welcomed = true;
-    if (m.client) sessionStorage.setItem(CLIENT_KEY, m.client);
-    state.nick = m.nick;
-    localStorage.setItem(NICK_KEY, m.nick);
-    state.joined = m.joined;
-    state.rooms = m.rooms;
-    saveRooms();
-    $('me').textContent = `you are ${m.nick}`;
-    $('nick-form').hidden = true;
-    $('chat-main').hidden = false;
-    $('composer-note').textContent = '';
-    for (const { payload } of state.outbox.values()) socket.send(payload); // resend what was not acked
-    renderConversation();
-  } else if (m.type === 'history') {
-    const pending = conv(`#${m.room}`).items.filter((i) => i.state);
-    conv(`#${m.room}`).items = [...m.events.map((event) => ({ event })), ...pending];
-    if (!state.joined.includes(m.room)) { state.joined.push(m.room); saveRooms(); }
-    if (state.current === `#${m.room}`) renderConversation();
-  } else if (m.type === 'members') {
-    state.members.set(m.room, m.members);
-    renderMembers();
-  } else if (m.type === 'rooms') {
-    state.rooms = m.rooms;
-    renderSidebar();
-  } else if (m.type === 'events') {
-    m.events.forEach(onEvent);
-  } else if (m.type === 'ack') {
-    settle(m.id, m.event, null);
-  } else if (m.type === 'nick') {
-    state.nick = m.nick;
-    localStorage.setItem(NICK_KEY, m.nick);
-    $('me').textContent = `you are ${m.nick}`;
-  } else if (m.type === 'lost') {
-    const text = `${m.count} events were missed: this browser fell behind`;
-    addItem(state.current, { event: { kind: 'lost', room: '', nick: '', transport: '', text, time: Date.now() / 1000 } });
-  } else if (m.type === 'error') {
-    if (m.request === 'hello') {
-      state.welcomed = false;
-      $('nick-error').textContent = m.text;
-      $('nick-form').hidden = false;
-      $('chat-main').hidden = true;
-    } else if (m.id) {
-      settle(m.id, null, m.text);
-    } else {
-      $('composer-note').textContent = m.text;
-    }
+// Someone's new nick: their private conversation and the member lists follow.
+function renamed(old, nick) {
+  for (const members of state.members.values()) {
+    for (const m of members) if (m.nick === old) m.nick = nick;
   }
+  const key = `@${old}`;
+  if (state.convs.has(key) && !state.convs.has(`@${nick}`)) {
+    const c = state.convs.get(key);
+    state.convs.delete(key);
+    c.key = `@${nick}`;
+    state.convs.set(c.key, c);
+    if (state.current === key) state.current = c.key;
+  }
+  refresh(state.current, { keepScroll: true });
 }
+
+function setNick(nick) {
+  state.nick = nick;
+  state.nicks.add(nick);
+  store(localStorage, NICK_KEY, nick);
+  $('me').textContent = `you are ${nick}`;
+}
+
+function onWelcome(m) {
+  if (state.everWelcomed) {
+    for (const c of state.convs.values()) c.divider('reconnected at', now());
+  }
+  state.everWelcomed = true;
+  state.welcomed = true;
+  if (m.client) store(sessionStorage, CLIENT_KEY, m.client);
+  setNick(m.nick);
+  state.joined = m.joined;
+  state.rooms = m.rooms;
+  saveRooms();
+  $('nick-form').hidden = true;
+  $('chat-main').hidden = false;
+  note('');
+  for (const payload of outbox.payloads()) socket.send(payload); // resend what was not acked
+  if (state.current.startsWith('#') && !state.joined.includes(state.current.slice(1))) state.current = `#${state.joined[0]}`;
+  renderConversation();
+}
+
+function onHistory(m) {
+  const key = `#${m.room}`;
+  const c = conv(key);
+  if (m.before !== undefined) {
+    c.prepend(m.events, m.more);
+    refresh(key, { keepScroll: true });
+    return;
+  }
+  const first = !c.loaded;
+  c.merge(m.events);
+  if (first) c.more = m.more;
+  if (!state.joined.includes(m.room)) { state.joined.push(m.room); saveRooms(); }
+  refresh(key, { keepScroll: !first && !following });
+}
+
+function onDirectMessages(m) {
+  const keys = new Set();
+  for (const e of m.events) {
+    const key = dmKey(e, mine);
+    conv(key).merge([e]);
+    keys.add(key);
+  }
+  if (keys.has(state.current)) renderConversation({ keepScroll: !following });
+  else renderSidebar();
+}
+
+const handlers = {
+  welcome: onWelcome,
+  history: onHistory,
+  dms: onDirectMessages,
+  members: (m) => { state.members.set(m.room, m.members); renderMembers(); },
+  rooms: (m) => { state.rooms = m.rooms; renderSidebar(); },
+  events: (m) => m.events.forEach(onEvent),
+  ack: onAck,
+  error: onError,
+  nick: (m) => { setNick(m.nick); closeRename(); refresh(state.current, { keepScroll: true }); },
+  lost: (m) => {
+    localNotice(state.current, `${m.count} events were missed: this browser fell behind; reloading the rooms`, true);
+    for (const room of state.joined) socket.send({ type: 'history', room }); // fills the gaps, without doubles
+  },
+};
 
 function hello() {
-  if (state.nick) socket.send({ type: 'hello', nick: state.nick, rooms: state.joined, client: sessionStorage.getItem(CLIENT_KEY) || '' });
+  if (state.nick) {
+    socket.send({ type: 'hello', nick: state.nick, rooms: state.joined, client: stored(sessionStorage, CLIENT_KEY) || '' });
+  }
 }
 
-const socket = liveSocket('/ws/chat', onMessage, { onOpen: hello });
+function onState(live) {
+  if (live === 'live') return;
+  state.welcomed = false;
+  if (!$('chat-main').hidden) note('Connection lost — reconnecting; messages you type will be sent then.');
+}
 
-const stateEl = document.getElementById('live-state');
-new MutationObserver(() => {
-  if (stateEl.dataset.state !== 'live') {
-    state.welcomed = false;
-    if (!$('chat-main').hidden) $('composer-note').textContent = 'Connection lost — reconnecting; messages you type will be sent then.';
-  }
-}).observe(stateEl, { attributes: true, attributeFilter: ['data-state'] });
+const socket = liveSocket('/ws/chat', (m) => handlers[m.type]?.(m), { onOpen: hello, onState });
+const drawers = setupDrawers();
+const composer = setupComposer($('text'), send);
 
+// ---- forms ---------------------------------------------------------------------------------
 $('nick-input').value = state.nick;
 $('nick-form').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -316,6 +436,7 @@ $('nick-form').addEventListener('submit', (e) => {
   $('nick-error').textContent = '';
   hello();
 });
+$('composer').addEventListener('submit', (e) => { e.preventDefault(); send(); });
 $('join-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const room = $('join-input').value.trim().replace(/^#/, '').toLowerCase();
@@ -326,18 +447,36 @@ $('join-form').addEventListener('submit', (e) => {
 $('leave-room').addEventListener('click', () => {
   const room = state.current.slice(1);
   socket.send({ type: 'leave', room });
-  state.joined = state.joined.filter((r) => r !== room);
-  saveRooms();
-  state.convs.delete(state.current);
-  state.current = `#${state.joined[0] || 'lobby'}`;
-  if (!state.joined.length) open('#lobby'); else renderConversation();
+  forgetRoom(room);
 });
+
+function closeRename() {
+  const wasOpen = !$('rename-form').hidden;
+  $('rename-form').hidden = true;
+  $('who-am-i').hidden = false;
+  $('rename-error').textContent = '';
+  if (wasOpen) $('nick-change').focus();
+}
+$('nick-change').addEventListener('click', () => {
+  $('rename-form').hidden = false;
+  $('who-am-i').hidden = true;
+  $('rename-input').value = state.nick;
+  $('rename-input').select();
+  $('rename-input').focus();
+});
+$('rename-cancel').addEventListener('click', closeRename);
+$('rename-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  $('rename-error').textContent = '';
+  socket.send({ type: 'nick', nick: $('rename-input').value.trim() });
+});
+
 const clearButton = $('clear-room');
 if (clearButton) {
   clearButton.addEventListener('click', async () => {
     const room = state.current.slice(1);
     if (!confirm(`Delete the stored history of #${room}?`)) return;
     const r = await fetch(`/api/chat/rooms/${encodeURIComponent(room)}/clear`, { method: 'POST' });
-    if (!r.ok) $('composer-note').textContent = `Could not clear: ${r.status}`;
+    if (!r.ok) note(`Could not clear: ${r.status}`);
   });
 }

@@ -7,7 +7,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from tests import harness
-from tests.integration.test_services_live import recv_until
+from tests.integration.test_services_live import chat_client, recv_until
 
 HOST = "127.0.0.1"
 
@@ -22,6 +22,11 @@ def join(page: Page, proc: harness.Sockdash, nick: str) -> None:
 def say(page: Page, text: str) -> None:
     page.get_by_role("textbox", name="Message", exact=True).fill(text)
     page.get_by_role("button", name="Send").click()
+
+
+def notice(page: Page, text: str) -> None:
+    """A line for this browser only (a command's answer) is shown."""
+    expect(page.locator("#messages li.notice", has_text=text).last).to_be_visible()
 
 
 def shown(page: Page, nick: str, text: str) -> None:
@@ -58,12 +63,12 @@ def test_browsers_netcat_course_script_and_udp_talk_in_every_direction(
     course_nick = f"127.0.0.1:{course.getsockname()[1]}"
     for page in (a, b):
         shown(page, course_nick, "课程脚本：你好")
-    assert f"<{course_nick}> 课程脚本：你好\n".encode("utf-8") in recv_until(nc, "你好\n".encode("utf-8"))
-    assert f"<{course_nick}> 课程脚本：你好\n".encode("utf-8") in udp_until("你好\n".encode("utf-8"))
+    assert f"<{course_nick}> 课程脚本：你好\n".encode() in recv_until(nc, "你好\n".encode())
+    assert f"<{course_nick}> 课程脚本：你好\n".encode() in udp_until("你好\n".encode())
 
     say(a, "from web a, 中文 too")
     shown(b, "web-a", "from web a, 中文 too")
-    assert "<web-a> from web a, 中文 too\n".encode("utf-8") in recv_until(nc, b"too\n")
+    assert "<web-a> from web a, 中文 too\n".encode() in recv_until(nc, b"too\n")
     assert "<web-a> from web a, 中文 too\n".encode("gbk") in recv_until(course, "too\n".encode("gbk"))
     assert b"<web-a> from web a" in udp_until(b"too\n")
 
@@ -76,7 +81,7 @@ def test_browsers_netcat_course_script_and_udp_talk_in_every_direction(
     udp.sendto("来自UDP".encode("gbk"), udp_server)
     for page in (a, b):
         shown(page, "udp-user", "来自UDP")
-    assert "<udp-user> 来自UDP\n".encode("utf-8") in recv_until(nc, "UDP\n".encode("utf-8"))
+    assert "<udp-user> 来自UDP\n".encode() in recv_until(nc, b"UDP\n")
     assert "<udp-user> 来自UDP\n".encode("gbk") in recv_until(course, "UDP\n".encode("gbk"))
 
     say(b, "from web b")
@@ -154,6 +159,13 @@ def test_history_after_restart_and_a_message_typed_while_disconnected(
         expect(page.locator("#live-state")).to_have_text("live", timeout=20_000)
         expect(page.locator("#messages li[data-state=pending]")).to_have_count(0)
         shown(page, "keeper", "typed while the server was down")
+        # a line says where the connection came back; what the page had is not shown twice
+        divider = page.locator("#messages li.reconnected")
+        expect(divider).to_have_count(1)
+        expect(divider).to_contain_text("reconnected at")
+        expect(page.locator("#messages li.message", has_text="native history line")).to_have_count(1)
+        expect(page.locator("#messages li.message", has_text="written before the restart")).to_have_count(1)
+        expect(page.locator("#messages li.reconnected + li")).to_contain_text("typed while the server was down")
         fresh = browser.new_context().new_page()
         join(fresh, again, "newcomer")
         shown(fresh, "keeper", "written before the restart")
@@ -173,3 +185,87 @@ def test_messages_typed_after_a_reload_are_delivered(page: Page, sockdash: harne
         expect(page.locator("#me")).to_have_text("you are reloader")
         say(page, "after the reload")
         assert b"<reloader> after the reload\n" in recv_until(s, b"after the reload\n")
+
+
+# -- issue #11, second pass: commands, private messages after a reload, a new nick ------------------
+def test_slash_commands_typed_in_the_page_are_commands_not_messages(
+        browser: Browser, fresh_sockdash: harness.Sockdash) -> None:
+    """Bug 2: /msg, /nick, /join, /who typed in the page went to the whole room and its history."""
+    proc = fresh_sockdash
+    page, watcher = browser.new_context().new_page(), browser.new_context().new_page()
+    join(page, proc, "typist")
+    join(watcher, proc, "watcher")
+    alice = chat_client(proc, "alice")
+    try:
+        say(page, "/msg alice just between us")
+        assert b"(private) <typist> just between us\n" in recv_until(alice, b"between us\n")
+        notice(page, "-> alice: just between us")
+        expect(page.locator("#dm-list")).to_contain_text("alice")
+        say(page, "/who")
+        notice(page, "in #lobby: alice (tcp), typist (web), watcher (web)")
+        say(page, "/bogus")
+        expect(page.locator("#messages li.notice.error").last).to_contain_text("unknown command /bogus")
+        say(page, "/join lab7")
+        expect(page.locator("#conv-title")).to_have_text("#lab7")
+        say(page, "/nick typist2")
+        expect(page.locator("#me")).to_have_text("you are typist2")
+        say(page, "/me waves in the lab")
+        shown(page, "typist2", "waves in the lab")
+        page.get_by_role("button", name="#lobby", exact=True).click()
+        say(page, "//etc/hosts is a path")
+        heard = recv_until(alice, b"is a path\n").decode()
+        assert "<typist2> /etc/hosts is a path\n" in heard and "typist is now known as typist2" in heard
+        for command in ("/who", "/bogus", "/join", "/nick", "/msg", "waves in the lab"):
+            assert command not in heard, command
+        shown(watcher, "typist2", "/etc/hosts is a path")
+        for command in ("/who", "/bogus", "/join", "/nick", "/msg", "between us"):
+            expect(watcher.locator("#messages")).not_to_contain_text(command)
+        late = browser.new_context().new_page()  # and the history has none of them
+        join(late, proc, "late")
+        shown(late, "typist2", "/etc/hosts is a path")
+        expect(late.locator("#messages li.message")).to_have_count(1)
+    finally:
+        alice.close()
+
+
+def test_private_messages_are_still_there_after_a_reload(browser: Browser, sockdash: harness.Sockdash) -> None:
+    """Bug 9: the conversation with someone vanished on reload."""
+    page = browser.new_context().new_page()
+    join(page, sockdash, "reader9")
+    with chat_client(sockdash, "writer9") as writer:
+        writer.sendall(b"/msg reader9 are you there?\n")
+        page.get_by_role("button", name="writer9, 1 unread").click()
+        shown(page, "writer9", "are you there?")
+        say(page, "yes, here")
+        assert b"(private) <reader9> yes, here\n" in recv_until(writer, b"here\n")
+        expect(page.locator("#messages li[data-state]")).to_have_count(0)  # acked
+        page.reload()
+        expect(page.locator("#me")).to_have_text("you are reader9")
+        page.get_by_role("button", name="writer9", exact=True).click()
+        shown(page, "writer9", "are you there?")
+        shown(page, "reader9", "yes, here")
+        expect(page.locator("#messages li.message")).to_have_count(2)  # once each
+        writer.sendall(b"/msg reader9 still here after your reload?\n")
+        shown(page, "writer9", "still here after your reload?")
+    other = browser.new_context().new_page()  # another browser has its own conversations
+    join(other, sockdash, "reader9b")
+    expect(other.locator("#dm-list li")).to_have_count(0)
+
+
+def test_the_nick_can_be_changed_after_joining(page: Page, sockdash: harness.Sockdash) -> None:
+    """Bug 9: there was no way to change nick after joining."""
+    with chat_client(sockdash, "holder9") as holder:
+        join(page, sockdash, "before9")
+        page.get_by_role("button", name="Change nick").click()
+        page.get_by_label("New nick").fill("holder9")
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator("#rename-error")).to_have_text("nick holder9 is taken")
+        page.get_by_label("New nick").fill("after9")
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator("#me")).to_have_text("you are after9")
+        expect(page.get_by_label("New nick")).to_be_hidden()
+        assert b"before9 is now known as after9" in recv_until(holder, b"after9")
+        page.reload()  # the browser remembers the new nick
+        expect(page.locator("#me")).to_have_text("you are after9")
+        say(page, "renamed and reloaded")
+        assert b"<after9> renamed and reloaded\n" in recv_until(holder, b"reloaded\n")
