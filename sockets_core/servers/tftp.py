@@ -21,7 +21,7 @@ from ..packetlog import LAZY_SUMMARIES, format_address
 from ..tftp import error_reply
 from ..tftp.packets import (ERR_ACCESS, ERR_EXISTS, ERR_NOT_FOUND, ERR_UNDEFINED, RRQ, MalformedPacket,
                             Request, decode, encode_error, summarize)
-from ..tftp.transfer import DEFAULT_RETRIES, ReadTransfer, WriteTransfer
+from ..tftp.transfer import CLIENT_RESEND, DEFAULT_RETRIES, ReadTransfer, WriteTransfer
 from ..traffic import ServiceTap
 from ..transfers import TransferRegistry
 from .listen import local_address, plain_address
@@ -54,6 +54,7 @@ class TftpServer(DatagramServer):
         self.local = local_address(sock)
         self.active: dict[tuple, gevent.Greenlet] = {}  # type: ignore[type-arg]
         self.repeats: dict[tuple, Callable[[], None]] = {}  # type: ignore[type-arg]  # by client address
+        self.lingering = 0  # finished uploads still listening for a repeated last DATA
 
     def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
         peer = plain_address(address)
@@ -78,7 +79,7 @@ class TftpServer(DatagramServer):
             return
         self.active[address] = gevent.spawn(self._serve, request, address, len(data))
         self.admission.admit(peer[0])
-        self.active[address].link(lambda _: self._forget(address))
+        self.active[address].link(lambda greenlet: self._forget(address, greenlet))
         self.tap.counters.clients = len(self.active)
 
     def _refuse(self, address: tuple, request_size: int, code: int, message: str) -> None:  # type: ignore[type-arg]
@@ -87,8 +88,10 @@ class TftpServer(DatagramServer):
         if packet is not None:
             self._reply(self.socket, self.local, address, packet)
 
-    def _forget(self, address: tuple) -> None:  # type: ignore[type-arg]
-        if self.active.pop(address, None) is not None:
+    def _forget(self, address: tuple, greenlet: gevent.Greenlet) -> None:  # type: ignore[type-arg]
+        """The transfer of this greenlet no longer counts (once: an upload's is freed before it lingers)."""
+        if self.active.get(address) is greenlet:
+            del self.active[address]
             self.admission.release(plain_address(address)[0])
         self.tap.counters.clients = len(self.active)
 
@@ -125,6 +128,7 @@ class TftpServer(DatagramServer):
             record.finish(transfer.error)
             self._log_result(request, address, transfer)
             if ok and isinstance(transfer, WriteTransfer):
+                self._forget(address, gevent.getcurrent())  # done: the slot is free while it lingers
                 self._dally(transfer, sock, local, address)
         finally:
             self.admission.release_window(held)
@@ -132,16 +136,20 @@ class TftpServer(DatagramServer):
 
     def _dally(self, transfer: WriteTransfer, sock: socket.socket, local: tuple[str, int],
                address: tuple) -> None:  # type: ignore[type-arg]
-        """Stay a while after an upload: if our final ACK was lost the client repeats its last DATA."""
-        sock.settimeout(transfer.timeout)
+        """Stay a while after an upload: if our final ACK was lost the client repeats its last
+        DATA, on its own timer (tftp-hpa: 5 s), so a second of lingering (tftpd-hpa's) is
+        not enough. At most as many uploads linger as transfers may run; the rest do not."""
+        if self.lingering >= self.admission.max_transfers:
+            return
+        self.lingering += 1
+        deadline = time.monotonic() + max(transfer.timeout, CLIENT_RESEND) + 1
         try:
-            while True:
-                data, source = sock.recvfrom(65536)
-                if source == address:
-                    for packet in transfer.receive(data, time.monotonic()):
+            while (received := receive_until(sock, deadline)) is not None:
+                if received[1] == address:
+                    for packet in transfer.receive(received[0], time.monotonic()):
                         self._reply(sock, local, address, packet)
-        except TimeoutError:
-            pass
+        finally:
+            self.lingering -= 1
 
     def _open(self, request: Request, sock: socket.socket, local: tuple[str, int], address: tuple,  # type: ignore[no-untyped-def,type-arg]
               request_size: int, window_bytes: int):

@@ -171,3 +171,26 @@ def test_the_warning_gate_lets_one_line_a_key_through_and_counts_the_rest() -> N
     assert gate.allow("a", 10.5) == 3  # the next line says how many were held back
     assert [gate.allow(k, 11.0) for k in "bcd"] == [0, 0, None]  # 3 lines an interval for all keys
     assert gate.allow("d", 21.0) == 1
+
+
+@pytest.mark.parametrize("tftp", [{"tftp_write": True, "tftp_max_per_peer": 1}], indirect=True)
+def test_a_finished_upload_lingers_for_a_late_repeat_without_holding_a_slot(
+        tftp: tuple[Services, tuple[str, int]]) -> None:
+    """tftp-hpa repeats its last DATA after 5 s when our final ACK was lost: the old 1 s of
+    lingering had closed the port by then and the client failed an upload we had kept."""
+    svc, server = tftp
+    sock = udp()
+    try:
+        sock.sendto(encode_request(WRQ, "cfg.txt", "octet"), server)
+        _, transfer_port = sock.recvfrom(100)
+        sock.sendto(encode_data(1, b"hostname sw1\n"), transfer_port)
+        final = sock.recvfrom(100)[0]  # ... which the client does not get, say
+        wait_until(lambda: (svc.store.root / "cfg.txt").exists())
+        again, other = ask(server, encode_request(RRQ, "cfg.txt", "octet", {"tsize": "0"}))
+        other.close()
+        assert isinstance(decode(again), OptionAck)  # the slot (1 per IP here) is free again
+        gevent.sleep(1.5)  # past the old lingering second (the client waits its 5 s timer)
+        sock.sendto(encode_data(1, b"hostname sw1\n"), transfer_port)
+        assert sock.recvfrom(100)[0] == final
+    finally:
+        sock.close()
