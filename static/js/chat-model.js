@@ -32,6 +32,7 @@ export class Conversation {
     this.unread = 0;
     this.more = false; // older messages are stored on the server
     this.loaded = false; // the first history arrived
+    this.trimmed = []; // what the last add pushed out
   }
 
   get isRoom() { return this.key.startsWith('#'); }
@@ -55,7 +56,7 @@ export class Conversation {
     if (id) this.ids.add(id);
     if (item.state) this.items.push(item);
     else this.items.splice(this.tailIndex(), 0, item);
-    this.trim();
+    this.trimmed = this.trim();
     return true;
   }
 
@@ -112,13 +113,16 @@ export class Conversation {
     if (i >= 0) this.items.splice(i, 1);
   }
 
+  // Past MAX_ITEMS the oldest go; returns them (the page removes what it showed of them).
   trim() {
     const excess = this.items.length - MAX_ITEMS;
-    if (excess <= 0) return;
-    for (const { event } of this.items.splice(0, excess)) {
+    if (excess <= 0) return [];
+    const gone = this.items.splice(0, excess);
+    for (const { event } of gone) {
       if (event.id) this.ids.delete(event.id);
     }
     if (this.isRoom) this.more = true;
+    return gone;
   }
 }
 

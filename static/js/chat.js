@@ -110,16 +110,15 @@ function renderConversation({ keepScroll = false } = {}) {
 // An item into a conversation; `live`: it just happened (it may count as unread).
 function show(key, item, live = false) {
   const c = conv(key);
-  const before = c.items.length;
   if (!c.add(item)) return;
-  const trimmed = c.items.length <= before;
   if (key === state.current) {
     const at = c.items.indexOf(item);
-    if (trimmed || at !== c.items.length - 1) {
+    if (at !== c.items.length - 1) {
       renderConversation({ keepScroll: !following });
     } else {
       if (item.event.time && dayOf(item.event.time) !== lastDay(c.items, at)) list.append(dayDivider(item.event.time));
       list.append(renderItem(item, mine));
+      if (c.trimmed.length) dropShown(c);
     }
     if (following) list.scrollTop = list.scrollHeight;
     else $('jump').hidden = false;
@@ -128,6 +127,20 @@ function show(key, item, live = false) {
     c.unread += 1;
   }
   renderSidebar();
+}
+
+// A busy conversation at its bound: what left it leaves the list, without drawing it all again.
+function dropShown(c) {
+  for (const gone of c.trimmed) if (gone.el) gone.el.remove();
+  const first = list.querySelector('li:not(.load-older)');
+  if (first && first.matches('.divider.day') && first.nextElementSibling?.matches('.divider.day')) first.remove();
+  if (c.more && !list.querySelector('.load-older')) list.prepend(loadOlderItem());
+}
+
+// An item drawn again in place (its ack came), or taken away.
+function redraw(key, item) {
+  if (key !== state.current || !item.el || !item.el.isConnected) return renderSidebar();
+  return item.el.replaceWith(renderItem(item, mine));
 }
 
 function countable(item) {
@@ -269,12 +282,16 @@ function onAck(m) {
   const c = conv(entry.key);
   const { item } = entry;
   if (item.event.kind !== 'command') {
-    if (settleAck(c, item, m) === 'drop') c.remove(item);
-    refresh(entry.key, { keepScroll: true });
+    if (settleAck(c, item, m) === 'drop') {
+      c.remove(item);
+      if (item.el) item.el.remove();
+    } else {
+      redraw(entry.key, item);
+    }
     return;
   }
   c.remove(item);
-  refresh(entry.key, { keepScroll: true });
+  if (item.el) item.el.remove();
   for (const reply of m.replies || []) localNotice(entry.key, reply);
   if (m.duplicate) localNotice(entry.key, `${item.event.text}: done (sent again after a reconnect)`);
   if (m.event && m.event.kind === 'dm') show(dmKey(m.event, mine), { event: m.event });
@@ -289,13 +306,13 @@ function onError(m) {
     const { item } = entry;
     if (item.event.kind === 'command') {
       conv(entry.key).remove(item);
-      refresh(entry.key, { keepScroll: true });
+      if (item.el) item.el.remove();
       const command = item.event.text.split(' ')[0];
       localNotice(entry.key, m.text.startsWith('unknown command') ? m.text : `${command}: ${m.text}`, true);
     } else {
       item.state = 'failed';
       item.error = m.text;
-      refresh(entry.key, { keepScroll: true });
+      redraw(entry.key, item);
     }
   } else if (m.request === 'hello') {
     state.welcomed = false;

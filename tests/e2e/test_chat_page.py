@@ -116,6 +116,23 @@ def test_older_messages_load_on_demand_beyond_the_last_200(page: Page, seeded_pr
     assert top is not None and sixty is not None and top["y"] <= sixty["y"] <= top["y"] + top["height"]
 
 
+def test_a_busy_room_keeps_the_page_bounded_and_offers_what_left_it(page: Page, sockdash: harness.Sockdash) -> None:
+    with chat_client(sockdash, "chatterbox") as talker:
+        talker.sendall(b"/join busy-room\n")
+        recv_until(talker, b"#busy-room")
+        join(page, sockdash, "busy-reader")
+        page.get_by_label("Join or create").fill("busy-room")
+        page.get_by_role("button", name="Join", exact=True).click()
+        expect(page.locator("#conv-title")).to_have_text("#busy-room")
+        talker.sendall(b"".join(f"busy line {i}\n".encode() for i in range(1_050)))
+        shown(page, "chatterbox", "busy line 1049")
+        messages = page.locator("#messages li.message")
+        expect(messages).to_have_count(1_000)
+        expect(messages.first).to_contain_text("busy line 50")
+        expect(page.get_by_role("button", name="Load older messages")).to_have_count(1)
+        expect(page.locator("#messages li.divider.day")).to_have_count(1)
+
+
 def test_a_phone_gets_the_rooms_in_a_drawer_and_member_counts_read_as_people(
         browser: Browser, sockdash: harness.Sockdash) -> None:
     context = browser.new_context(viewport=PHONE)
