@@ -11,6 +11,7 @@ const NICK_KEY = 'sockdash.nick';
 const ROOMS_KEY = 'sockdash.rooms';
 const CLIENT_KEY = 'sockdash.secret'; // issued by the server in welcome: takes this tab's nick back after a drop
 const TAB_KEY = 'sockdash.tab'; // public: makes this tab's message ids unique across reloads
+const CURRENT_KEY = 'sockdash.current'; // the conversation this tab shows: a reload comes back to it
 const baseTitle = document.title;
 const PAGE_LOAD = Math.random().toString(36).slice(2, 10);
 const now = () => Date.now() / 1000;
@@ -36,7 +37,7 @@ const state = {
   nick: stored(localStorage, NICK_KEY) || '',
   nicks: new Set(), // every nick this tab had: its messages are marked as its own
   joined: readStored(localStorage, ROOMS_KEY, ['lobby'], isRoomList),
-  current: '#lobby',
+  current: stored(sessionStorage, CURRENT_KEY) || '#lobby',
   convs: new Map(),
   members: new Map(), // room -> [{nick, transport}]
   rooms: {},
@@ -220,6 +221,7 @@ function renderMembers() {
 function open(key) {
   if (key.startsWith('#') && !state.joined.includes(key.slice(1))) socket.send({ type: 'join', room: key.slice(1) });
   state.current = key;
+  store(sessionStorage, CURRENT_KEY, key);
   drawers.close();
   renderConversation();
   $('text').focus();
@@ -384,6 +386,7 @@ function onWelcome(m) {
   note('');
   for (const payload of outbox.payloads()) socket.send(payload); // resend what was not acked
   if (state.current.startsWith('#') && !state.joined.includes(state.current.slice(1))) state.current = `#${state.joined[0]}`;
+  conv(state.current); // a private conversation shown before a reload: its messages follow in dms
   renderConversation();
 }
 

@@ -95,6 +95,14 @@ def test_own_messages_are_marked_nicks_keep_their_colour_and_days_are_divided(
     assert len(classes) == 1 and re.fullmatch(r"nick nc-\d", classes.pop() or "")
     mine = page.locator("#member-list .nick", has_text="daywalker").get_attribute("class")
     assert mine == page.locator("#messages li.own .nick").get_attribute("class")  # same colour everywhere
+    # on a desktop the member count folds the member column away and back
+    members = page.get_by_role("button", name="1 member", exact=True)
+    expect(members).to_have_attribute("aria-expanded", "true")
+    members.click()
+    expect(page.locator("#members-panel")).to_be_hidden()
+    expect(members).to_have_attribute("aria-expanded", "false")
+    members.click()
+    expect(page.locator("#members-panel")).to_be_visible()
 
 
 @pytest.mark.parametrize("seeded_proc", [[
