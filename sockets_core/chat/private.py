@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 from .events import ChatEvent
 
-ENTRY_OVERHEAD = 96  # bytes an entry costs besides its text and nicks (tuple, event, deque slot)
+# bytes an entry holds besides its text and nicks: the event object, its strings, the tuple;
+# measured by bench/chat_private.py, so that max_bytes bounds the memory really held
+ENTRY_OVERHEAD = 512
 
 
 @dataclass(eq=False)

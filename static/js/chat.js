@@ -37,7 +37,7 @@ const state = {
   nick: stored(localStorage, NICK_KEY) || '',
   nicks: new Set(), // every nick this tab had: its messages are marked as its own
   joined: readStored(localStorage, ROOMS_KEY, ['lobby'], isRoomList),
-  current: stored(sessionStorage, CURRENT_KEY) || '#lobby',
+  current: /^[#@]\S{1,32}$/.test(stored(sessionStorage, CURRENT_KEY) || '') ? stored(sessionStorage, CURRENT_KEY) : '#lobby',
   convs: new Map(),
   members: new Map(), // room -> [{nick, transport}]
   rooms: {},

@@ -8,7 +8,7 @@ import pytest
 from sockets_core.chat.commands import WEB_HELP, handle_line, run_command
 from sockets_core.chat.history import ChatHistory
 from sockets_core.chat.hub import ChatError, ChatEvent, ChatHub, Member
-from sockets_core.chat.private import PrivateMessages
+from sockets_core.chat.private import ENTRY_OVERHEAD, PrivateMessages
 
 
 def member(hub: ChatHub, nick: str, transport: str = "tcp") -> tuple[Member, list[ChatEvent]]:
@@ -82,7 +82,9 @@ def dm(n: int, text: str = "x", nick: str = "bob") -> ChatEvent:
 
 
 def test_private_messages_are_kept_per_tab_bounded_in_count_bytes_and_time() -> None:
-    kept = PrivateMessages(per_client=3, max_bytes=7_500, ttl=100.0)
+    # three short messages of tab1, then 3,500 characters each for tab2 and tab3: one byte too many
+    bound = 3 * (1 + 3 + 3 + ENTRY_OVERHEAD) + (3_500 + 5 + 5 + ENTRY_OVERHEAD) + (3_500 + 4 + 4 + ENTRY_OVERHEAD) - 1
+    kept = PrivateMessages(per_client=3, max_bytes=bound, ttl=100.0)
     for n in range(5):
         assert kept.add("tab1", "bob", dm(n), float(n)) is None
     assert [e.id for _, e in kept.replay("tab1", 5.0)] == [3, 4, 5]  # the last three
@@ -91,7 +93,7 @@ def test_private_messages_are_kept_per_tab_bounded_in_count_bytes_and_time() -> 
     assert kept.add("tab2", "carol", dm(10, "y" * 3_500, "carol"), 50.0) is None
     idle = kept.add("tab3", "dave", dm(11, "z" * 3_500, "dave"), 60.0)
     assert idle == pytest.approx(55.0) and kept.replay("tab1", 60.0) == [] and len(kept) == 2
-    assert kept.size <= 7_500
+    assert kept.size <= bound
     # a tab unused for the ttl is forgotten
     assert kept.replay("tab2", 200.0) == [] and kept.replay("tab3", 200.0) == [] and kept.size == 0
 
