@@ -21,8 +21,8 @@ def test_messages_reach_everyone_in_the_room_but_the_author() -> None:
     sub = bus.subscribe([CHAT_TOPIC])
     hub = ChatHub(bus)
     a, a_in = member(hub, "alice")
-    b, b_in = member(hub, "bob", "udp")
-    c, c_in = member(hub, "carol", "web", room="other")
+    _b, b_in = member(hub, "bob", "udp")
+    _c, c_in = member(hub, "carol", "web", room="other")
     hub.say(a, "hello", 1.0)
     assert [e.text for e in b_in if e.kind == "message"] == ["hello"]
     assert not [e for e in a_in if e.kind == "message"] and not [e for e in c_in if e.kind == "message"]
@@ -65,7 +65,7 @@ def test_join_leave_and_nick_notices() -> None:
 def test_direct_messages_across_transports() -> None:
     hub = ChatHub()
     a, _ = member(hub, "alice", "tcp")
-    b, b_in = member(hub, "bob", "web", room="elsewhere")
+    _b, b_in = member(hub, "bob", "web", room="elsewhere")
     hub.direct(a, "BOB", "psst", 1.0)
     assert [(e.kind, e.nick, e.to, e.text) for e in b_in if e.kind == "dm"] == [("dm", "alice", "bob", "psst")]
     with pytest.raises(ChatError):
@@ -75,7 +75,7 @@ def test_direct_messages_across_transports() -> None:
 def test_commands_of_native_clients() -> None:
     hub = ChatHub()
     a, _ = member(hub, "1.2.3.4:5")
-    b, b_in = member(hub, "bob")
+    _b, b_in = member(hub, "bob")
     assert handle_line(hub, a, "/nick alice\r\n", 0).replies == ["you are now alice"]
     assert handle_line(hub, a, "/who", 0).replies == ["in #lobby: alice (tcp), bob (tcp)"]
     assert handle_line(hub, a, "/me waves", 0).replies == []
@@ -125,7 +125,7 @@ def test_history_buffers_until_flush(tmp_path: Path) -> None:
 
 def test_clear_tells_the_room() -> None:
     hub = ChatHub()
-    a, a_in = member(hub, "alice")
+    _a, a_in = member(hub, "alice")
     assert hub.clear("lobby", 5.0) == 0
     assert a_in[-1].kind == "clear" and "cleared" in a_in[-1].as_line()
 
