@@ -21,6 +21,7 @@ def slow_tftp_download(proc: harness.Sockdash, name: str, ack_every: float = 0.2
     stop, first = threading.Event(), threading.Event()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.settimeout(5)
+    transfer_port: list[tuple[str, int]] = []
 
     def run() -> None:
         sock.sendto(b"\x00\x01" + name.encode() + b"\x00octet\x00tsize\x000\x00", (proc.host, proc.ports["tftp"]))
@@ -30,6 +31,7 @@ def slow_tftp_download(proc: harness.Sockdash, name: str, ack_every: float = 0.2
             except OSError:
                 return
             opcode = struct.unpack("!H", data[:2])[0]
+            transfer_port[:] = [server]
             if opcode == OPCODE_OACK:
                 sock.sendto(struct.pack("!HH", OPCODE_ACK, 0), server)
                 continue
@@ -49,6 +51,12 @@ def slow_tftp_download(proc: harness.Sockdash, name: str, ack_every: float = 0.2
     finally:
         stop.set()
         thread.join(5)
+        if transfer_port:
+            # cancel as a real client does, so the next test does not see this transfer still
+            # "running" while the server waits out its resend back-off
+            sock.sendto(struct.pack("!HH", OPCODE_ERROR, 0) + b"cancelled\x00", transfer_port[0])
+            proc.wait_for(lambda: not any(t.get("status") == "running" and t.get("file", "").endswith(name)
+                                          for t in proc.get_json("/api/transfers")["transfers"]))
         sock.close()
 
 
