@@ -219,6 +219,7 @@ def test_on_a_phone_the_decoded_text_has_room_beside_nothing(
         rows(page).filter(has_text="你好").click()
         text = page.locator("#text")
         expect(text).to_have_text(re.compile(r"^你好，世界\s*$"))
+        expect(page.locator("#hex")).to_have_text("0000  c4 e3 ba c3 a3 ac ca c0\n0008  bd e7 0a")  # 8 bytes a line fit
         box = text.bounding_box()
         assert box is not None and box["width"] > 200, box  # it was 0 px wide
         hex_box = page.locator("#hex").bounding_box()
@@ -360,6 +361,16 @@ def test_at_1280x800_list_details_and_bytes_share_the_screen_coloured_with_sharp
     size = canvas.evaluate("c => [c.width, c.clientWidth, c.height, c.clientHeight]")
     assert size[0] == round(size[1] * 2) and size[2] == round(size[3] * 2), size
     expect(canvas).to_have_attribute("aria-label", re.compile(r"^tftp, packets per second over the last 5 minutes"))
+    page.get_by_label("Show").select_option("bytes")  # bytes/s instead, a choice that is kept
+    expect(canvas).to_have_attribute("aria-label", re.compile(r"^tftp, bytes per second"))
+    # a TFTP packet's fields, as Wireshark's dissector shows them
+    tftp_row.click()
+    fields = page.locator("#fields")
+    expect(fields).to_contain_text("TFTP: RRQ nothing.bin octet")
+    for name, value in (("Opcode", "Read Request (RRQ) (1)"), ("Source file", "nothing.bin"), ("Type", "octet")):
+        expect(fields.locator("dt", has_text=name).locator("xpath=following-sibling::dd[1]")).to_have_text(value)
+    page.reload()
+    expect(page.get_by_label("Show")).to_have_value("bytes")
 
 
 def test_ten_thousand_events_keep_the_dom_small_and_a_bulk_transfer_is_budgeted(
@@ -376,6 +387,7 @@ def test_ten_thousand_events_keep_the_dom_small_and_a_bulk_transfer_is_budgeted(
     chosen = rows(page).nth(2)
     chosen_id = chosen.get_attribute("data-id")
     chosen.click()
+    expect(page.locator("#fields dt", has_text="Block")).to_have_count(1)  # a DATA or an ACK: its block number
     page.get_by_label("Search").fill("ACK #5999")
     expect(rows(page)).to_have_count(1)
     page.get_by_label("Search").fill("")
