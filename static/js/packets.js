@@ -7,7 +7,8 @@
 // keeps --packet-log-size of each service), then followed live. The search box only narrows
 // what is held. While the view is held — paused, or scrolled up to read — nothing in it moves:
 // new events wait aside and are counted, and join the list when the view is released. After a
-// reconnect the page fetches what it missed (?after=the newest id it has).
+// reconnect the page fetches what it missed (?after=the newest id it has), or the whole log
+// anew when the server has restarted meanwhile (its ids start from 1 again).
 import { liveSocket } from './live.js';
 import { preview } from './packets-decode.js';
 import { readPrefs, savePrefs, showDetails } from './packets-detail.js';
@@ -102,7 +103,8 @@ function noteServices(events) {
   }
 }
 
-// ---- the held events ---------------------------------------------------------------------------
+// ---- what the page holds -----------------------------------------------------------------------
+// Events join in id order, each once (a gap fetch and the live feed may bring the same one).
 function merge(events) {
   const fresh = events.filter((e) => !ids.has(e.id) && inFilter(e)).sort((a, b) => a.id - b.id);
   if (!fresh.length) return;
