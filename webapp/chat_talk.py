@@ -36,7 +36,14 @@ def carries_dm(message: object) -> bool:
     if not isinstance(message, dict):
         return False
     kind = message.get("type")
-    return kind == "dm" or (kind == "send" and is_direct_message(str(message.get("text", ""))))
+    if kind == "dm":
+        return True
+    if kind != "send":
+        return False
+    try:  # judge the text as talk() will run it: "\n/msg bob x" is a /msg once cleaned
+        return is_direct_message(clean_text(message.get("text", "")))
+    except ChatError:
+        return False
 
 
 class TooManyLines(ChatError):

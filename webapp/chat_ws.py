@@ -262,7 +262,8 @@ class ChatSession:
     def _room_history(self, room: str, before: object) -> None:
         """The last RECENT_LIMIT messages of a room (before the id ``before``, for Load older);
         ``more`` says whether older ones are stored."""
-        if before is not None and (not isinstance(before, int) or isinstance(before, bool)):
+        if before is not None and (not isinstance(before, int) or isinstance(before, bool)
+                                   or not 0 < before < 1 << 63):  # SQLite integers are 64-bit
             raise ChatError("before is the id of a message")
         history = self.hub.history
         events = history.recent(room, RECENT_LIMIT + 1, before) if history is not None else []

@@ -258,6 +258,9 @@ def test_direct_messages_come_back_to_the_same_tab_after_a_reload_and_to_no_one_
     assert carrying and all(e.private for e in carrying)
     assert chat_talk.carries_dm({"type": "send", "text": " /MSG bob x"}) and not chat_talk.carries_dm(
         {"type": "send", "text": "//msg bob x"})
+    # blank lines before it are dropped before the command runs: still a direct message
+    for text in ("\n/msg bob x", "\r\n/msg bob x", " \n /msg bob x"):
+        assert chat_talk.carries_dm({"type": "send", "text": text}), text
 
 
 def test_older_history_comes_page_by_page_with_before(tmp_path: Path) -> None:
@@ -280,6 +283,9 @@ def test_older_history_comes_page_by_page_with_before(tmp_path: Path) -> None:
     session._dispatch({"type": "history", "room": "elsewhere", "before": 5})
     assert ws.frames[-1]["text"] == "you are not in #elsewhere"
     session._dispatch({"type": "history", "room": "lobby", "before": "5"})
+    assert ws.frames[-1]["text"] == "before is the id of a message"
+    # past SQLite's 64-bit integers: an error frame, not an OverflowError ending the session
+    session._dispatch({"type": "history", "room": "lobby", "before": 99999999999999999999999})
     assert ws.frames[-1]["text"] == "before is the id of a message"
     history.close()
 
