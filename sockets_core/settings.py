@@ -50,6 +50,7 @@ class Settings:
     packet_log_size: int = 10_000
     max_upload: int = 1 << 30
     udp_peer_ttl: int = 600
+    udp_chat_max_per_ip: int = 64
     chat_max_rooms: int = 1_000
     chat_rooms_per_client: int = 20
     chat_room_ttl: int = 300
@@ -221,6 +222,8 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
      "bytes the windows of all TFTP downloads may hold together; past it new windows shrink (default 16M)"),
     ("--udp-peer-ttl", "udp_peer_ttl", parse_positive,
      "seconds a UDP chat peer keeps receiving after its last datagram (default 600)"),
+    ("--udp-chat-max-per-ip", "udp_chat_max_per_ip", parse_positive,
+     "UDP chat peers (source ports) from one address; datagrams from more are ignored (default 64)"),
     ("--chat-max-rooms", "chat_max_rooms", parse_positive,
      "chat rooms listed at once; a new one replaces the longest-empty room, or is refused (default 1000)"),
     ("--chat-rooms-per-client", "chat_rooms_per_client", parse_positive,

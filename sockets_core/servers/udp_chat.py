@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PEER_TTL = 600.0
 MAX_PEERS = 4096
+DEFAULT_MAX_PER_IP = 64  # a class behind one NAT address, each script on its own port
 RELAY_QUEUE = 32_768  # datagrams queued (~22 messages to 1,500 peers, ~0.3 s of sending); then the oldest go
 SENDS_PER_YIELD = 64  # ~0.5 ms of sending between two turns of everything else
 READS_PER_WAKEUP = 8  # datagrams handled per readiness of the socket (gevent's default is 100)
@@ -59,7 +60,8 @@ class UdpChatServer(DatagramServer):
     max_accept = READS_PER_WAKEUP
 
     def __init__(self, sock: socket.socket, tap: ServiceTap, hub: ChatHub,
-                 peer_ttl: float = DEFAULT_PEER_TTL, responder: AutoResponder | None = None) -> None:
+                 peer_ttl: float = DEFAULT_PEER_TTL, responder: AutoResponder | None = None,
+                 max_per_ip: int = DEFAULT_MAX_PER_IP) -> None:
         # handle each datagram in the reading greenlet (no greenlet per datagram): under a
         # flood the kernel's socket buffer is the bounded queue and drops the excess, instead
         # of an unbounded backlog of greenlets (bench/packetlog.py measured it growing)
@@ -70,6 +72,10 @@ class UdpChatServer(DatagramServer):
         self.responder = responder
         self.local = local_address(sock)
         self.peers: dict[tuple, Member] = {}  # type: ignore[type-arg]
+        # one host sending from thousands of ports must not take every peer slot (and each
+        # new peer's join notice costs a datagram to every other peer)
+        self.max_per_ip = max_per_ip
+        self.per_ip: dict[str, int] = {}
         self.outbox: deque[Outgoing] = deque()
         self.queued = 0  # datagrams in the outbox
         self.dropped = 0  # datagrams dropped because the outbox was full
@@ -106,6 +112,10 @@ class UdpChatServer(DatagramServer):
             self._warnings.warn("max-peers", time.monotonic(), "udp_chat: %d peers (limit): ignoring %s",
                                 MAX_PEERS, who)
             return None
+        if self.per_ip.get(peer[0], 0) >= self.max_per_ip:
+            self._warnings.warn("per-ip:" + peer[0], time.monotonic(), "udp_chat: %d peers from %s "
+                                "(--udp-chat-max-per-ip): ignoring %s", self.max_per_ip, peer[0], who)
+            return None
         member = Member(self.hub.default_nick("udp", who, peer[1]), "udp",
                         lambda event: self.deliver_many(event, [member]), fanout=self)
         member.extra.update(encoding=UTF8, seen=now, peer=who, address=address)
@@ -114,6 +124,7 @@ class UdpChatServer(DatagramServer):
         except ChatError:
             return None
         self.peers[address] = member
+        self.per_ip[peer[0]] = self.per_ip.get(peer[0], 0) + 1
         self.tap.counters.clients = len(self.peers)
         return member
 
@@ -206,6 +217,10 @@ class UdpChatServer(DatagramServer):
         members = [m for m in (self.peers.pop(a, None) for a in addresses) if m is not None]
         for member in members:
             member.extra["gone"] = True  # what is still queued for it is not sent
+            host = plain_address(member.extra["address"])[0]
+            left = self.per_ip.pop(host, 1) - 1
+            if left > 0:
+                self.per_ip[host] = left
         if members:
             self.hub.leave_all(members, time.time())
         self.tap.counters.clients = len(self.peers)

@@ -21,7 +21,9 @@ HOST = "127.0.0.1"
 @pytest.fixture
 def server() -> Iterator[UdpChatServer]:
     bus = Bus()
-    udp = UdpChatServer(udp_socket("udp_chat", HOST, 0), ServiceTap("udp_chat", "udp", PacketLog(bus)), ChatHub(bus))
+    # every peer of these tests is on 127.0.0.1: lift the per-address cap
+    udp = UdpChatServer(udp_socket("udp_chat", HOST, 0), ServiceTap("udp_chat", "udp", PacketLog(bus)), ChatHub(bus),
+                        max_per_ip=1000)
     sock = udp.socket
     yield udp
     udp.stop()
@@ -124,3 +126,25 @@ def test_too_many_peers_is_one_warning_not_one_per_datagram(server: UdpChatServe
     assert len(server.peers) == 2
     lines = [r for r in caplog.records if "peers (limit)" in r.getMessage()]
     assert len(lines) == 1  # the other 47 are counted in the next line, 10 s later
+
+
+def test_one_address_cannot_take_every_peer_slot(caplog: pytest.LogCaptureFixture) -> None:
+    bus = Bus()
+    udp = UdpChatServer(udp_socket("udp_chat", HOST, 0), ServiceTap("udp_chat", "udp", PacketLog(bus)), ChatHub(bus),
+                        max_per_ip=5)
+    try:
+        for port in range(40000, 40012):  # one host, twelve source ports
+            udp.handle(b"hi", (HOST, port))
+        assert sorted(p for _, p in udp.peers) == list(range(40000, 40005))
+        assert [r for r in caplog.records if "--udp-chat-max-per-ip" in r.getMessage()], "the limit is logged"
+        assert len([r for r in caplog.records if "--udp-chat-max-per-ip" in r.getMessage()]) == 1, "throttled"
+        udp.handle(b"hi", ("127.0.0.2", 40000))  # another host is still served
+        assert ("127.0.0.2", 40000) in udp.peers
+        udp.handle(b"bye", (HOST, 40000))  # a peer that leaves frees its slot
+        udp.handle(b"hi", (HOST, 40100))
+        assert (HOST, 40100) in udp.peers and (HOST, 40000) not in udp.peers
+        assert udp.per_ip == {HOST: 5, "127.0.0.2": 1}
+    finally:
+        sock = udp.socket
+        udp.stop()
+        sock.close()
