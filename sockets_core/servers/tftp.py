@@ -21,7 +21,7 @@ from ..packetlog import LAZY_SUMMARIES, format_address
 from ..tftp import error_reply
 from ..tftp.packets import (ERR_ACCESS, ERR_EXISTS, ERR_NOT_FOUND, ERR_UNDEFINED, RRQ, MalformedPacket,
                             Request, decode, encode_error, summarize)
-from ..tftp.transfer import CLIENT_RESEND, DEFAULT_RETRIES, ReadTransfer, WriteTransfer
+from ..tftp.transfer import DEFAULT_RETRIES, ReadTransfer, WriteTransfer
 from ..traffic import ServiceTap
 from ..transfers import TransferRegistry
 from .listen import local_address, plain_address
@@ -138,11 +138,12 @@ class TftpServer(DatagramServer):
                address: tuple) -> None:  # type: ignore[type-arg]
         """Stay a while after an upload: if our final ACK was lost the client repeats its last
         DATA, on its own timer (tftp-hpa: 5 s), so a second of lingering (tftpd-hpa's) is
-        not enough. At most as many uploads linger as transfers may run; the rest do not."""
+        not enough: two of its resends fit in. At most as many uploads linger as transfers
+        may run; the rest do not."""
         if self.lingering >= self.admission.max_transfers:
             return
         self.lingering += 1
-        deadline = time.monotonic() + max(transfer.timeout, CLIENT_RESEND) + 1
+        deadline = time.monotonic() + transfer.peer_timer + 1
         try:
             while (received := receive_until(sock, deadline)) is not None:
                 if received[1] == address:

@@ -5,8 +5,9 @@
   stays silent for ``patience`` seconds is given up: (retries + 1) x the larger of its
   timeout and CLIENT_RESEND (5 s: tftp-hpa and atftp resend every 5 s and ignore our
   early resends, so giving up sooner would fail transfers they would finish). A peer
-  that never answered at all gets (retries + 1) x 1 s: a spoofed or vanished client
-  must not hold a transfer slot for 6 x 255 s.
+  that never answered at all gets (retries + 1) x UNANSWERED_TRY (3 s), whatever timeout
+  it asked for: a spoofed or vanished client must not hold a transfer slot for 6 x 255 s,
+  and a real one whose first answer was lost has time to resend it thrice on a 5 s timer.
 - Quick, then quiet: the first ``quick_resends`` resends come at the measured pace; then the
   server waits ``peer_timer`` (2 x the larger of timeout and 5 s) between resends. Clients
   such as tftp-hpa and atftp restart their own 5 s timer on every packet they receive
@@ -22,10 +23,11 @@ from __future__ import annotations
 
 from .options import DEFAULT_BLKSIZE, DEFAULT_TIMEOUT, negotiate
 from .packets import ERR_UNKNOWN_TID, Ack, Data, Error, MalformedPacket, Request, decode, encode_error
-from .rto import INITIAL_RTO, RetransmitTimer
+from .rto import RetransmitTimer
 
 DEFAULT_RETRIES = 5
 CLIENT_RESEND = 5.0  # what common clients wait before they resend (tftp-hpa, atftp)
+UNANSWERED_TRY = 3.0
 
 
 class TransferBase:
@@ -58,7 +60,7 @@ class TransferBase:
     @property
     def patience(self) -> float:
         """Seconds of silence after which the peer is given up."""
-        per_try = max(self.timeout, CLIENT_RESEND) if self._answered else min(self.timeout, INITIAL_RTO)
+        per_try = max(self.timeout, CLIENT_RESEND) if self._answered else UNANSWERED_TRY
         return (self.max_retries + 1) * per_try
 
     @property

@@ -94,7 +94,7 @@ def test_a_peer_that_never_answers_is_given_up_after_retries_seconds_whatever_ti
     assert t.done and t.get_timer() is None
     silent = download(b"z" * 10_000)  # no options: DATA 1 is resent on the timer
     _, times, resent = run_silent(silent, silent.start(0.0))
-    assert times[-1] <= 6.0 and set(resent) == {encode_data(1, b"z" * 512)}  # not 6 x 255 s in a slot
+    assert times[-1] < 6 * 3.0 and silent.done and set(resent) == {encode_data(1, b"z" * 512)}  # not 6 x 255 s
 
 
 def test_the_oack_goes_again_when_the_request_does_never_on_the_timer() -> None:
