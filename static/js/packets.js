@@ -29,6 +29,8 @@ let generation = 0; // bumps with every filter change: an older fetch's answer i
 let paused = false;
 let received = 0;
 let skippedTotal = 0;
+let loadedUpTo = 0; // the newest id the last load fetched: what a batch no newer than it left out was loaded
+let skipsWhileLoading = []; // [newest id of the batch, events it left out], judged once the load is in
 let capacity = null; // --packet-log-size, from /api/status
 let socket = null;
 
@@ -214,6 +216,7 @@ async function reload(done = '') {
   pending.clear();
   pendingLost = false;
   skippedTotal = 0; // what the live view left out is fetched now, as far as the server keeps it
+  skipsWhileLoading = [];
   $('skipped-text').textContent = '';
   $('reload').hidden = true;
   setLoadState('Loading the log…');
@@ -223,6 +226,9 @@ async function reload(done = '') {
   if (mine !== generation) return;
   const live = loading;
   loading = null;
+  loadedUpTo = events.length ? events[events.length - 1].id : 0;
+  for (const [newest, count] of skipsWhileLoading) noteSkipped(newest, count);
+  skipsWhileLoading = [];
   store = [];
   ids.clear();
   list.view = [];
@@ -247,6 +253,15 @@ async function fillGap() {
     return;
   }
   if (mine === generation) receive(events);
+}
+
+// A batch says how many events it left out, all older than its own newest: those are loaded
+// already when that is no newer than what the last load fetched (a flood's last batches).
+function noteSkipped(newest, count) {
+  if (loading) { skipsWhileLoading.push([newest, count]); return; }
+  if (newest <= loadedUpTo) return;
+  skippedTotal += count;
+  showSkipped();
 }
 
 function showSkipped() {
@@ -294,7 +309,7 @@ reload();
 socket = liveSocket('/ws/packets', (message) => {
   if (message.type === 'packets') {
     received += message.events.length + message.skipped;
-    if (message.skipped) { skippedTotal += message.skipped; showSkipped(); }
+    if (message.skipped) noteSkipped(message.events.reduce((max, e) => Math.max(max, e.id), 0) || Infinity, message.skipped);
     receive(message.events);
   } else if (message.type === 'rates') {
     charts.add(message.sample);
