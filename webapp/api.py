@@ -19,6 +19,7 @@ import gevent
 from flask import Blueprint, Response, abort, jsonify, request
 
 from sockets_core.chat.hub import ChatError
+from sockets_core.logthrottle import REFUSED_FROM, ThrottledWarning
 from sockets_core.packetlog import PacketEvent
 from sockets_core.pcap import to_pcap
 from sockets_core.settings import SERVICES
@@ -26,11 +27,10 @@ from sockets_core.tools.autoreply import RuleError
 
 from .auth import admin_required, is_admin
 from .context import services
-from .logthrottle import ThrottledWarning
 
 bp = Blueprint("api", __name__)
 log = logging.getLogger(__name__)
-_capped = ThrottledWarning(log)
+_capped = ThrottledWarning(log, suffix=REFUSED_FROM)
 
 MAX_PACKETS_PER_REQUEST = 10_000
 # Work between two hand-backs to the hub. The hand-back is gevent.sleep(0), a callback,
@@ -122,8 +122,8 @@ def packets() -> Any:
     if not after.isdigit() or not limit.isdigit():
         abort(400, description="after and limit are whole numbers")
     if int(limit) > MAX_PACKETS_PER_REQUEST:
-        _capped.refused(str(request.remote_addr), "api/packets: %s asked for %d events; answered the newest %d",
-                        request.remote_addr, int(limit), MAX_PACKETS_PER_REQUEST)
+        _capped.warn("api/packets: %s asked for %d events; answered the newest %d", request.remote_addr,
+                     int(limit), MAX_PACKETS_PER_REQUEST, key=str(request.remote_addr))
     newest_first = services().packetlog.iter_events(int(after), newest_first=True, **_packet_filter())
     events = list(islice(_paced(newest_first, is_admin()), min(int(limit), MAX_PACKETS_PER_REQUEST)))
     events.reverse()

@@ -33,7 +33,8 @@ from flask import request
 from sockets_core.bus import Bus
 from sockets_core.chat.history import RECENT_LIMIT
 from sockets_core.chat.hub import ChatError, ChatEvent, ChatHub, Member, check_room
-from sockets_core.chat.limits import RecentIds, ThrottledWarnings
+from sockets_core.chat.limits import WARNING_INTERVAL, RecentIds
+from sockets_core.logthrottle import ThrottledWarning
 
 from . import chat_identity
 from .chat_talk import MAX_LINES, TooManyLines, carries_dm, private_messages, talk
@@ -50,7 +51,7 @@ HANDLED_IDS_PER_CLIENT = 200
 HANDLED_IDS_TOTAL = 20_000
 FLOOD_AGE = 60.0  # an id evicted by the total bound younger than this means someone floods
 _handled = RecentIds(HANDLED_IDS_PER_CLIENT, HANDLED_IDS_TOTAL)
-_warnings = ThrottledWarnings(log)
+_warnings = ThrottledWarning(log, WARNING_INTERVAL)
 _rooms_frames: weakref.WeakKeyDictionary[ChatHub, tuple[int, str]] = weakref.WeakKeyDictionary()
 
 
@@ -196,8 +197,8 @@ class ChatSession:
                 raise ChatError(f"unknown request {kind!r}")
         except ChatError as exc:
             if isinstance(exc, TooManyLines):
-                _warnings.warn("lines:" + self.peer, time.monotonic(), "web chat: %s sent a message over %d lines "
-                               "(limit): refused", self.peer, MAX_LINES)
+                _warnings.warn("web chat: %s sent a message over %d lines (limit): refused", self.peer, MAX_LINES,
+                               key="lines:" + self.peer)
             self._out({"type": "error", "id": message_id or None, "request": kind, "text": str(exc)},
                       private=carries_dm(message))
 
@@ -220,9 +221,9 @@ class ChatSession:
         now = time.time()
         idle = private_messages(self.hub).add(self.client, partner, event, now)
         if idle is not None:
-            _warnings.warn("private", time.monotonic(), "web chat: direct messages kept for reloads passed %d bytes "
-                           "(limit): forgot those of a tab last used %.0f s ago; latest from %s",
-                           private_messages(self.hub).max_bytes, idle, self.peer)
+            _warnings.warn("web chat: direct messages kept for reloads passed %d bytes (limit): forgot those of a "
+                           "tab last used %.0f s ago; latest from %s", private_messages(self.hub).max_bytes, idle,
+                           self.peer, key="private")
 
     def _hello(self, message: dict[str, Any]) -> None:
         nick = str(message.get("nick", ""))
@@ -295,8 +296,8 @@ class ChatSession:
         if message_id and self.client:
             evicted_age = _handled.remember(self.client, message_id, now, said.event.id if said.event else 0)
             if evicted_age is not None and evicted_age < FLOOD_AGE:
-                _warnings.warn("ids", time.monotonic(), "web chat: %d message ids remembered (limit): forgot one "
-                               "only %.0f s old; latest from %s", HANDLED_IDS_TOTAL, evicted_age, self.peer)
+                _warnings.warn("web chat: %d message ids remembered (limit): forgot one only %.0f s old; latest "
+                               "from %s", HANDLED_IDS_TOTAL, evicted_age, self.peer, key="ids")
         private = said.event is not None and said.event.kind == "dm"
         self._out({"type": "ack", "id": message_id, **said.ack}, private=private)
 

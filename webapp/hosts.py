@@ -24,9 +24,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
+from sockets_core.logthrottle import REFUSED_FROM, ThrottledWarning
 from sockets_core.netinfo import local_addresses
-
-from .logthrottle import ThrottledWarning
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ def refusal(host: str) -> str:
 
 def install(app: Flask, guard: HostGuard) -> None:
     """Check every request's Host before anything else (the Origin check, the token) runs."""
-    warnings = ThrottledWarning(log)
+    warnings = ThrottledWarning(log, suffix=REFUSED_FROM)
 
     def check_host() -> Response | None:
         header = request.headers.get("Host")
@@ -120,10 +119,10 @@ def install(app: Flask, guard: HostGuard) -> None:
             return None
         peer = request.remote_addr or "?"
         if name is None:
-            warnings.refused(peer, "refused a request with a malformed Host header %r", header[:100])
+            warnings.warn("refused a request with a malformed Host header %r", header[:100], key=peer)
             return Response("sockdash refused this request: malformed Host header\n", 400, mimetype="text/plain")
-        warnings.refused(peer, "refused Host %r, not an address or name of this machine (DNS rebinding); "
-                         "--allowed-host %s allows it", name[:100], name[:100])
+        warnings.warn("refused Host %r, not an address or name of this machine (DNS rebinding); "
+                      "--allowed-host %s allows it", name[:100], name[:100], key=peer)
         return Response(refusal(name), 403, mimetype="text/plain")
 
     app.before_request_funcs.setdefault(None, []).insert(0, check_host)

@@ -34,8 +34,9 @@ import gevent
 from gevent.pool import Pool
 from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
 
+from sockets_core.logthrottle import SINCE_LAST_REPORT, ThrottledWarning
 from sockets_core.servers.accept import AdmittingAccept
-from sockets_core.servers.admission import Admission, Refusal, ThrottledWarning, Ticket
+from sockets_core.servers.admission import Admission, Refusal, Ticket
 from sockets_core.servers.listen import plain_address
 
 log = logging.getLogger("sockdash.http")
@@ -215,8 +216,8 @@ class DashboardServer(AdmittingAccept, WSGIServer):
         self.head_timeouts = 0
         self.idle_timeouts = 0
         self.write_timeouts = 0
-        self._warn_head = ThrottledWarning(log)
-        self._warn_write = ThrottledWarning(log)
+        self._warn_head = ThrottledWarning(log, suffix=SINCE_LAST_REPORT)
+        self._warn_write = ThrottledWarning(log, suffix=SINCE_LAST_REPORT)
 
     def admitted(self, sock: socket.socket, address: Any, ticket: Ticket) -> Callable[[], None]:
         handler = self.handler_class(sock, address, self, ticket)
@@ -240,13 +241,13 @@ class DashboardServer(AdmittingAccept, WSGIServer):
 
     def head_timed_out(self, ip: str) -> None:
         self.head_timeouts += 1
-        self._warn_head("http: %s did not send a whole request head within %.1f s (--http-head-timeout): 408",
-                        ip, self.head_timeout)
+        self._warn_head.warn("http: %s did not send a whole request head within %.1f s (--http-head-timeout): 408",
+                             ip, self.head_timeout)
 
     def write_timed_out(self, ip: str, sent: int) -> None:
         self.write_timeouts += 1
-        self._warn_write("http: %s stopped reading for %.1f s after %d bytes (--http-write-timeout): "
-                         "connection dropped", ip, self.write_timeout, sent)
+        self._warn_write.warn("http: %s stopped reading for %.1f s after %d bytes (--http-write-timeout): "
+                              "connection dropped", ip, self.write_timeout, sent)
 
     def status(self) -> dict[str, Any]:
         return {**self.admission.status(), "waiting": len(self.idle), "head_timeouts": self.head_timeouts,

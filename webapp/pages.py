@@ -9,6 +9,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request
 
+from sockets_core.logthrottle import REFUSED_FROM, ThrottledWarning
 from sockets_core.netinfo import url_host
 from sockets_core.settings import SERVICES
 
@@ -16,7 +17,6 @@ from .advertise import advertised_hosts
 from .auth import COOKIE, is_admin, token_matches
 from .context import services
 from .hints import hints
-from .logthrottle import ThrottledWarning
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__)
@@ -60,8 +60,9 @@ def admin_link() -> Any:
     the other query arguments are kept. A wrong token sets nothing and says so."""
     token = request.args["token"]
     if not token_matches(token):
-        warnings = current_app.extensions.setdefault("sockdash.wrong_tokens", ThrottledWarning(log))
-        warnings.refused(request.remote_addr or "?", "refused an admin link with a wrong token")
+        warnings = current_app.extensions.setdefault("sockdash.wrong_tokens",
+                                                   ThrottledWarning(log, suffix=REFUSED_FROM))
+        warnings.warn("refused an admin link with a wrong token", key=request.remote_addr or "?")
         abort(403, description=WRONG_TOKEN)
     rest = [(key, value) for key, value in request.args.items(multi=True) if key != "token"]
     response = redirect("/?" + urlencode(rest) if rest else "/", code=303)

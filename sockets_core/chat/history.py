@@ -18,14 +18,14 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import time
 from pathlib import Path
 
+from ..logthrottle import ThrottledWarning
 from .hub import ChatEvent
 from .limits import (
     DEFAULT_HISTORY_MAX_BYTES,
     DEFAULT_HISTORY_PER_ROOM,
-    ThrottledWarnings,
+    WARNING_INTERVAL,
 )
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class ChatHistory:
         self._db.executescript(_SCHEMA)
         self._pending: list[tuple[int | None, str, float, str, str, str, str]] = []  # rows, id first
         self._pending_bytes = 0
-        self._warnings = ThrottledWarnings(log)
+        self._warnings = ThrottledWarning(log, WARNING_INTERVAL)
         self.size = self._measure()  # bytes stored, as the limit counts them
 
     def set_limits(self, per_room: int, max_bytes: int) -> None:
@@ -110,8 +110,8 @@ class ChatHistory:
             lost = len(self._pending) - PENDING_ROWS_MAX
             del self._pending[:lost]
             self._pending_bytes = sum(_pending_size(r) for r in self._pending)
-            self._warnings.warn("pending", time.monotonic(), "chat history: %d messages waiting for the disk "
-                                "(limit): the oldest %d are not stored", PENDING_ROWS_MAX, lost)
+            self._warnings.warn("chat history: %d messages waiting for the disk (limit): the oldest %d are not "
+                                "stored", PENDING_ROWS_MAX, lost, key="pending")
 
     def flush(self) -> int:
         if not self._pending:
@@ -147,8 +147,8 @@ class ChatHistory:
                                         "WHERE room = ? AND id <= ?", (room, cut[0])).fetchone()
         self._db.execute("DELETE FROM messages WHERE room = ? AND id <= ?", (room, cut[0]))
         self.size -= freed
-        self._warnings.warn("room:" + room, time.monotonic(), "chat history: #%s has more than %d messages "
-                            "(limit): the oldest %d removed", room, self.per_room, count)
+        self._warnings.warn("chat history: #%s has more than %d messages (limit): the oldest %d removed",
+                            room, self.per_room, count, key="room:" + room)
 
     def _trim_oldest(self) -> None:
         """Remove the oldest messages of any room until the store is back to TRIM_TO of its limit."""
@@ -165,8 +165,8 @@ class ChatHistory:
                     break
         self._db.execute("DELETE FROM messages WHERE id <= ?", (cut,))
         self.size -= freed
-        self._warnings.warn("total", time.monotonic(), "chat history: more than %d bytes stored (limit): "
-                            "the oldest %d messages removed", self.max_bytes, count)
+        self._warnings.warn("chat history: more than %d bytes stored (limit): the oldest %d messages removed",
+                            self.max_bytes, count, key="total")
 
     def recent(self, room: str, limit: int = RECENT_LIMIT, before: int | None = None) -> list[ChatEvent]:
         """The last ``limit`` messages of ``room`` (older than id ``before``, if given),

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..bus import Bus
+from ..logthrottle import ThrottledWarning
 from .events import ChatEvent
-from .limits import ChatLimits, ThrottledWarnings
+from .limits import WARNING_INTERVAL, ChatLimits
 from .names import ChatError, check_nick, check_room
 from .rooms import DEFAULT_ROOM, RoomLimitError, RoomTable
 
@@ -75,7 +76,7 @@ class ChatHub:
         self.limits = limits or ChatLimits()
         self.members: dict[str, Member] = {}  # by lower-cased nick
         self.room_table: RoomTable[Member] = RoomTable(self.limits.max_rooms, self.limits.room_ttl)
-        self._warnings = ThrottledWarnings(log)
+        self._warnings = ThrottledWarning(log, WARNING_INTERVAL)
         self._last_id = history.last_id() if history is not None else 0
 
     def _new_id(self, now: float) -> int:
@@ -210,8 +211,8 @@ class ChatHub:
                          "join an existing room")
 
     def _refuse(self, member: Member, room: str, now: float, logged: str, told: str) -> None:
-        self._warnings.warn(logged.split(" ", 1)[0] + ":" + member.peer, now, "chat: %s (%s) %s: refused #%s",
-                            member.peer, member.nick, logged, room)
+        self._warnings.warn("chat: %s (%s) %s: refused #%s", member.peer, member.nick, logged, room,
+                            key=logged.split(" ", 1)[0] + ":" + member.peer, now=now)
         raise ChatError(told)
 
     def _open(self, member: Member, room: str, now: float) -> None:
@@ -224,8 +225,8 @@ class ChatHub:
             name, opener = evicted
             if opener is not None:
                 opener.opened.discard(name)
-            self._warnings.warn("max-rooms-evict", now, "chat: %d rooms (limit): closed the empty #%s "
-                                "early for #%s of %s", len(self.room_table), name, room, member.peer)
+            self._warnings.warn("chat: %d rooms (limit): closed the empty #%s early for #%s of %s",
+                                len(self.room_table), name, room, member.peer, key="max-rooms-evict", now=now)
 
     def rename(self, member: Member, nick: str, now: float) -> None:
         self._check_member(member)

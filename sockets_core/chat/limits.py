@@ -1,15 +1,16 @@
-"""The chat's limits, and the two small tools that enforce them without growing themselves.
+"""The chat's limits, and the small tool that enforces one of them without growing itself.
 
 Everything a chat client can make the server keep is bounded: rooms (in total, per client,
 and empty ones expire), names, the message ids the web chat remembers, the history on disk.
 When a limit bites the client is told why and a WARNING names the peer and the count; the
-warnings are throttled here, so a client that hits a limit in a loop cannot flood the log.
+warnings go through ``sockets_core.logthrottle.ThrottledWarning`` (one line per key every
+``WARNING_INTERVAL`` s, and a cap on lines in all), so a client that hits a limit in a loop,
+or thousands of peers that hit one at once, cannot flood the log.
 Like the rest of chat/, nothing here reads a clock: ``now`` is passed in.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,6 @@ DEFAULT_ROOM_TTL = 300.0
 DEFAULT_HISTORY_PER_ROOM = 10_000
 DEFAULT_HISTORY_MAX_BYTES = 64 << 20
 WARNING_INTERVAL = 10.0
-_THROTTLE_KEYS = 1_024
 
 
 @dataclass(frozen=True)
@@ -32,29 +32,6 @@ class ChatLimits:
     @classmethod
     def from_settings(cls, settings: Any) -> ChatLimits:
         return cls(settings.chat_max_rooms, settings.chat_rooms_per_client, float(settings.chat_room_ttl))
-
-
-class ThrottledWarnings:
-    """At most one WARNING per key per ``interval`` seconds, saying how often it happened."""
-
-    def __init__(self, logger: logging.Logger, interval: float = WARNING_INTERVAL) -> None:
-        self.logger = logger
-        self.interval = interval
-        self._last: OrderedDict[str, tuple[float, int]] = OrderedDict()  # key -> (last line, count since)
-
-    def warn(self, key: str, now: float, message: str, *args: object) -> bool:
-        """Count one occurrence; log ``message % args`` and the count when it is time."""
-        last, count = self._last.pop(key, (float("-inf"), 0))
-        count += 1
-        logged = now - last >= self.interval
-        if logged:
-            self.logger.warning(message + " (%d time%s in the last %.0f s)", *args, count,
-                                "" if count == 1 else "s", self.interval)
-            last, count = now, 0
-        self._last[key] = (last, count)
-        if len(self._last) > _THROTTLE_KEYS:  # many keys (peers): forget the least recent
-            self._last.popitem(last=False)
-        return logged
 
 
 class RecentIds:

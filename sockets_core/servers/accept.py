@@ -23,7 +23,8 @@ from typing import Any
 
 import gevent
 
-from .admission import Admission, Refusal, ThrottledWarning, Ticket
+from ..logthrottle import SINCE_LAST_REPORT, ThrottledWarning
+from .admission import Admission, Refusal, Ticket
 from .listen import plain_address
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class AdmittingAccept:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.accept_failures = 0
-        self._accept_warning = ThrottledWarning(log, ACCEPT_LOG_EVERY)
+        self._accept_warning = ThrottledWarning(log, ACCEPT_LOG_EVERY, suffix=SINCE_LAST_REPORT)
 
     # -- accept ---------------------------------------------------------------------------
     def do_read(self) -> Any:
@@ -61,8 +62,8 @@ class AdmittingAccept:
 
     def _pause_accepting(self, exc: OSError) -> None:
         self.accept_failures += 1
-        self._accept_warning("%s: accept failed (%s): pausing new connections for %.1f s",
-                             self.service_name, exc.strerror or exc, ACCEPT_PAUSE)
+        self._accept_warning.warn("%s: accept failed (%s): pausing new connections for %.1f s",
+                                  self.service_name, exc.strerror or exc, ACCEPT_PAUSE)
         self.stop_accepting()  # type: ignore[attr-defined]
         gevent.spawn_later(ACCEPT_PAUSE, self._resume_accepting)
 

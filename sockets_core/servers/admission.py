@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..logthrottle import SINCE_LAST_REPORT, ThrottledWarning
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
@@ -142,28 +143,9 @@ class FdBudget:
         return {"limit": self.limit, "open": self.open(), "reserve": self.reserve}
 
 
-class ThrottledWarning:
-    """At most one WARNING line per interval; the occurrences in between are counted and the
-    count goes with the next line, so a flood cannot flood the log."""
-
-    def __init__(self, logger: logging.Logger = log, interval: float = LOG_EVERY,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.logger = logger
-        self.interval = interval
-        self._clock = clock
-        self._last = float("-inf")
-        self._unlogged = 0
-
-    def __call__(self, message: str, *args: object) -> bool:
-        """Count one occurrence; log ``message % args`` with the count when it is time."""
-        self._unlogged += 1
-        now = self._clock()
-        if now - self._last < self.interval:
-            return False
-        self.logger.warning(message + " (%d since the last report)", *args, self._unlogged)
-        self._last = now
-        self._unlogged = 0
-        return True
+def refusal_warnings(clock: Callable[[], float] = time.monotonic) -> ThrottledWarning:
+    """A service's refusal WARNINGs: one line every LOG_EVERY s, whatever the peer (unkeyed)."""
+    return ThrottledWarning(log, LOG_EVERY, suffix=SINCE_LAST_REPORT, clock=clock)
 
 
 class Ticket:
@@ -196,7 +178,8 @@ class Admission:
     """The connections of one service: counts per address and in all, and its caps."""
 
     def __init__(self, service: str, per_ip: int, total: int, budget: FdBudget, fd_floor: int,
-                 flags: dict[Refusal, str] | None = None, warn: ThrottledWarning | None = None) -> None:
+                 flags: dict[Refusal, str] | None = None,
+                 warnings: ThrottledWarning | None = None) -> None:
         self.service = service
         self.per_ip = per_ip
         self.total = total
@@ -207,7 +190,7 @@ class Admission:
         self.refusals = RefusalCounts()
         self.evicted = 0
         self.flags = flags or {}
-        self.warn = warn or ThrottledWarning()
+        self.warnings = warnings if warnings is not None else refusal_warnings()
 
     def check(self, ip: str) -> Refusal | None:
         if self.by_ip.get(ip, 0) >= self.per_ip:
@@ -249,8 +232,8 @@ class Admission:
         else:
             self.refusals.fds += 1
             what, limit = f"{self.budget.free()} file descriptors free", self.fd_floor
-        self.warn("%s: refused a connection from %s: %s (the %s is %d, %s)", self.service, ip, what,
-                  refusal.value, limit, self.flags.get(refusal, "--fd-reserve"))
+        self.warnings.warn("%s: refused a connection from %s: %s (the %s is %d, %s)", self.service, ip, what,
+                           refusal.value, limit, self.flags.get(refusal, "--fd-reserve"))
 
     def _release(self, ip: str) -> None:
         left = self.by_ip.get(ip, 0) - 1

@@ -28,7 +28,8 @@ from gevent.server import DatagramServer
 
 from ..chat.commands import handle_line
 from ..chat.hub import ChatError, ChatEvent, ChatHub, Member
-from ..chat.limits import ThrottledWarnings
+from ..chat.limits import WARNING_INTERVAL
+from ..logthrottle import ThrottledWarning
 from ..packetlog import format_address
 from ..privacy import is_direct_message, line_is_direct_message
 from ..textcodec import ESCAPED, UTF8, decode, encode
@@ -80,7 +81,7 @@ class UdpChatServer(DatagramServer):
         self.queued = 0  # datagrams in the outbox
         self.dropped = 0  # datagrams dropped because the outbox was full
         self._outbox_ready = Event()
-        self._warnings = ThrottledWarnings(log)
+        self._warnings = ThrottledWarning(log, WARNING_INTERVAL)
         self._expirer: gevent.Greenlet | None = None
         self._sender: gevent.Greenlet | None = None
 
@@ -109,12 +110,11 @@ class UdpChatServer(DatagramServer):
         peer = plain_address(address)
         who = format_address(peer)
         if len(self.peers) >= MAX_PEERS:
-            self._warnings.warn("max-peers", time.monotonic(), "udp_chat: %d peers (limit): ignoring %s",
-                                MAX_PEERS, who)
+            self._warnings.warn("udp_chat: %d peers (limit): ignoring %s", MAX_PEERS, who, key="max-peers")
             return None
         if self.per_ip.get(peer[0], 0) >= self.max_per_ip:
-            self._warnings.warn("per-ip:" + peer[0], time.monotonic(), "udp_chat: %d peers from %s "
-                                "(--udp-chat-max-per-ip): ignoring %s", self.max_per_ip, peer[0], who)
+            self._warnings.warn("udp_chat: %d peers from %s (--udp-chat-max-per-ip): ignoring %s",
+                                self.max_per_ip, peer[0], who, key="per-ip:" + peer[0])
             return None
         member = Member(self.hub.default_nick("udp", who, peer[1]), "udp",
                         lambda event: self.deliver_many(event, [member]), fanout=self)
@@ -142,10 +142,10 @@ class UdpChatServer(DatagramServer):
             oldest = self.outbox.popleft()
             self.queued -= len(oldest.members)
             self.dropped += len(oldest.members)
-            self._warnings.warn("outbox", time.monotonic(), "udp_chat: more than %d datagrams waiting to be "
-                                "sent (limit): dropped the oldest, %d to %s and others; %d peers, %d dropped "
-                                "so far", RELAY_QUEUE, len(oldest.members), oldest.members[0].peer,
-                                len(self.peers), self.dropped)
+            self._warnings.warn("udp_chat: more than %d datagrams waiting to be sent (limit): dropped the "
+                                "oldest, %d to %s and others; %d peers, %d dropped so far", RELAY_QUEUE,
+                                len(oldest.members), oldest.members[0].peer, len(self.peers), self.dropped,
+                                key="outbox")
         self._outbox_ready.set()
 
     def _send_loop(self) -> None:

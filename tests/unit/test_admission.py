@@ -25,11 +25,11 @@ from sockets_core.servers.admission import (
     FdBudget,
     Refusal,
     ServiceCaps,
-    ThrottledWarning,
     Ticket,
     count_open_fds,
     default_reserve,
     raise_fd_limit,
+    refusal_warnings,
 )
 from sockets_core.servers.listen import tcp_listener
 from sockets_core.servers.stream import Address, TappedStreamServer
@@ -63,7 +63,7 @@ def admission(per_ip: int = 3, total: int = 10, budget: FdBudget | None = None, 
     budget = budget or FdBudget(reserve=0, limit=1000, counter=lambda: None)
     return Admission("tcp_chat", per_ip, total, budget, floor,
                      {Refusal.PER_IP: "--tcp-chat-max-per-ip", Refusal.TOTAL: "--tcp-chat-max-connections"},
-                     ThrottledWarning(clock=clock or Clock()))
+                     refusal_warnings(clock or Clock()))
 
 
 def test_per_address_cap_leaves_other_addresses_in() -> None:

@@ -1,6 +1,5 @@
 """The pieces of the DNS-rebinding check: Host parsing, the guard, its addresses, its log lines, its flag."""
 
-import logging
 from pathlib import Path
 
 import pytest
@@ -8,7 +7,6 @@ import pytest
 from sockets_core.netinfo import _linux_local_ipv4, local_addresses
 from sockets_core.settings import SettingsError, parse_settings
 from webapp.hosts import ADDRESS_REFRESH, HostGuard, host_name
-from webapp.logthrottle import ThrottledWarning
 
 
 @pytest.mark.parametrize("header, name", [
@@ -101,21 +99,6 @@ def test_local_addresses_include_loopback_and_the_lan() -> None:
     found = local_addresses()
     assert {"127.0.0.1", "::1"} <= found
     assert set(lan_addresses(include_ipv6=True)) <= found
-
-
-def test_throttled_warning_one_line_per_peer_per_interval_with_the_count(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
-    warn = ThrottledWarning(logging.getLogger("test.throttle"), interval=10.0, max_lines=3, clock=clock)
-    assert warn.refused("10.0.0.1", "refused %s", "x") is True
-    assert [warn.refused("10.0.0.1", "refused %s", "x") for _ in range(4)] == [False] * 4
-    clock.now += 10.0
-    assert warn.refused("10.0.0.1", "refused %s", "x") is True
-    messages = [r.getMessage() for r in caplog.records]
-    assert messages[0] == "refused x (1 refused from 10.0.0.1 in the last 10 s)"
-    assert messages[1] == "refused x (5 refused from 10.0.0.1 in the last 10 s)"
-    # many peers at once: at most max_lines lines an interval in all
-    written = sum(warn.refused(f"10.0.1.{i}", "refused") for i in range(100))
-    assert written == 2 and len(caplog.records) == 4
 
 
 def test_allowed_host_flag_and_environment() -> None:
