@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 MAX_KEYS = 4096
 
 
@@ -9,7 +11,9 @@ class PerSecondLimit:
     def __init__(self, per_second: int, max_keys: int = MAX_KEYS) -> None:
         self.per_second = per_second
         self.max_keys = max_keys
-        self._windows: dict[str, tuple[float, int]] = {}
+        # least recently seen first: a flood of new (spoofed) addresses pushes out the oldest
+        # in constant time per datagram, never a rebuild of the table on the hub
+        self._windows: OrderedDict[str, tuple[float, int]] = OrderedDict()
 
     def check(self, key: str, now: float) -> int:
         """Count one event; 0 if it is allowed, else how many over the limit it is (1 for
@@ -19,8 +23,9 @@ class PerSecondLimit:
             start, count = now, 0
         count += 1
         self._windows[key] = (start, count)
-        if len(self._windows) > self.max_keys:  # forget the idle ones
-            self._windows = {k: v for k, v in self._windows.items() if now - v[0] < 1.0}
+        self._windows.move_to_end(key)
+        while len(self._windows) > self.max_keys:
+            self._windows.popitem(last=False)
         return max(0, count - self.per_second)
 
 

@@ -59,12 +59,14 @@ class TftpServer(DatagramServer):
     def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
         peer = plain_address(address)
         self.tap.received(self.local, peer, data)
+        # every datagram to the well-known port counts, repeats too: a repeated 14-byte RRQ
+        # answered by a 516-byte DATA would otherwise be an unlimited amplifier for a spoofed source
+        if not self.admission.allow_datagram(peer[0]):
+            return
         if address in self.active:  # the client repeating its request: it missed our answer
             repeat = self.repeats.get(address)
             if repeat is not None and data[:2] in (b"\x00\x01", b"\x00\x02"):
                 repeat()
-            return
-        if not self.admission.allow_datagram(peer[0]):  # garbage counts too: every answer is limited
             return
         try:
             request = decode(data)

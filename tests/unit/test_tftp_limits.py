@@ -194,3 +194,43 @@ def test_a_finished_upload_lingers_for_a_late_repeat_without_holding_a_slot(
         assert sock.recvfrom(100)[0] == final
     finally:
         sock.close()
+
+
+def test_the_request_limit_table_stays_bounded_under_a_flood_of_new_addresses() -> None:
+    """Spoofed sources: 20,000 new addresses in one second keep the table at its bound (the
+    old table kept them all and rebuilt itself on every datagram past 4,096)."""
+    from sockets_core.ratelimit import PerSecondLimit
+
+    limit = PerSecondLimit(50, max_keys=1000)
+    for n in range(20_000):
+        assert limit.check(f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}", 100.0 + n / 100_000) == 0
+    assert len(limit._windows) == 1000
+    # a host seen recently keeps its count: its 51st request in the second is over the limit
+    for _ in range(50):
+        limit.check("192.0.2.9", 100.5)
+    assert limit.check("192.0.2.9", 100.5) == 1
+
+
+@pytest.mark.parametrize("tftp", [{"tftp_requests_per_peer": 5}], indirect=True)
+def test_repeated_requests_count_against_the_per_peer_limit(tftp: tuple[Services, tuple[str, int]]) -> None:
+    """Each repeat of a request resends the first answer (a 516-byte DATA for a 14-byte RRQ):
+    unlimited, a spoofed source would make the server an amplifier."""
+    svc, server = tftp
+    (svc.store.root / "big.bin").write_bytes(b"x" * 100_000)
+    request = encode_request(RRQ, "big.bin", "octet", {})
+    answer, sock = ask(server, request)
+    try:
+        assert decode(answer).__class__.__name__ == "Data"
+        for _ in range(100):
+            sock.sendto(request, server)
+        answers = 0
+        sock.settimeout(0.5)
+        while True:
+            try:
+                sock.recvfrom(65536)
+            except TimeoutError:
+                break
+            answers += 1
+        assert answers <= 5, f"{answers} answers to 100 repeats with a limit of 5 requests a second"
+    finally:
+        sock.close()
