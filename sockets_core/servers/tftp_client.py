@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 import time
 from collections.abc import Callable
 
+from ..icmp import enable_icmp_errors
 from ..tftp.client import TftpClient
 from ..tftp.packets import RRQ
 from .timed import receive_until
@@ -21,12 +24,24 @@ def run_client(client: TftpClient, host: str, port: int,
     """Drive ``client`` to its end; afterwards ``client.error`` is None or the reason."""
     family, server = resolve(host, port)
     sock = socket.socket(family, socket.SOCK_DGRAM)
+    # an ICMP "port unreachable" ends the transfer at once, instead of (retries + 1) timeouts
+    # of "no answer" (the socket is not connected: the server answers from a new port)
+    enable_icmp_errors(sock)
     peer = None  # the server's transfer ID: where its first answer came from
     try:
         for packet in client.start(time.monotonic()):
             sock.sendto(packet, server)
         while not client.done:
-            received = receive_until(sock, client.get_timer())
+            try:
+                received = receive_until(sock, client.get_timer())
+            except ConnectionRefusedError:
+                client.abort(f"port unreachable (ICMP): nothing listens on {host} port {port}")
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN):
+                    raise
+                client.abort(f"{os.strerror(exc.errno)} (ICMP) sending to {host} port {port}")
+                break
             if received is None:
                 replies = client.handle_timer(time.monotonic())
             else:

@@ -13,8 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .packets import (RRQ, WRQ, Ack, Data, Error, MalformedPacket, OptionAck, Request, decode,
-                      encode_ack, encode_request)
+from .packets import (
+    RRQ,
+    WRQ,
+    Ack,
+    Data,
+    Error,
+    MalformedPacket,
+    OptionAck,
+    Request,
+    decode,
+    encode_ack,
+    encode_request,
+)
 from .transfer import DEFAULT_RETRIES, DEFAULT_TIMEOUT, ReadTransfer, WriteTransfer
 
 UNLIMITED = 1 << 62
@@ -136,6 +147,10 @@ class TftpClient:
         assert self._inner is not None
         if self._inner.done and not self.done:
             self.done, self.error = True, self._inner.error
+
+    def abort(self, reason: str) -> None:
+        """End here with ``reason`` (the adapter learnt the server cannot be reached)."""
+        self._fail(reason)
 
     def _fail(self, reason: str) -> None:
         self.done, self.error = True, reason

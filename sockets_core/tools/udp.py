@@ -7,11 +7,10 @@ import errno
 import socket
 from typing import TYPE_CHECKING
 
-from gevent import socket as gsocket
-
+from .. import icmp
+from ..icmp import enable_icmp_errors
 from ..packetlog import format_address
 from ..servers.listen import local_address, plain_address, udp_socket
-from . import icmp
 from .base import ToolError, ToolSession, bind_for_tool
 
 if TYPE_CHECKING:
@@ -21,20 +20,6 @@ if TYPE_CHECKING:
 ICMP_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN,
                          errno.EMSGSIZE, errno.EPROTO, errno.ENOPROTOOPT, errno.EACCES, errno.ETIMEDOUT})
 MAX_ERRORS_AT_ONCE = 64  # read from the error queue per failed recvfrom; the kernel keeps the rest
-
-
-def enable_icmp_errors(sock: gsocket.socket) -> bool:
-    """Ask the kernel to queue ICMP errors for this unconnected socket (see icmp.py)."""
-    if not icmp.SUPPORTED:
-        return False
-    enabled = False
-    for level, option in icmp.RECVERR_OPTIONS:  # an IPv6 socket takes both: IPv4-mapped peers
-        try:
-            sock.setsockopt(level, option, 1)
-            enabled = True
-        except OSError:
-            pass
-    return enabled
 
 
 class UdpSession(ToolSession):

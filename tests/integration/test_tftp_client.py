@@ -71,7 +71,15 @@ def test_our_client_against_sockdash_windowed_and_over_ipv6(tmp_path: Path) -> N
         assert (tmp_path / "back.bin").read_bytes() == payload
         refused = sockdash_tftp("get", f"{HOST}:{port}", "../../etc/passwd", cwd=tmp_path)
         assert refused.returncode == 1 and "server error 2" in refused.stderr
-        nobody = sockdash_tftp("get", f"{HOST}:1", "x", "--timeout", "1", "--retries", "1", cwd=tmp_path)
+        # a closed port answers with ICMP "port unreachable": said at once, no retries waited out
+        closed = sockdash_tftp("get", f"{HOST}:1", "x", "--timeout", "5", "--retries", "5", cwd=tmp_path)
+        assert closed.returncode == 1 and "port unreachable" in closed.stderr
+        assert not (tmp_path / "x").exists()
+        # a port that is open but silent: no answer, after the retries
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+            silent.bind((HOST, 0))
+            nobody = sockdash_tftp("get", f"{HOST}:{silent.getsockname()[1]}", "x", "--timeout", "1",
+                                   "--retries", "1", cwd=tmp_path)
         assert nobody.returncode == 1 and "no answer" in nobody.stderr
         bad = sockdash_tftp("get", "host:notaport", "x", cwd=tmp_path)
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

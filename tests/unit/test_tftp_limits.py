@@ -18,8 +18,16 @@ from sockets_core.ratelimit import WarningGate
 from sockets_core.services import Services
 from sockets_core.settings import Settings
 from sockets_core.tftp import error_reply
-from sockets_core.tftp.packets import (RRQ, WRQ, Error, OptionAck, decode, encode_data, encode_error,
-                                       encode_request)
+from sockets_core.tftp.packets import (
+    RRQ,
+    WRQ,
+    Error,
+    OptionAck,
+    decode,
+    encode_data,
+    encode_error,
+    encode_request,
+)
 
 
 @pytest.fixture

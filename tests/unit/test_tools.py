@@ -277,7 +277,7 @@ def test_icmp_errors_are_parsed_from_the_error_queue_message() -> None:
     import socket
     import struct
 
-    from sockets_core.tools import icmp
+    from sockets_core import icmp
 
     v4 = struct.pack("=H", socket.AF_INET) + b"\0\0" + socket.inet_aton("10.0.0.1") + bytes(8)
     error = icmp.parse_extended_error(socket.IPPROTO_IP, icmp.IP_RECVERR,

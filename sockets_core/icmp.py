@@ -5,8 +5,9 @@ kernel drops the ICMP "port unreachable". With IP_RECVERR (IPV6_RECVERR) set, th
 queues the error instead: the next recvfrom fails (ECONNREFUSED for a closed port) and
 ``recvmsg(..., MSG_ERRQUEUE)`` returns, per error, the destination of the datagram that
 failed and a control message holding ``struct sock_extended_err`` followed by the address
-of the host that sent the ICMP. This module only parses those bytes (no socket), so it is
-tested with made-up control messages; udp.py does the socket calls.
+of the host that sent the ICMP. This module parses those bytes (no socket), so it is
+tested with made-up control messages; the UDP tool (tools/udp.py) and the TFTP client
+(servers/tftp_client.py) turn the option on and read the queue.
 """
 
 from __future__ import annotations
@@ -43,6 +44,20 @@ class IcmpError:
             return f"port unreachable (ICMP{via}): nothing listens on {destination}"
         kind = "ICMPv6" if self.origin == ORIGIN_ICMP6 else "ICMP"
         return f"{os.strerror(self.errno)} ({kind} type {self.type} code {self.code}{via}) sending to {destination}"
+
+
+def enable_icmp_errors(sock: socket.socket) -> bool:
+    """Ask the kernel to queue ICMP errors for this unconnected socket."""
+    if not SUPPORTED:
+        return False
+    enabled = False
+    for level, option in RECVERR_OPTIONS:  # an IPv6 socket takes both: IPv4-mapped peers
+        try:
+            sock.setsockopt(level, option, 1)
+            enabled = True
+        except OSError:
+            pass
+    return enabled
 
 
 def _offender(data: bytes) -> str | None:
