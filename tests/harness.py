@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -108,3 +109,27 @@ def run_to_exit(tmp: Path, *args: str, timeout: float = 15.0) -> subprocess.Comp
     """Run sockdash expecting it to exit by itself (bad flags, ports in use)."""
     return subprocess.run([*command(), "--root", str(tmp / "root"), "--data", str(tmp / "data"), *args],
                           capture_output=True, text=True, timeout=timeout)
+
+
+def recv_until(sock: socket.socket, needle: bytes, timeout: float = 5.0) -> bytes:
+    """Read until ``needle`` has arrived; AssertionError (with the tail read) on timeout or close."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while needle not in data:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} not received; got {data[-300:]!r}")
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise AssertionError(f"connection closed before {needle!r}; got {data[-300:]!r}")
+        data += chunk
+    return data
+
+
+def chat_client(sockdash: Sockdash, nick: str) -> socket.socket:
+    """A TCP chat client (as nc) past the greeting, with its nick."""
+    s = socket.create_connection((sockdash.host, sockdash.ports["tcp_chat"]), timeout=5)
+    recv_until(s, b"/help")
+    s.sendall(f"/nick {nick}\n".encode())
+    recv_until(s, f"you are now {nick}".encode())
+    return s

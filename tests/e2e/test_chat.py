@@ -7,7 +7,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from tests import harness
-from tests.integration.test_services_live import chat_client, recv_until
+from tests.harness import chat_client, recv_until
 
 HOST = "127.0.0.1"
 

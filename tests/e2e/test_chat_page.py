@@ -18,7 +18,7 @@ from sockets_core.chat.history import ChatHistory
 from sockets_core.chat.hub import ChatEvent
 from tests import harness
 from tests.e2e.test_chat import join, say, shown
-from tests.integration.test_services_live import chat_client, recv_until
+from tests.harness import chat_client, recv_until
 
 PHONE = {"width": 390, "height": 844}
 DAY = 86_400

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, WebSocketRoute, expect
 
 from tests import harness
-from tests.integration.test_services_live import recv_until
+from tests.harness import recv_until
 
 HOST = "127.0.0.1"
 GBK_LINE = "你好，世界\n".encode("gbk")

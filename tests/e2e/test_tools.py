@@ -12,7 +12,7 @@ from pathlib import Path
 from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
 from tests import harness
-from tests.integration.test_services_live import chat_client, recv_until
+from tests.harness import chat_client, recv_until
 from tests.integration.test_websocket_origin import handshake
 
 HOST = "127.0.0.1"

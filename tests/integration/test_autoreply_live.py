@@ -7,7 +7,7 @@ import urllib.request
 from pathlib import Path
 
 from tests import harness
-from tests.integration.test_services_live import chat_client, recv_until
+from tests.harness import chat_client, recv_until
 
 HOST = "127.0.0.1"
 

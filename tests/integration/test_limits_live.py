@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests import harness
+from tests.harness import recv_until
 
 HOST = "127.0.0.1"
 OTHER_HOST = "127.0.0.2"  # another address of the loopback network: "another client"
@@ -73,19 +74,6 @@ def open_many(port: int, count: int, first_bytes: bytes = b"", within: float = 2
         selector.close()
     return sockets
 
-
-def recv_until(sock: socket.socket, needle: bytes, timeout: float = 5.0) -> bytes:
-    sock.settimeout(timeout)
-    data = b""
-    deadline = time.monotonic() + timeout
-    while needle not in data:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{needle!r} not received; got {data[-300:]!r}")
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise AssertionError(f"connection closed before {needle!r}; got {data[-300:]!r}")
-        data += chunk
-    return data
 
 
 def read_to_eof(sock: socket.socket, timeout: float = 5.0) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 import simple_websocket
 
 from tests import harness
-from tests.integration.test_services_live import chat_client, recv_until
+from tests.harness import chat_client, recv_until
 
 HOST = "127.0.0.1"
 

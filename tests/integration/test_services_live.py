@@ -5,7 +5,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -13,30 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests import harness
+from tests.harness import chat_client, recv_until
 
 HOST = "127.0.0.1"
 
 
-def recv_until(sock: socket.socket, needle: bytes, timeout: float = 5.0) -> bytes:
-    sock.settimeout(timeout)
-    data = b""
-    deadline = time.monotonic() + timeout
-    while needle not in data:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{needle!r} not received; got {data!r}")
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise AssertionError(f"connection closed before {needle!r}; got {data!r}")
-        data += chunk
-    return data
-
-
-def chat_client(sockdash: harness.Sockdash, nick: str) -> socket.socket:
-    s = socket.create_connection((HOST, sockdash.ports["tcp_chat"]), timeout=5)
-    recv_until(s, b"/help")
-    s.sendall(f"/nick {nick}\n".encode())
-    recv_until(s, f"you are now {nick}".encode())
-    return s
 
 
 def test_tcp_chat_relays_lines_and_course_style_gbk_without_newline(sockdash: harness.Sockdash) -> None:
