@@ -5,7 +5,7 @@ One host must not lock the server nor eat its memory: new requests per second pe
 (--tftp-max-transfers), bytes one window may hold (--tftp-window-bytes, lowered in the
 OACK) and the windows of all downloads together (--tftp-window-bytes-total: a new
 download gets what is left, one block at the least). Every limit that bites logs a
-WARNING with the peer and the count, rate-limited (WarningGate) so a flood cannot
+WARNING with the peer and the count, rate-limited (logthrottle) so a flood cannot
 flood the log.
 """
 
@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import time
 
-from ..ratelimit import PerSecondLimit, WarningGate
+from ..logthrottle import ThrottledWarning
+from ..ratelimit import PerSecondLimit
 from ..tftp.options import DEFAULT_WINDOW_BYTES, MAX_WINDOWSIZE
 from ..tftp.packets import Request
 
@@ -41,12 +42,10 @@ class TftpAdmission:
         self.window_bytes_used = 0  # held by the windows of running downloads
         self.running = 0
         self.per_peer: dict[str, int] = {}  # running transfers by IP
-        self.warnings = WarningGate()
+        self.warnings = ThrottledWarning(log)
 
     def warn(self, key: str, message: str, *args: object) -> None:
-        held = self.warnings.allow(key, time.monotonic())
-        if held is not None:
-            log.warning(message + (f" ({held} more like it not logged)" if held else ""), *args)
+        self.warnings.warn(message, *args, key=key)
 
     def allow_datagram(self, ip: str) -> bool:
         """New requests (and garbage) per second from one IP are limited; the rest are ignored:
