@@ -37,7 +37,6 @@ class TransferBase:
     # an upload lowers it for a sender that shows it ignores them (WriteTransfer).
     quick_resends = 4
 
-
     def __init__(self, request: Request, tsize: int | None, max_retries: int, window_bytes: int) -> None:
         self.request = request
         self.options = negotiate(request, tsize, window_bytes)
