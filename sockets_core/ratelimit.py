@@ -28,33 +28,3 @@ class PerSecondLimit:
             self._windows.popitem(last=False)
         return max(0, count - self.per_second)
 
-
-class WarningGate:
-    """Rate-limits a WARNING so that the log itself cannot be flooded: one line per key
-    (an IP) per ``interval`` seconds and at most ``overall`` lines per interval for all keys
-    together (a flood from many spoofed addresses), counting what it held back."""
-
-    def __init__(self, interval: float = 10.0, overall: int = 20, max_keys: int = MAX_KEYS) -> None:
-        self.interval = interval
-        self.overall = overall
-        self.max_keys = max_keys
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-        self._window = (float("-inf"), 0)  # (start, lines logged in it) for all keys
-
-    def allow(self, key: str, now: float) -> int | None:
-        """None: stay quiet (the event is counted). Else log now: the number is how many
-        events of this key were held back since its last line."""
-        start, lines = self._window
-        if now - start >= self.interval:
-            start, lines = now, 0
-        if now - self._last.get(key, float("-inf")) < self.interval or lines >= self.overall:
-            self._held[key] = self._held.get(key, 0) + 1
-            if len(self._held) > self.max_keys:  # a table of held counts stays bounded too
-                self._held.clear()
-            return None
-        self._window = (start, lines + 1)
-        self._last[key] = now
-        if len(self._last) > self.max_keys:
-            self._last = {k: t for k, t in self._last.items() if now - t < self.interval}
-        return self._held.pop(key, 0)

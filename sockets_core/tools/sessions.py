@@ -13,13 +13,12 @@ import ipaddress
 import itertools
 import logging
 import socket
-import time
 from collections.abc import Callable
 from typing import Any
 
 from ..bus import Bus
+from ..logthrottle import SINCE_LAST_REPORT, ThrottledWarning
 from ..packetlog import PacketLog
-from ..ratelimit import WarningGate
 from ..traffic import ServiceTap
 from .base import TOOLS_TOPIC, ToolError, ToolSession
 from .tcp_client import TcpClientSession
@@ -50,13 +49,11 @@ class ToolManager:
         self.allow = [ipaddress.ip_network(cidr, strict=False) for cidr in (allow or [])]
         self.sessions: dict[int, ToolSession] = {}
         self.ids = itertools.count(1)
-        self._warnings = WarningGate()
+        self._warnings = ThrottledWarning(log, suffix=SINCE_LAST_REPORT)
 
     def warn(self, limit: str, message: str, *args: Any) -> None:
         """A WARNING when a limit bites, at most one per limit per 10 s (with the count held back)."""
-        held = self._warnings.allow(limit, time.monotonic())
-        if held is not None:
-            log.warning("tools: " + message + (f" ({held} more since the last warning)" if held else ""), *args)
+        self._warnings.warn("tools: " + message, *args, key=limit)
 
     def make_room(self, what: str) -> None:
         """At most MAX_SESSIONS kept: the oldest closed ones go, open ones are never dropped."""

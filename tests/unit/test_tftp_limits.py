@@ -14,7 +14,6 @@ from gevent import socket
 from sockets_core.bus import Bus
 from sockets_core.files import AtomicWriter, FileStore
 from sockets_core.packetlog import PacketLog
-from sockets_core.ratelimit import WarningGate
 from sockets_core.services import Services
 from sockets_core.settings import Settings
 from sockets_core.tftp import error_reply
@@ -170,15 +169,6 @@ def test_abort_keeps_folders_that_existed_or_got_other_files(tmp_path: Path) -> 
     writer.abort()
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
         "old", "old/a", "old/a/other.txt"]
-
-
-def test_the_warning_gate_lets_one_line_a_key_through_and_counts_the_rest() -> None:
-    gate = WarningGate(interval=10.0, overall=3)
-    assert gate.allow("a", 0.0) == 0
-    assert [gate.allow("a", t) for t in (1.0, 2.0, 3.0)] == [None, None, None]
-    assert gate.allow("a", 10.5) == 3  # the next line says how many were held back
-    assert [gate.allow(k, 11.0) for k in "bcd"] == [0, 0, None]  # 3 lines an interval for all keys
-    assert gate.allow("d", 21.0) == 1
 
 
 @pytest.mark.parametrize("tftp", [{"tftp_write": True, "tftp_max_per_peer": 1}], indirect=True)
