@@ -179,12 +179,16 @@ def run_load(tcp_port: int, ws_port: int | None, n: int, m: int, rate: float, se
 
 
 # -- the two servers -----------------------------------------------------------------------
-def start_sockdash(tmp: Path) -> tuple[subprocess.Popen[str], int, int]:
+def start_sockdash(tmp: Path, tree: Path = ROOT) -> tuple[subprocess.Popen[str], dict[str, int]]:
+    """sockdash from ``tree`` (this checkout, or an old worktree to compare) on free ports;
+    returns the process and the ports by service."""
+    # PYTHONPATH and cwd make `-m webapp` import the tree under test, not the installed one
     proc = subprocess.Popen([sys.executable, "-m", "webapp", "--host", HOST, "--root", str(tmp / "root"),
                              "--data", str(tmp / "data"), "--admin-token", "bench-token-123",
                              "--http-port", "0", "--tcp-chat-port", "0", "--udp-chat-port", "0",
                              "--file-port", "0", "--tftp-port", "0", "--log-level", "WARNING"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tree,
+                            env={**os.environ, "PYTHONPATH": str(tree)})
     ports: dict[str, int] = {}
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -193,7 +197,8 @@ def start_sockdash(tmp: Path) -> tuple[subprocess.Popen[str], int, int]:
             ports[match.group(1)] = int(match.group(2))
         if line.startswith("Admin:"):
             break
-    return proc, ports["tcp_chat"], ports["http"]
+    proc.stdout.close()
+    return proc, ports
 
 
 def seed_group_chat_source(port: int) -> str:
@@ -246,7 +251,8 @@ def main() -> None:
             tcp, http = (int(p) for p in args.attach.split(","))
             rows.append(("sockdash (attached)", run_load(tcp, http, args.n, args.m, args.rate, args.seconds)))
         elif args.only in (None, "sockdash"):
-            proc, tcp, http = start_sockdash(tmp)
+            proc, ports = start_sockdash(tmp)
+            tcp, http = ports["tcp_chat"], ports["http"]
             try:
                 rows.append(("sockdash", run_load(tcp, http, args.n, args.m, args.rate, args.seconds)))
             finally:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import re
 import resource
 import selectors
@@ -36,6 +35,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+
+from chat_fanout import start_sockdash  # bench/ is on the path: these run as scripts
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,27 +225,6 @@ def run_load(udp_port: int, http_port: int, peers: int, rate: float, seconds: fl
     }
 
 
-def start_sockdash(tree: Path, tmp: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
-    """sockdash from ``tree`` on free ports; returns the process and the ports by service."""
-    # PYTHONPATH and cwd make `-m webapp` import the tree under test, not the installed one
-    proc = subprocess.Popen([sys.executable, "-m", "webapp", "--host", HOST, "--root", str(tmp / "root"),
-                             "--data", str(tmp / "data"), "--admin-token", "bench-token-123",
-                             "--http-port", "0", "--tcp-chat-port", "0", "--udp-chat-port", "0",
-                             "--file-port", "0", "--tftp-port", "0", "--log-level", "WARNING"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tree,
-                            env={**os.environ, "PYTHONPATH": str(tree)})
-    ports: dict[str, int] = {}
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        match = re.match(r"^  (\w+)\s+\w+ \S+:(\d+)", line)
-        if match:
-            ports[match.group(1)] = int(match.group(2))
-        if line.startswith("Admin:"):
-            break
-    proc.stdout.close()
-    return proc, ports
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peers", type=int, default=1500, help="UDP peers, the sender included")
@@ -261,7 +241,7 @@ def main() -> None:
             udp, http = (int(p) for p in args.attach.split(","))
             result = run_load(udp, http, args.peers, args.rate, args.seconds)
         else:
-            proc, ports = start_sockdash(args.tree.resolve(), Path(tmpdir))
+            proc, ports = start_sockdash(Path(tmpdir), args.tree.resolve())
             udp, http = ports["udp_chat"], ports["http"]
             try:
                 result = run_load(udp, http, args.peers, args.rate, args.seconds)
