@@ -31,6 +31,8 @@ let received = 0;
 let skippedTotal = 0;
 let loadedUpTo = 0; // the newest id the last load fetched: what a batch no newer than it left out was loaded
 let skipsWhileLoading = []; // [newest id of the batch, events it left out], judged once the load is in
+let offlineLeftOut = 0; // recorded while the feed was down, older than what one gap fetch brings
+let offlineExact = true; // false when a filter made that count an upper bound (ids count every service)
 let capacity = null; // --packet-log-size, from /api/status
 let socket = null;
 
@@ -216,6 +218,8 @@ async function reload(done = '') {
   pending.clear();
   pendingLost = false;
   skippedTotal = 0; // what the live view left out is fetched now, as far as the server keeps it
+  offlineLeftOut = 0;
+  offlineExact = true;
   skipsWhileLoading = [];
   $('skipped-text').textContent = '';
   $('reload').hidden = true;
@@ -238,21 +242,37 @@ async function reload(done = '') {
   showHeld();
   if (failure) setLoadState(`Could not load the log (${failure.message}); new events still show.`, true);
   else setLoadState(done || (events.length >= FETCH ? `The newest ${FETCH.toLocaleString()} events of this filter are loaded (the exports have all the server keeps).` : ''));
-  fillGap(); // what was recorded between that answer and the live feed's start
+  fillGap(newestHeld()); // what was recorded between that answer and the live feed's start
 }
 
-// On every (re)connect of the live feed: what happened while it was down.
-async function fillGap() {
-  if (loading) return; // a reload in flight covers it
-  const mine = generation;
+// The newest id in the list or waiting to join it.
+function newestHeld() {
   let newest = store.length ? store[store.length - 1].id : 0;
   for (const id of pending.keys()) newest = Math.max(newest, id);
+  return newest;
+}
+
+// On every (re)connect of the live feed: what happened while it was down, i.e. after ``since``
+// (taken when the feed opened: its first batch, the newest few, may be in before this answer).
+// One answer brings the newest FETCH; what is older than those is counted, not silently lost.
+async function fillGap(since) {
+  if (loading) return; // a reload in flight covers it
+  const mine = generation;
   let events;
-  try { events = await fetchEvents(newest); } catch (error) {
+  try { events = await fetchEvents(since); } catch (error) {
     setLoadState(`Could not fetch the events missed while offline (${error.message}).`, true);
     return;
   }
-  if (mine === generation) receive(events);
+  if (mine !== generation) return;
+  if (events.length >= FETCH && since) {
+    const leftOut = events[0].id - since - 1; // ids number every event of every service
+    if (leftOut > 0) {
+      offlineLeftOut += leftOut;
+      offlineExact = offlineExact && !filters.service && !filters.peer && !filters.direction;
+      showSkipped();
+    }
+  }
+  receive(events);
 }
 
 // A batch says how many events it left out, all older than its own newest: those are loaded
@@ -266,8 +286,14 @@ function noteSkipped(newest, count) {
 
 function showSkipped() {
   const kept = capacity ? `the newest ${capacity.toLocaleString()} events of each service` : 'the newest events of each service (--packet-log-size)';
-  $('skipped-text').textContent = `${skippedTotal.toLocaleString()} events were left out of this live view (more than it can show at once). `
-    + `The server keeps ${kept}: load them, or export them, before newer ones take their place.`;
+  const said = [];
+  if (skippedTotal) said.push(`${skippedTotal.toLocaleString()} events were left out of this live view (more than it can show at once).`);
+  if (offlineLeftOut) {
+    said.push(`${offlineExact ? '' : 'Up to '}${offlineLeftOut.toLocaleString()} earlier events recorded while this page was offline are not shown `
+      + `(it fetched the newest ${FETCH.toLocaleString()}).`);
+  }
+  if (!said.length) return;
+  $('skipped-text').textContent = `${said.join(' ')} The server keeps ${kept}: load them, or export them, before newer ones take their place.`;
   $('reload').hidden = false;
 }
 $('reload').addEventListener('click', () => reload());
@@ -282,7 +308,7 @@ async function restarted() {
   const newest = store.length ? store[store.length - 1].id : 0;
   const [status, latest] = await Promise.all([fetch('/api/status').then((r) => r.json()), fetchEvents(0, 1)]);
   capacity = status.packet_log.capacity;
-  if (skippedTotal) showSkipped();
+  if (skippedTotal || offlineLeftOut) showSkipped();
   const start = Date.now() / 1000 - status.uptime_s;
   const moved = serverStart !== null && Math.abs(start - serverStart) > RESTART_SLACK;
   serverStart = start;
@@ -290,11 +316,12 @@ async function restarted() {
 }
 
 async function feedOpened() {
+  const since = newestHeld(); // before the feed's first batch joins
   socket.send({ filter: serverFilter() });
   let anew = false;
   try { anew = await restarted(); } catch { /* fillGap says what fails */ }
   if (anew) reload('sockdash restarted: the log starts anew.');
-  else fillGap();
+  else fillGap(since);
 }
 
 $('encoding').addEventListener('change', () => {

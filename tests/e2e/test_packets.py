@@ -247,33 +247,80 @@ def test_the_left_out_note_says_what_the_server_keeps_and_loads_it(
         small.stop()
 
 
-def test_after_a_reconnect_the_page_fetches_what_it_missed(
-        page: Page, fresh_sockdash: harness.Sockdash, tmp_path: Path) -> None:
-    routes: list[WebSocketRoute] = []
-    down = False
+class FeedSwitch:
+    """The page's /ws/packets through Playwright, so that a test can break it and let it back."""
 
-    def through(ws: WebSocketRoute) -> None:
-        if down:
+    def __init__(self, page: Page) -> None:
+        self.routes: list[WebSocketRoute] = []
+        self.down = False
+        page.route_web_socket(re.compile(r"/ws/packets$"), self._through)
+
+    def _through(self, ws: WebSocketRoute) -> None:
+        if self.down:
             ws.close()
             return
         ws.connect_to_server()
-        routes.append(ws)
+        self.routes.append(ws)
 
-    page.route_web_socket(re.compile(r"/ws/packets$"), through)
+    def cut(self, page: Page) -> None:
+        self.down = True
+        for route in self.routes:
+            route.close()
+        expect(page.locator("#live-state")).to_have_attribute("data-state", "offline")
+
+    def restore(self, page: Page) -> None:
+        self.down = False
+        expect(page.locator("#live-state")).to_have_text("live", timeout=30_000)  # its retries back off
+
+
+def newest_row_id(page: Page) -> int:
+    page.locator("#log-viewport").evaluate("el => { el.scrollTop = el.scrollHeight; }")
+    return int(rows(page).last.get_attribute("data-id") or "0")
+
+
+def test_after_a_reconnect_the_page_fetches_what_it_missed_each_once(
+        page: Page, fresh_sockdash: harness.Sockdash, tmp_path: Path) -> None:
+    feed = FeedSwitch(page)
     (fresh_sockdash.root / "mid.bin").write_bytes(b"m" * (512 * 200))
     open_log(page, fresh_sockdash)
-    down = True
-    for route in routes:
-        route.close()
-    expect(page.locator("#live-state")).to_have_attribute("data-state", "offline")
+    chat_lines(fresh_sockdash, b"said while you were here\n")
+    expect(rows(page).filter(has_text="said while you were here")).to_have_count(1)
+    feed.cut(page)
     chat_lines(fresh_sockdash, b"said while you were away\n")
     tftp_get(fresh_sockdash, "mid.bin", tmp_path / "a.bin")  # 400 newer events: more than a reconnect's first batch
-    down = False
-    expect(page.locator("#live-state")).to_have_text("live", timeout=30_000)
-    page.get_by_label("Search").fill("while you were away")
-    expect(rows(page)).to_have_count(1)
-    page.get_by_label("Search").fill("")
+    feed.restore(page)
+    # the feed's first batch (the newest 200) and the gap fetch overlap: each event joins once
+    on_server = fresh_sockdash.get_json("/api/packets?limit=10000")["events"]
+    expect(page.locator("#log")).to_have_attribute("aria-rowcount", str(len(on_server) + 1))
     expect(rows(page).filter(has_text="DATA #201 0 B")).to_have_count(1)
+    page.get_by_label("Search").fill("while you were")
+    expect(rows(page)).to_have_count(2)
+    expect(page.locator("#skipped")).not_to_contain_text("offline")  # nothing was left out
+
+
+def test_a_gap_longer_than_one_fetch_shows_the_newest_and_says_how_many_are_not_shown(
+        page: Page, fresh_sockdash: harness.Sockdash, tmp_path: Path) -> None:
+    feed = FeedSwitch(page)
+    (fresh_sockdash.root / "big.bin").write_bytes(b"z" * (512 * 5500))
+    open_log(page, fresh_sockdash)
+    chat_lines(fresh_sockdash, b"before the outage\n")
+    expect(rows(page).filter(has_text="before the outage")).to_have_count(1)
+    before = rowcount(page)
+    newest = newest_row_id(page)
+    feed.cut(page)
+    chat_lines(fresh_sockdash, b"early in the outage\n")
+    tftp_get(fresh_sockdash, "big.bin", tmp_path / "a.bin")  # 11,000 TFTP events: more than one fetch (10,000)
+    fetched = fresh_sockdash.get_json(f"/api/packets?after={newest}&limit=10000")["events"]
+    left_out = fetched[0]["id"] - newest - 1
+    assert left_out > 1000
+    feed.restore(page)
+    expect(page.locator("#skipped")).to_contain_text(
+        f"{left_out:,} earlier events recorded while this page was offline are not shown (it fetched the newest 10,000).")
+    expect(page.locator("#log")).to_have_attribute("aria-rowcount", str(before + 10000))  # each once
+    expect(rows(page).filter(has_text="early in the outage")).to_have_count(0)
+    page.get_by_role("button", name="Load them from the server").click()
+    expect(page.locator("#skipped")).to_be_hidden()
+    expect(page.locator("#log")).to_have_attribute("aria-rowcount", "10001")  # the newest the server has
 
 
 def test_after_a_server_restart_the_page_shows_the_new_log_not_the_old_one(
