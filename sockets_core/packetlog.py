@@ -50,7 +50,7 @@ class PacketEvent:
     service: str
     transport: str  # "tcp" | "udp" | "ws"
     kind: str  # "open" | "data" | "close"
-    direction: str  # "in" | "out" (for close: "in" = by the peer, "out" = by us)
+    direction: str  # "in" | "out" (open and close: "in" = by the peer, "out" = by us)
     local: Address
     peer: Address
     length: int  # full length; payload keeps only the first PAYLOAD_KEEP bytes

@@ -6,7 +6,9 @@ datagrams, closes), not raw frames, so the frames are synthesised:
 - link type RAW (101): each record starts with an IPv4 or IPv6 header, no Ethernet;
 - a UDP event is one datagram with its true addresses and ports;
 - a TCP connection becomes a stream: SYN / SYN-ACK / ACK at its start (also when the
-  log only has its middle), one PSH-ACK segment per recv or send with sequence and
+  log only has its middle), the SYN from the side that opened it (an "open" event "in":
+  the peer connected to us; "out": we connected, as the TCP client tool does; with the
+  start lost, the peer), one PSH-ACK segment per recv or send with sequence and
   acknowledgement numbers that add up, and FIN / ACK (or RST) at its close, from the
   side that closed, so "Follow TCP stream" shows the conversation;
 - a payload longer than the log keeps (256 bytes) is written truncated, with the
@@ -90,6 +92,8 @@ def _udp(event: PacketEvent, src: Address, dst: Address) -> bytes:
 
 @dataclass
 class _Stream:
+    client: Address  # who sent the SYN: the peer of a connection sockdash accepted, sockdash for one it opened
+    server: Address
     next_seq: dict[Address, int]  # per sending side
 
 
@@ -97,12 +101,12 @@ class TcpSynthesizer:
     """Keeps sequence numbers per connection while events go by."""
 
     def __init__(self) -> None:
-        self._streams: dict[tuple[Address, Address], _Stream] = {}
+        self._streams: dict[tuple[Address, Address], _Stream] = {}  # by (peer, local)
         self._connections = 0  # so that a client port used again gets new sequence numbers
 
-    def _segment(self, time_us: int, src: Address, dst: Address, flags: int, payload: bytes = b"",
+    @staticmethod
+    def _segment(stream: _Stream, time_us: int, src: Address, dst: Address, flags: int, payload: bytes = b"",
                  length: int = 0) -> bytes:
-        stream = self._streams[(src, dst) if (src, dst) in self._streams else (dst, src)]
         seq, ack = stream.next_seq[src], stream.next_seq[dst]
         header = struct.pack("!HHIIBBHHH", src[1], dst[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
                              5 << 4, flags | (ACK if flags != SYN else 0), 65535, 0, 0)
@@ -110,48 +114,50 @@ class TcpSynthesizer:
         ip = _ip_header(src[0], dst[0], 6, 20 + length)
         return _record(time_us, ip + header + payload, len(ip) + 20 + length)
 
-    def _open(self, time_us: int, client: Address, server: Address) -> Iterator[bytes]:
-        key = (client, server)
+    def _open(self, time_us: int, key: tuple[Address, Address], client: Address, server: Address) -> Iterator[bytes]:
         self._connections += 1
-        base = ((hash(key) + self._connections * 0x9E3779B1) & 0xFFFFFF) * 64
-        self._streams[key] = _Stream({client: base + 1000, server: base + 500_000})
-        yield self._segment(time_us, client, server, SYN)
+        base = ((hash((client, server)) + self._connections * 0x9E3779B1) & 0xFFFFFF) * 64
+        stream = self._streams[key] = _Stream(client, server, {client: base + 1000, server: base + 500_000})
+        yield self._segment(stream, time_us, client, server, SYN)
         # SYN-ACK: the server's SYN acknowledges the client's
-        stream = self._streams[key]
         seq = stream.next_seq[server]
         header = struct.pack("!HHIIBBHHH", server[1], client[1], seq, stream.next_seq[client] & 0xFFFFFFFF,
                              5 << 4, SYN | ACK, 65535, 0, 0)
         stream.next_seq[server] = seq + 1
         ip = _ip_header(server[0], client[0], 6, 20)
         yield _record(time_us, ip + header, len(ip) + 20)
-        yield self._segment(time_us, client, server, ACK)
+        yield self._segment(stream, time_us, client, server, ACK)
 
     def frames(self, event: PacketEvent) -> Iterator[bytes]:
-        client, server = event.peer, event.local  # sockdash accepts: the peer is the client
-        key = (client, server)
+        peer, local = event.peer, event.local
+        key = (peer, local)
         if event.kind == "open":
-            yield from self._open(event.time_us, client, server)
+            # direction "out": sockdash opened it (a TCP client tool), so the SYN is ours
+            client, server = (local, peer) if event.direction == "out" else (peer, local)
+            yield from self._open(event.time_us, key, client, server)
             return
         if key not in self._streams:
-            yield from self._open(event.time_us, client, server)  # the log lost its start
+            # the log lost its start: who opened it is unknown; most connections are accepted ones
+            yield from self._open(event.time_us, key, peer, local)
+        stream = self._streams[key]
+        # "in" is from the peer: data it sent, a close it made
+        src, dst = (peer, local) if event.direction == "in" else (local, peer)
         if event.kind == "data":
-            src, dst = (client, server) if event.direction == "in" else (server, client)
             # one recv/send may be larger than an IP packet (a sendfile chunk of 1 MiB): split it
             payload, remaining = event.payload, event.length
             while True:
                 length = min(remaining, MAX_SEGMENT)
-                yield self._segment(event.time_us, src, dst, PSH | ACK, payload[:length], length)
+                yield self._segment(stream, event.time_us, src, dst, PSH | ACK, payload[:length], length)
                 payload, remaining = payload[length:], remaining - length
                 if remaining <= 0:
                     break
         elif event.kind == "close":
-            closer, other = (client, server) if event.direction == "in" else (server, client)
             if "reset" in event.summary:
-                yield self._segment(event.time_us, closer, other, RST)
+                yield self._segment(stream, event.time_us, src, dst, RST)
             else:
-                yield self._segment(event.time_us, closer, other, FIN | ACK)
-                yield self._segment(event.time_us, other, closer, FIN | ACK)
-                yield self._segment(event.time_us, closer, other, ACK)
+                yield self._segment(stream, event.time_us, src, dst, FIN | ACK)
+                yield self._segment(stream, event.time_us, dst, src, FIN | ACK)
+                yield self._segment(stream, event.time_us, src, dst, ACK)
             del self._streams[key]
 
 

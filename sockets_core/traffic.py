@@ -30,9 +30,10 @@ class ServiceTap:
         self.counters = TrafficCounters()
         self._log = log
 
-    def opened(self, local: Address, peer: Address) -> None:
+    def opened(self, local: Address, peer: Address, by: str = "peer") -> None:
+        """``by`` is "peer" (it connected to us) or "us" (we connected: the pcap's SYN is ours)."""
         self.counters.clients += 1
-        self._log.record(self.service, self.transport, "open", "in", local, peer, b"",
+        self._log.record(self.service, self.transport, "open", "out" if by == "us" else "in", local, peer, b"",
                          f"{self.transport.upper()} connect")
 
     def closed(self, local: Address, peer: Address, by: str) -> None:

@@ -108,7 +108,7 @@ class TcpChatServer(TappedStreamServer):
         for reply in outcome.replies:
             self._notice(outbound, member, reply, private)
         if outcome.said is not None and self.responder is not None:
-            answer = self.responder.answer(outcome.said, member.nick, now)
+            answer = self.responder.answer(outcome.said, member.nick, now=time.monotonic(), wall_time=now)
             if answer is not None:
                 self._send(outbound, member, answer + "\n")
         return not outcome.quit

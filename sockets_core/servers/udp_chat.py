@@ -20,6 +20,7 @@ import logging
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gevent
@@ -62,7 +63,9 @@ class UdpChatServer(DatagramServer):
 
     def __init__(self, sock: socket.socket, tap: ServiceTap, hub: ChatHub,
                  peer_ttl: float = DEFAULT_PEER_TTL, responder: AutoResponder | None = None,
-                 max_per_ip: int = DEFAULT_MAX_PER_IP) -> None:
+                 max_per_ip: int = DEFAULT_MAX_PER_IP, clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` (monotonic seconds) times the peers' TTL and the auto-responses' limit:
+        a step of the wall clock must neither expire every peer nor keep them for ever."""
         # handle each datagram in the reading greenlet (no greenlet per datagram): under a
         # flood the kernel's socket buffer is the bounded queue and drops the excess, instead
         # of an unbounded backlog of greenlets (bench/packetlog.py measured it growing)
@@ -70,6 +73,7 @@ class UdpChatServer(DatagramServer):
         self.tap = tap
         self.hub = hub
         self.peer_ttl = peer_ttl
+        self.clock = clock
         self.responder = responder
         self.local = local_address(sock)
         self.peers: dict[tuple, Member] = {}  # type: ignore[type-arg]
@@ -86,12 +90,12 @@ class UdpChatServer(DatagramServer):
         self._sender: gevent.Greenlet | None = None
 
     def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
-        now = time.time()
+        now, seen = time.time(), self.clock()  # the chat's events carry wall time
         self.tap.received(self.local, plain_address(address), data, private=line_is_direct_message(data))
-        member = self.peers.get(address) or self._new_member(address, now)
+        member = self.peers.get(address) or self._new_member(address, now, seen)
         if member is None:
             return
-        member.extra["seen"] = now
+        member.extra["seen"] = seen
         text, encoding = decode(data)
         if encoding != ESCAPED:
             member.extra["encoding"] = encoding
@@ -100,13 +104,13 @@ class UdpChatServer(DatagramServer):
         for reply in outcome.replies:
             self._send(address, member, f"* {reply}\n", private)
         if outcome.said is not None and self.responder is not None:
-            answer = self.responder.answer(outcome.said, member.nick, now, key=address[0])
+            answer = self.responder.answer(outcome.said, member.nick, now=seen, wall_time=now, key=address[0])
             if answer is not None:
                 self._send(address, member, answer)  # one datagram, as the course's server answers
         if outcome.quit:
             self._forget([address])
 
-    def _new_member(self, address: tuple, now: float) -> Member | None:  # type: ignore[type-arg]
+    def _new_member(self, address: tuple, now: float, seen: float) -> Member | None:  # type: ignore[type-arg]
         peer = plain_address(address)
         who = format_address(peer)
         if len(self.peers) >= MAX_PEERS:
@@ -118,7 +122,7 @@ class UdpChatServer(DatagramServer):
             return None
         member = Member(self.hub.default_nick("udp", who, peer[1]), "udp",
                         lambda event: self.deliver_many(event, [member]), fanout=self)
-        member.extra.update(encoding=UTF8, seen=now, peer=who, address=address)
+        member.extra.update(encoding=UTF8, seen=seen, peer=who, address=address)
         try:
             self.hub.join(member, now)
         except ChatError:
@@ -158,7 +162,7 @@ class UdpChatServer(DatagramServer):
                 self.queued -= len(item.members)
                 # Peers silent for longer than the TTL hear nothing; the periodic expirer
                 # removes them from the hub later, so no datagram pays for a scan of all peers.
-                oldest_seen = time.time() - self.peer_ttl
+                oldest_seen = self.clock() - self.peer_ttl
                 lines: dict[str, bytes] = {}  # the event's line, once per encoding
                 for member in item.members:
                     extra = member.extra
@@ -208,9 +212,10 @@ class UdpChatServer(DatagramServer):
     def _expire_periodically(self) -> None:
         while True:
             gevent.sleep(min(30.0, self.peer_ttl))
-            self._expire(time.time())
+            self._expire(self.clock())
 
     def _expire(self, now: float) -> None:
+        """Forget the peers silent for longer than the TTL; ``now`` is of ``self.clock``."""
         self._forget([a for a, m in self.peers.items() if now - float(m.extra["seen"]) > self.peer_ttl])
 
     def _forget(self, addresses: list[tuple]) -> None:  # type: ignore[type-arg]

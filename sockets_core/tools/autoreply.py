@@ -92,12 +92,14 @@ class AutoResponder:
             raise RuleError(f"at most {MAX_RULES} rules")
         self.rules = [make_rule(r) for r in rules]  # all or nothing
 
-    def answer(self, text: str, peer: str, now: float, key: str | None = None) -> str | None:
-        """``key`` is what the limit counts by (the peer's IP: a sender that changes its
-        source port is still one sender); ``peer`` goes into the template."""
+    def answer(self, text: str, peer: str, *, now: float, wall_time: float, key: str | None = None) -> str | None:
+        """``now`` (time.monotonic) is what the per-peer limit counts seconds by: a step of
+        the wall clock neither silences nor unleashes a responder. ``wall_time`` (time.time)
+        is what {time} shows. ``key`` is what the limit counts by (the peer's IP: a sender
+        that changes its source port is still one sender); ``peer`` goes into the template."""
         if not self.rules:
             return None
-        over = self._limit.check(key or peer, time.monotonic())
+        over = self._limit.check(key or peer, now)
         if over:
             if over == 1:
                 log.warning("auto-response: more than %d answers a second to %s (limit): not answering",
@@ -105,5 +107,5 @@ class AutoResponder:
             return None
         for rule in self.rules:
             if rule.matches(text):
-                return render(rule.reply, text, peer, now)
+                return render(rule.reply, text, peer, wall_time)
         return None

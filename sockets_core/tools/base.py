@@ -137,7 +137,7 @@ class ToolSession:
         if not self.responder.rules:
             return
         text, encoding = decode(data)
-        answer = self.responder.answer(text.rstrip("\r\n"), who, time.time(), key=ip)
+        answer = self.responder.answer(text.rstrip("\r\n"), who, now=time.monotonic(), wall_time=time.time(), key=ip)
         if answer is not None:
             self.send(encode(answer, encoding if encoding != ESCAPED else UTF8), to)
 

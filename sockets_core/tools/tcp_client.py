@@ -32,7 +32,7 @@ class TcpClientSession(ToolSession):
         self.peer = plain_address(self.sock.getpeername())
 
     def start(self) -> None:
-        self.manager.tap.opened(self.local, self.peer)
+        self.manager.tap.opened(self.local, self.peer, by="us")
         self.record("info", format_address(self.peer), info="connected")
         self.spawn(self._read)
 

@@ -66,7 +66,7 @@ class TftpJob(ToolSession):
     def _run(self) -> None:
         outcome: str | None = "cancelled"  # what stands if the job is closed (or at shutdown)
         try:
-            run_client(self.client, self.address, self.port, self._progress)
+            run_client(self.client, self.address, self.port, self._progress, tap=self.manager.udp_tap)
             outcome = self.client.error
         except Exception as exc:  # over the upload limit, a full disk, the network
             outcome = f"failed: {exc}"

@@ -43,10 +43,10 @@ def test_rules_answer_in_order_with_templates() -> None:
         {"match": "regex", "pattern": r"^ping\b", "reply": "pong {peer} at {time}: {text}"},
         {"match": "any", "reply": "收到"},
     ])
-    assert responder.answer("请问价格多少", "1.2.3.4:5", 0.0) == "价格表见官网"
-    answer = responder.answer("ping now", "1.2.3.4:5", 0.0)
+    assert responder.answer("请问价格多少", "1.2.3.4:5", now=0.0, wall_time=0.0) == "价格表见官网"
+    answer = responder.answer("ping now", "1.2.3.4:5", now=0.0, wall_time=0.0)
     assert answer is not None and answer.startswith("pong 1.2.3.4:5 at ") and answer.endswith(": ping now")
-    assert responder.answer("anything", "p", 0.0) == "收到"
+    assert responder.answer("anything", "p", now=0.0, wall_time=0.0) == "收到"
     assert render("{text}{text}{nope}", "x", "p", 0.0) == "xx{nope}"
 
 
@@ -58,7 +58,7 @@ def test_bad_rules_are_refused_and_change_nothing(rule: dict) -> None:  # type: 
     responder.set_rules([{"match": "any", "reply": "kept"}])
     with pytest.raises(RuleError):
         responder.set_rules([{"match": "any", "reply": "new"}, rule])
-    assert responder.answer("x", "p", 0.0) == "kept"
+    assert responder.answer("x", "p", now=0.0, wall_time=0.0) == "kept"
 
 
 def test_tools_allow_restricts_targets_and_own_ports_are_refused() -> None:
@@ -79,9 +79,22 @@ def test_tools_allow_restricts_targets_and_own_ports_are_refused() -> None:
 def test_auto_responses_are_limited_per_peer() -> None:
     responder = AutoResponder(per_peer=5)
     responder.set_rules([{"match": "any", "reply": "again"}])
-    answers = [responder.answer("ping", "10.0.0.1:1", 0.0) for _ in range(50)]
+    answers = [responder.answer("ping", "10.0.0.1:1", now=0.0, wall_time=0.0) for _ in range(50)]
     assert answers.count("again") == 5
-    assert responder.answer("ping", "10.0.0.2:1", 0.0) == "again"  # another peer is not held back
+    assert responder.answer("ping", "10.0.0.2:1", now=0.0, wall_time=0.0) == "again"  # another peer is not held back
+
+
+def test_the_answer_limit_counts_seconds_of_the_clock_passed_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limit's second is the monotonic ``now`` the caller gives; {time} is the wall time.
+    A wall clock (or time.monotonic) that jumps changes neither."""
+    monkeypatch.setattr(time, "monotonic", lambda: 1e9)  # the responder must not read it
+    responder = AutoResponder(per_peer=2)
+    responder.set_rules([{"match": "any", "reply": "at {time}"}])
+    first_second = [responder.answer("x", "p", now=100.0, wall_time=0.0, key="10.0.0.1") for _ in range(3)]
+    assert first_second[:2] == [first_second[0]] * 2 and first_second[2] is None
+    assert responder.answer("x", "p", now=100.9, wall_time=5000.0, key="10.0.0.1") is None  # same second
+    later = responder.answer("x", "p", now=101.0, wall_time=7200.0, key="10.0.0.1")  # a second later
+    assert later == "at " + time.strftime("%H:%M:%S", time.localtime(7200.0))
 
 
 def make_manager(allow: list[str] | None = None):  # type: ignore[no-untyped-def]
