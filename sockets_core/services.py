@@ -21,6 +21,7 @@ from gevent.baseserver import BaseServer
 
 from . import __version__
 from .bus import Bus
+from .chat.autoreply import AutoResponder, RuleError
 from .chat.history import FLUSH_INTERVAL, ChatHistory
 from .chat.hub import ChatHub
 from .chat.limits import ChatLimits
@@ -34,7 +35,6 @@ from .servers.tcp_chat import TcpChatServer
 from .servers.tftp import TftpServer
 from .servers.udp_chat import UdpChatServer
 from .settings import SERVICES, TFTP_FALLBACK_PORT, Settings
-from .tools.autoreply import AutoResponder, RuleError
 from .tools.sessions import ToolManager
 from .traffic import ServiceTap
 from .transfers import TransferRegistry

@@ -18,12 +18,12 @@ from typing import Any
 import gevent
 from flask import Blueprint, Response, abort, jsonify, request
 
+from sockets_core.chat.autoreply import RuleError
 from sockets_core.chat.hub import ChatError
 from sockets_core.logthrottle import REFUSED_FROM, ThrottledWarning
 from sockets_core.packetlog import PacketEvent
 from sockets_core.pcap import to_pcap
 from sockets_core.settings import SERVICES
-from sockets_core.tools.autoreply import RuleError
 
 from .auth import admin_required, is_admin
 from .context import services

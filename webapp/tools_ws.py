@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from sockets_core.tools.autoreply import RuleError
+from sockets_core.chat.autoreply import RuleError
 from sockets_core.tools.payload import PayloadError, build
 from sockets_core.tools.sessions import TOOLS_TOPIC, ToolError, open_tftp
 from webapp.tftp_cli import parse_server

@@ -13,13 +13,13 @@ import time
 
 import gevent
 
+from ..chat.autoreply import AutoResponder
 from ..chat.commands import HELP, handle_line
 from ..chat.framing import Line, LineFramer
 from ..chat.hub import ChatEvent, ChatHub, Member
 from ..packetlog import format_address
 from ..privacy import DirectMessageLines, PrivateSpans, is_direct_message
 from ..textcodec import ESCAPED, UTF8, decode, encode
-from ..tools.autoreply import AutoResponder
 from ..traffic import ServiceTap
 from .outbound import OutboundQueue
 from .stream import Address, TappedStreamServer

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import gevent
 from gevent import socket as gsocket
 
+from ..chat.autoreply import AutoResponder
 from ..servers.listen import BindError
 from ..textcodec import ESCAPED, UTF8, decode, encode
-from .autoreply import AutoResponder
 from .payload import ENCODINGS
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from sockets_core.tools.autoreply import AutoResponder, RuleError, render
+from sockets_core.chat.autoreply import AutoResponder, RuleError, render
 from sockets_core.tools.payload import PayloadError, build, parse_hex, parse_text
 
 
