@@ -34,7 +34,7 @@ class Batch:
 
 
 class Subscription:
-    def __init__(self, bus: "Bus", topics: frozenset[str] | None, limit: int, name: str) -> None:
+    def __init__(self, bus: Bus, topics: frozenset[str] | None, limit: int, name: str) -> None:
         if limit < 1:
             raise ValueError("a subscription queue holds at least one item")
         self.name = name
@@ -77,7 +77,7 @@ class Subscription:
         self._bus._remove(self)
         self._ready.set()
 
-    def __enter__(self) -> "Subscription":
+    def __enter__(self) -> Subscription:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -87,6 +87,7 @@ class Subscription:
 class Bus:
     def __init__(self) -> None:
         self._subscriptions: list[Subscription] = []
+        self._dropped_by_closed = 0  # items dropped for subscriptions now closed
 
     def subscribe(self, topics: Iterable[str] | None = None, limit: int = DEFAULT_QUEUE_LIMIT,
                   name: str = "subscriber") -> Subscription:
@@ -103,8 +104,14 @@ class Bus:
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
 
+    def dropped_total(self) -> int:
+        """Items dropped since the bus was made, for every subscriber (read by /metrics;
+        summed here, so publish stays as it was)."""
+        return self._dropped_by_closed + sum(s.dropped_total + s._dropped for s in self._subscriptions)
+
     def _remove(self, sub: Subscription) -> None:
         try:
             self._subscriptions.remove(sub)
         except ValueError:
-            pass
+            return
+        self._dropped_by_closed += sub.dropped_total + sub._dropped

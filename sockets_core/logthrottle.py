@@ -15,13 +15,19 @@ failures, HTTP timeouts, the chat's limits, refused Host headers and admin links
 Time is ``clock()`` (``time.monotonic`` unless injected), or ``now=`` for callers that pass
 time in (the chat's sans-I/O core reads no clock). The count's wording is ``suffix``, a
 ``str.format`` template with ``count``, ``s`` ("" for 1, else "s"), ``key`` and ``interval``.
+
+Every occurrence, logged or not, is also counted in ``LIMIT_HITS`` under the name of the
+limit (``/metrics``' ``sockdash_limit_hits_total``): the flag the message names, in the
+template or as an argument (``--tftp-max-per-peer`` -> "tftp_max_per_peer"), else the
+logger's name. Only known flags count as names, so what a client sends never becomes one.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 
 INTERVAL = 10.0
@@ -31,6 +37,36 @@ MAX_KEYS = 4096
 IN_THE_LAST = "{count} time{s} in the last {interval:.0f} s"
 SINCE_LAST_REPORT = "{count} since the last report"
 REFUSED_FROM = "{count} refused from {key} in the last {interval:.0f} s"
+
+LIMIT_HITS: Counter[str] = Counter()  # limit name -> occurrences, process-wide
+_FLAG = re.compile(r"--[a-z][a-z0-9-]*")
+_names_by_template: dict[str, str | None] = {}  # None: the template names no flag; look at the args
+
+
+def _known_flags() -> frozenset[str]:
+    from .settings import (
+        build_parser,  # late: settings is a leaf module, but keep this one light
+    )
+
+    return frozenset(o for action in build_parser()._actions for o in action.option_strings) - {"-h", "--help"}
+
+
+_KNOWN_FLAGS: frozenset[str] | None = None
+
+
+def limit_name(logger: logging.Logger, message: str, args: tuple[object, ...]) -> str:
+    """The name a warning is counted under (see the module's doc)."""
+    global _KNOWN_FLAGS
+    if _KNOWN_FLAGS is None:
+        _KNOWN_FLAGS = _known_flags()
+    if message not in _names_by_template:
+        flags = [f for f in _FLAG.findall(message) if f in _KNOWN_FLAGS]
+        _names_by_template[message] = flags[0][2:].replace("-", "_") if flags else None
+    name = _names_by_template[message]
+    if name is None:
+        flag = next((a for a in args if isinstance(a, str) and a in _KNOWN_FLAGS), None)
+        name = flag[2:].replace("-", "_") if flag else logger.name
+    return name
 
 
 class ThrottledWarning:
@@ -52,6 +88,7 @@ class ThrottledWarning:
         time. Returns whether a line was written."""
         if now is None:
             now = self.clock()
+        LIMIT_HITS[limit_name(self.logger, message, args)] += 1
         last, count = self._keys.pop(key, (float("-inf"), 0))
         count += 1
         logged = now - last >= self.interval and self._line_allowed(now)

@@ -8,13 +8,19 @@ Nothing one client sends may stop the file: events come readable from
 PacketEvent.to_json, the file is opened to write any leftover surrogate as \\udcxx
 rather than raise, and an event that still cannot be rendered costs its own line (logged
 once, counted), never the writer.
+
+Rotation is the standard library's (logging.handlers.RotatingFileHandler: name.1 ...
+name.BACKUPS); each batch goes in as one record, so the disk sees one write per batch.
+A batch that would take the file past the size rotates it first. A write that fails (a
+full disk) loses that batch only: it is counted, said once, and the next batch tries again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
+import sys
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 import gevent
@@ -29,13 +35,29 @@ BACKUPS = 3
 ENCODING_ERRORS = "backslashreplace"
 
 
+class _BatchFile(RotatingFileHandler):
+    """RotatingFileHandler whose failures reach the writer rather than stderr."""
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        # a batch bigger than the whole limit is written to the file as it is: rotating an
+        # empty file would only push the real backups out
+        return bool(super().shouldRollover(record)) and self.stream is not None and self.stream.tell() > 0
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        failure = sys.exc_info()[1]  # called inside emit's except clause
+        if failure is not None:
+            raise failure  # to PacketFileWriter, which counts it and says so once
+
+
 class PacketFileWriter:
     def __init__(self, bus: Bus, path: Path, max_bytes: int) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.unwritable = 0  # events that could not be rendered (a bug, never a client's bytes)
+        self.dropped = 0  # events lost: the file fell behind the bus, or a write failed
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8", errors=ENCODING_ERRORS)
+        self._file = _BatchFile(path, maxBytes=max_bytes, backupCount=BACKUPS, encoding="utf-8",
+                                errors=ENCODING_ERRORS)
         self._sub = bus.subscribe([PACKET_TOPIC], limit=QUEUE_LIMIT, name="packet log file")
         self._greenlet = gevent.spawn(self._run)
 
@@ -47,6 +69,7 @@ class PacketFileWriter:
                 self.write_batch(batch)
                 failing = False
             except OSError as exc:  # a full disk: lose these events, say so once, keep going
+                self.dropped += len(batch.items)
                 if not failing:
                     log.error("packet log file %s: cannot write (%s); events are lost until it can",
                               self.path, exc.strerror or exc)
@@ -62,27 +85,18 @@ class PacketFileWriter:
                 if self.unwritable == 1:  # once: a recurring bug must not flood the log
                     log.exception("packet log file %s: an event could not be written", self.path)
         if batch.dropped:
+            self.dropped += batch.dropped
             lines.append(json.dumps({"dropped": batch.dropped,
                                      "reason": "the log file fell behind; these events were not written"}))
         if not lines:
             return
-        self._file.write("\n".join(lines) + "\n")
-        self._file.flush()
-        if self._file.tell() >= self.max_bytes:
-            self._rotate()
-
-    def _rotate(self) -> None:
-        self._file.close()
-        for i in range(BACKUPS - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{i}")
-            if older.exists():
-                os.replace(older, self.path.with_name(f"{self.path.name}.{i + 1}"))
-        os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-        self._file = open(self.path, "a", encoding="utf-8", errors=ENCODING_ERRORS)
-        log.info("packet log file %s rotated at %d bytes (keeping %d old files)", self.path, self.max_bytes, BACKUPS)
+        record = logging.LogRecord("packet log file", logging.INFO, str(self.path), 0, "\n".join(lines), None, None)
+        self._file.emit(record)
 
     def close(self) -> None:
         self._greenlet.kill(block=True, timeout=1)
-        self.write_batch(self._sub.get_batch(timeout=0))
-        self._sub.close()
-        self._file.close()
+        try:
+            self.write_batch(self._sub.get_batch(timeout=0))
+        finally:
+            self._sub.close()
+            self._file.close()

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from sockets_core.services import Services
 
-from . import api, files_api, hosts, pages, ws
+from . import api, files_api, hosts, metrics, pages, ws
 from .auth import check_admin_paths, check_origin, is_admin
 from .uploads import UploadRequest
 
@@ -64,6 +64,7 @@ def create_app(services: Services, admin_token: str, lan: list[str] | None = Non
     app.register_blueprint(api.bp)
     app.register_blueprint(files_api.bp)
     ws.register(Sock(app))
+    metrics.install(app, services)
     app.after_request(add_security_headers)
 
     @app.context_processor
