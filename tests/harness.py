@@ -126,6 +126,22 @@ def recv_until(sock: socket.socket, needle: bytes, timeout: float = 5.0) -> byte
     return data
 
 
+class FakeWebSocket:
+    """Stands in for a flask-sock WebSocket when a session is driven directly (no socket):
+    the JSON frames it was sent, in order."""
+
+    connected = True
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+
+    def send(self, text: str) -> None:
+        self.frames.append(json.loads(text))
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [f for f in self.frames if f["type"] == kind]
+
+
 def chat_client(sockdash: Sockdash, nick: str) -> socket.socket:
     """A TCP chat client (as nc) past the greeting, with its nick."""
     s = socket.create_connection((sockdash.host, sockdash.ports["tcp_chat"]), timeout=5)
