@@ -33,8 +33,10 @@ from .servers.file_download import FileDownloadServer
 from .servers.listen import BindError, tcp_listener, udp_socket
 from .servers.tcp_chat import TcpChatServer
 from .servers.tftp import TftpServer
+from .servers.syslog import SyslogServer
 from .servers.udp_chat import UdpChatServer
-from .settings import SERVICES, TFTP_FALLBACK_PORT, Settings
+from .settings import SERVICES, SYSLOG_FALLBACK_PORT, TFTP_FALLBACK_PORT, Settings
+from .syslog.store import SyslogStore
 from .tools.sessions import ToolManager
 from .traffic import ServiceTap
 from .transfers import TransferRegistry
@@ -43,10 +45,21 @@ from .watch import FolderWatcher
 log = logging.getLogger(__name__)
 
 STATUS_TOPIC = "status"
-TRANSPORTS = {"tcp_chat": "tcp", "udp_chat": "udp", "file": "tcp", "tftp": "udp"}
+TRANSPORTS = {"tcp_chat": "tcp", "udp_chat": "udp", "file": "tcp", "tftp": "udp", "syslog": "udp"}
+# service -> (its well-known port, the errnos binding it fails with that mean "take the other port")
+WELL_KNOWN = {"tftp": (69, {errno.EACCES}), "syslog": (514, {errno.EACCES, errno.EADDRINUSE})}
 STOP_TIMEOUT = 1.5
 RATE_HISTORY = 300
 AUTOREPLY_FILE = "autoreply.json"  # one sample a second: the last five minutes
+
+
+def fallback_port(name: str, port: int, error: BindError) -> int | None:
+    """The unprivileged port a service takes when its well-known one cannot be bound (69 ->
+    6969 without root; 514 -> 5514 without root or when a system syslog daemon holds it)."""
+    well_known, errnos = WELL_KNOWN.get(name, (None, set()))
+    if port != well_known or error.cause.errno not in errnos:
+        return None
+    return {"tftp": TFTP_FALLBACK_PORT, "syslog": SYSLOG_FALLBACK_PORT}[name]  # read now: tests patch them
 
 
 @dataclass
@@ -71,6 +84,7 @@ class Services:
         self.responders = {"tcp_chat": AutoResponder(), "udp_chat": AutoResponder()}
         self.tools = ToolManager(bus, packetlog, settings.host, self.own_ports, list(settings.tools_allow))
         self.watcher = FolderWatcher(store, bus)
+        self.syslog = SyslogStore(settings.syslog_max, bus, settings.syslog_file, settings.syslog_file_max)
         self.taps = {name: ServiceTap(name, TRANSPORTS[name], packetlog) for name in SERVICES}
         # connection caps per service and the descriptor reserve (HTTP's is used by webapp.cli)
         self.admission = admission_from_settings(settings)
@@ -113,10 +127,12 @@ class Services:
         try:
             server = self._build(name, host, port)
         except BindError as exc:
-            if name != "tftp" or port != 69 or exc.cause.errno != errno.EACCES:
+            fallback = fallback_port(name, port, exc)
+            if fallback is None:
                 raise
-            server = self._build(name, host, TFTP_FALLBACK_PORT)
-            self.notes[name] = f"port 69 needs root; using {TFTP_FALLBACK_PORT} instead"
+            server = self._build(name, host, fallback)
+            reason = "is in use" if exc.cause.errno == errno.EADDRINUSE else "needs root"
+            self.notes[name] = f"port {port} {reason}; using {fallback} instead"
         admission = self.admission.get(name)
         if admission is not None:  # the TCP services; it outlives the server, as the tap does
             server.admission = admission  # type: ignore[attr-defined]
@@ -145,6 +161,7 @@ class Services:
                                        max_per_peer=self.settings.tftp_max_per_peer,
                                        window_bytes=self.settings.tftp_window_bytes,
                                        window_bytes_total=self.settings.tftp_window_bytes_total),
+            "syslog": lambda: SyslogServer(udp_socket(name, host, port), self.taps[name], self.syslog),
         }
         return factories[name]()
 
@@ -193,6 +210,7 @@ class Services:
             self.history.close()  # flushes what the last interval buffered
         if self.packet_file is not None:
             self.packet_file.close()
+        self.syslog.close()
 
     def _flush_history(self) -> None:
         assert self.history is not None
@@ -246,6 +264,8 @@ class Services:
                 entry["note"] = self.notes[name]
             if (admission := self.admission.get(name)) is not None:
                 entry["limits"] = admission.status()
+            if name == "syslog":
+                entry["messages"] = self.syslog.status()
             services[name] = entry
         return {
             "version": __version__,

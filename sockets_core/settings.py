@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SERVICES: tuple[str, ...] = ("tcp_chat", "udp_chat", "file", "tftp")
+SERVICES: tuple[str, ...] = ("tcp_chat", "udp_chat", "file", "tftp", "syslog")
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR")
 TFTP_FALLBACK_PORT = 6969
+SYSLOG_FALLBACK_PORT = 5514
 
 
 class SettingsError(ValueError):
@@ -32,6 +33,10 @@ class Settings:
     udp_chat_port: int = 8989
     file_port: int = 8080
     tftp_port: int = 69
+    syslog_port: int = 514
+    syslog_max: int = 10_000
+    syslog_file: Path | None = None
+    syslog_file_max: int = 64 << 20
     root: Path = Path("files")
     data: Path = Path(".sockdash")
     admin_token: str | None = None
@@ -76,6 +81,7 @@ class Settings:
             "udp_chat": self.udp_chat_port,
             "file": self.file_port,
             "tftp": self.tftp_port,
+            "syslog": self.syslog_port,
         }[service]
 
     def replace(self, **changes: object) -> "Settings":
@@ -201,6 +207,12 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
     ("--file-port", "file_port", parse_port, "TCP file download (default 8080)"),
     ("--tftp-port", "tftp_port", parse_port,
      f"TFTP (default 69; falls back to {TFTP_FALLBACK_PORT} when 69 cannot be bound)"),
+    ("--syslog-port", "syslog_port", parse_port,
+     f"syslog receiver, UDP (default 514; falls back to {SYSLOG_FALLBACK_PORT} when 514 cannot be bound)"),
+    ("--syslog-max", "syslog_max", parse_positive, "syslog messages kept for the dashboard; older ones go (default 10000)"),
+    ("--syslog-file", "syslog_file", Path,
+     "also append every syslog message to this file, one line each (rotated, 3 old files kept)"),
+    ("--syslog-file-max", "syslog_file_max", parse_size, "rotate the syslog file at this size (default 64M)"),
     ("--root", "root", Path, "folder served by every service, created if missing (default ./files)"),
     ("--data", "data", Path, "state folder: chat history, admin token (default ./.sockdash)"),
     ("--admin-token", "admin_token", str, "admin token (default: generated once, kept in --data)"),

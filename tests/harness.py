@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BANNER_LINE = re.compile(r"^  (http|tcp_chat|udp_chat|file|tftp)\s+(tcp|udp) (\S+):(\d+)")
+BANNER_LINE = re.compile(r"^  (http|tcp_chat|udp_chat|file|tftp|syslog)\s+(tcp|udp) (\S+):(\d+)")
 ALL_PORTS_ZERO = ["--http-port", "0", "--tcp-chat-port", "0", "--udp-chat-port", "0",
-                  "--file-port", "0", "--tftp-port", "0"]
+                  "--file-port", "0", "--tftp-port", "0", "--syslog-port", "0"]
 ADMIN_TOKEN = "test-admin-token-0123"
 START_TIMEOUT = 20.0
 

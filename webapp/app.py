@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from sockets_core.services import Services
 
-from . import api, files_api, hosts, metrics, pages, ws
+from . import api, files_api, hosts, metrics, pages, syslog_api, ws
 from .auth import check_admin_paths, check_origin, is_admin
 from .uploads import UploadRequest
 
@@ -63,7 +63,10 @@ def create_app(services: Services, admin_token: str, lan: list[str] | None = Non
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(files_api.bp)
-    ws.register(Sock(app))
+    app.register_blueprint(syslog_api.bp)
+    sock = Sock(app)
+    ws.register(sock)
+    syslog_api.register(sock)
     metrics.install(app, services)
     app.after_request(add_security_headers)
 

@@ -57,4 +57,9 @@ def hints(service: str, host: str, port: int, example: str, http_port: int) -> l
              "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
              f"s.sendto(b'\\x00\\x01{example}\\x00octet\\x00', ('{h}', {port})); print(s.recvfrom(1024))"},
         ]
+    if service == "syslog":  # point a switch at us: "logging host H transport udp port P" on Cisco
+        return [
+            {"label": "logger (util-linux)", "command": f"logger --server {h} --port {port} --udp --rfc5424 hello"},
+            {"label": "Cisco IOS", "command": f"logging host {h} transport udp port {port}"},
+        ]
     raise KeyError(service)

@@ -26,7 +26,7 @@ WRONG_TOKEN = ("wrong admin token: open the Admin link sockdash printed at its s
 
 SAFE_EXAMPLE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 TITLES = {"http": "Dashboard (HTTP)", "tcp_chat": "TCP chat", "udp_chat": "UDP chat",
-          "file": "TCP file download", "tftp": "TFTP"}
+          "file": "TCP file download", "tftp": "TFTP", "syslog": "Syslog"}
 
 
 def request_hostname() -> str:
@@ -87,7 +87,7 @@ def readable_duration(seconds: float) -> str:
 # where each service's activity is seen in full
 SERVICE_PAGES = {"http": ("/files", "Browse the files"), "tcp_chat": ("/chat", "Open the chat"),
                  "udp_chat": ("/chat", "Open the chat"), "file": ("/files", "Browse the files"),
-                 "tftp": ("/files#transfers", "See the transfers")}
+                 "tftp": ("/files#transfers", "See the transfers"), "syslog": ("/syslog", "Watch the syslog")}
 
 
 @bp.get("/")
@@ -128,6 +128,13 @@ def files() -> Any:
 @bp.get("/tools")
 def tools() -> Any:
     return render_template("tools.html")
+
+
+@bp.get("/syslog")
+def syslog() -> Any:
+    entry = services().status()["services"]["syslog"]
+    return render_template("syslog.html", host=lan_host(), port=entry["port"], running=entry["running"],
+                           note=entry.get("note", ""))
 
 
 @bp.get("/packets")

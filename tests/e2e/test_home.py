@@ -10,7 +10,7 @@ from tests import harness
 from tests.e2e.traffic import chat_clients, slow_tftp_download
 from webapp.advertise import advertised_hosts
 
-SERVICES = ("http", "tcp_chat", "udp_chat", "file", "tftp")
+SERVICES = ("http", "tcp_chat", "udp_chat", "file", "tftp", "syslog")
 
 
 def test_home_shows_every_service_running_with_its_port(page: Page, sockdash: harness.Sockdash) -> None:

@@ -17,7 +17,7 @@ import pytest
 from tests import harness
 from tests.integration.unprivileged import PortableSockdash, as_nobody, portable_sockdash, runnable_python
 
-SERVICES = ("http", "tcp_chat", "udp_chat", "file", "tftp")
+SERVICES = ("http", "tcp_chat", "udp_chat", "file", "tftp", "syslog")
 
 
 def test_port_zero_binds_free_ports_reported_alike_in_banner_and_status(sockdash: harness.Sockdash) -> None:
@@ -36,6 +36,7 @@ def test_port_zero_binds_free_ports_reported_alike_in_banner_and_status(sockdash
     ("udp_chat", "--udp-chat-port", socket.SOCK_DGRAM),
     ("http", "--http-port", socket.SOCK_STREAM),
     ("tftp", "--tftp-port", socket.SOCK_DGRAM),
+    ("syslog", "--syslog-port", socket.SOCK_DGRAM),
 ])
 def test_port_in_use_prints_one_line_and_exits_2(tmp_path: Path, service: str, flag: str, kind: int) -> None:
     with socket.socket(socket.AF_INET, kind) as taken:
@@ -43,7 +44,7 @@ def test_port_in_use_prints_one_line_and_exits_2(tmp_path: Path, service: str, f
         if kind == socket.SOCK_STREAM:
             taken.listen()
         port = taken.getsockname()[1]
-        ports = [a for pair in zip([f for f in harness.ALL_PORTS_ZERO[::2] if f != flag], ["0"] * 4) for a in pair]
+        ports = [a for pair in zip([f for f in harness.ALL_PORTS_ZERO[::2] if f != flag], ["0"] * 5) for a in pair]
         result = harness.run_to_exit(tmp_path, "--host", "127.0.0.1", *ports, flag, str(port))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -19,7 +19,8 @@ from webapp.cli import banner
 
 def make(tmp_path: Path, **overrides: object) -> Services:
     values: dict[str, object] = {"host": "127.0.0.1", "http_port": 0, "tcp_chat_port": 0, "udp_chat_port": 0,
-                                 "file_port": 0, "tftp_port": 0, "root": tmp_path, **overrides}
+                                 "file_port": 0, "tftp_port": 0, "syslog_port": 0, "root": tmp_path,
+                                 **overrides}
     settings = Settings(**values)  # type: ignore[arg-type]
     bus = Bus()
     return Services(settings, bus, PacketLog(bus), FileStore(tmp_path))

@@ -33,7 +33,7 @@ from sockets_core.tftp.packets import (
 def tftp(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Services, tuple[str, int]]]:
     overrides = getattr(request, "param", {})
     values: dict[str, object] = {"host": "127.0.0.1", "root": tmp_path, "tftp_port": 0,
-                                 "disabled": frozenset({"tcp_chat", "udp_chat", "file"}), **overrides}
+                                 "disabled": frozenset({"tcp_chat", "udp_chat", "file", "syslog"}), **overrides}
     settings = Settings(**values)  # type: ignore[arg-type]
     bus = Bus()
     svc = Services(settings, bus, PacketLog(bus), FileStore(tmp_path, settings.max_upload))

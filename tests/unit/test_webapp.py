@@ -35,7 +35,7 @@ def client(app: Flask) -> FlaskClient:
 def test_status_has_every_service(client: FlaskClient) -> None:
     body = client.get("/api/status").get_json()
     assert body["version"] == "0.1.0" and "uptime_s" in body
-    assert set(body["services"]) == {"http", "tcp_chat", "udp_chat", "file", "tftp"}
+    assert set(body["services"]) == {"http", "tcp_chat", "udp_chat", "file", "tftp", "syslog"}
     tftp = body["services"]["tftp"]
     assert tftp["running"] is False and tftp["disabled"] is True
     for key in ("host", "port", "clients", "bytes_in", "bytes_out", "packets_in", "packets_out"):
@@ -89,7 +89,7 @@ def test_download_refuses_traversal_and_supports_ranges(client: FlaskClient) -> 
 
 def test_home_page_shows_cards_with_lan_hints(client: FlaskClient) -> None:
     html = client.get("/").get_data(as_text=True)
-    for name in ("http", "tcp_chat", "udp_chat", "file", "tftp"):
+    for name in ("http", "tcp_chat", "udp_chat", "file", "tftp", "syslog"):
         assert f'id="card-{name}"' in html
     assert "nc 192.168.1.20 8888" in html  # loopback visitors are shown the LAN address
     assert "tftp 192.168.1.20 69 -c get hello.txt" in html

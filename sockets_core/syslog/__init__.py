@@ -1,0 +1,1 @@
+"""The syslog receiver's sans-I/O parts: the parser (parse.py) and the ring (store.py)."""

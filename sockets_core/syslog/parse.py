@@ -1,0 +1,227 @@
+"""Syslog datagrams to fields, sans I/O: RFC 5424, RFC 3164 and what real devices send.
+
+``parse(data, sender)`` never raises. A datagram that does not even start with ``<PRI>``
+is kept whole as the message, with facility and severity unknown (None). Text is UTF-8,
+else GBK, else shown with the undecodable bytes as \\xNN (textcodec.decode), so no byte
+is lost from ``raw``.
+
+RFC 3164 is a description of practice, not a format, so the parser is forgiving, in
+this order after the PRI: an optional Cisco sequence number (``123: ``), an optional
+timestamp (``Mmm dd hh:mm:ss`` with Cisco's ``*``/``.`` unsynced marks, milliseconds,
+a year or a zone; or ISO 8601 as rsyslog sends it), a host (only after a timestamp: without
+one, the first word cannot be told from the message), and a tag ``app[pid]:``. Cisco's
+``%FAC-SEV-MNEMONIC:`` gives app and msgid and stays in the message, so a search for it
+finds it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..textcodec import decode
+
+SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+SEVERITY_ALIASES = {"emergency": 0, "panic": 0, "critical": 2, "error": 3, "warn": 4,
+                    "informational": 6}
+FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+              "authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
+              *(f"local{n}" for n in range(8)))
+NIL = "-"
+BOM = "\ufeff"
+
+_PRI = re.compile(r"<(\d{1,3})>")
+_MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+_CISCO_SEQUENCE = re.compile(r"\d{1,10}: ")
+_BSD_TIME = re.compile(
+    rf"[*.]?(?:{_MONTHS}) {{1,2}}\d{{1,2}}(?: \d{{4}})? \d\d:\d\d:\d\d(?:\.\d{{1,6}})?(?: [A-Z]{{2,5}})?:? ")
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)?:? ")
+_TAG = re.compile(r"([^\s:\[\]]{1,48})(?:\[([^\]\s]{0,128})\])?: ?")
+_CISCO_MNEMONIC = re.compile(r"%([A-Z0-9_]+)-(\d)-([A-Z0-9_]+): ?")
+_HOST = re.compile(r"[^\s:\[\]]{1,255} ")
+_5424_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
+_PRINTUSASCII = re.compile(r"[!-~]+")
+
+
+@dataclass(frozen=True, slots=True)
+class SyslogMessage:
+    raw: str  # the whole datagram as text
+    sender: str  # the IP it came from
+    format: str  # "rfc5424", "rfc3164" or "raw" (no PRI)
+    facility: int | None = None
+    severity: int | None = None  # None: unknown (no PRI)
+    timestamp: str | None = None  # as sent
+    host: str = ""  # as sent, else the sender's IP
+    app: str | None = None
+    procid: str | None = None
+    msgid: str | None = None
+    structured_data: list[dict[str, Any]] = field(default_factory=list)
+    message: str = ""
+    encoding: str = "utf-8"
+
+    @property
+    def severity_name(self) -> str:
+        return SEVERITIES[self.severity] if self.severity is not None else "unknown"
+
+    @property
+    def facility_name(self) -> str:
+        return FACILITIES[self.facility] if self.facility is not None else "unknown"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "facility": self.facility, "facility_name": self.facility_name,
+                "severity": self.severity, "severity_name": self.severity_name, "timestamp": self.timestamp,
+                "host": self.host, "sender": self.sender, "app": self.app, "procid": self.procid,
+                "msgid": self.msgid, "structured_data": self.structured_data, "message": self.message,
+                "raw": self.raw, "encoding": self.encoding}
+
+
+def parse_severity(text: str) -> int:
+    """A severity given as a number (0-7) or a name (err, error, warning, ...); ValueError else."""
+    value = text.strip().lower()
+    if value.isdigit() and int(value) < len(SEVERITIES):
+        return int(value)
+    if value in SEVERITIES:
+        return SEVERITIES.index(value)
+    if value in SEVERITY_ALIASES:
+        return SEVERITY_ALIASES[value]
+    raise ValueError(f"unknown severity {text!r}: use 0-7 or one of {', '.join(SEVERITIES)}")
+
+
+def parse(data: bytes, sender: str) -> SyslogMessage:
+    text, encoding = decode(data)
+    try:
+        return _parse_text(text, sender, encoding)
+    except Exception:  # noqa: BLE001 - one odd datagram must not lose the message
+        return SyslogMessage(raw=text, sender=sender, format="raw", host=sender, message=text, encoding=encoding)
+
+
+def _parse_text(text: str, sender: str, encoding: str) -> SyslogMessage:
+    pri = _PRI.match(text)
+    if pri is None or int(pri.group(1)) > 191 or (len(pri.group(1)) > 1 and pri.group(1)[0] == "0"):
+        return SyslogMessage(raw=text, sender=sender, format="raw", host=sender,
+                             message=text.rstrip("\r\n\x00"), encoding=encoding)
+    value = int(pri.group(1))
+    rest = text[pri.end():]
+    if rest.startswith("1 "):
+        fields = _rfc5424(rest[2:])
+        if fields is not None:
+            return SyslogMessage(raw=text, sender=sender, format="rfc5424", facility=value >> 3,
+                                 severity=value & 7, encoding=encoding, **_with_host(fields, sender))
+    return SyslogMessage(raw=text, sender=sender, format="rfc3164", facility=value >> 3, severity=value & 7,
+                         encoding=encoding, **_with_host(_rfc3164(rest), sender))
+
+
+def _with_host(fields: dict[str, Any], sender: str) -> dict[str, Any]:
+    fields["host"] = fields.get("host") or sender
+    return fields
+
+
+def _rfc3164(rest: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    position = 0
+    sequence = _CISCO_SEQUENCE.match(rest)
+    if sequence:
+        position = sequence.end()
+    stamp = _BSD_TIME.match(rest, position) or _ISO_TIME.match(rest, position)
+    if stamp:
+        fields["timestamp"] = stamp.group().rstrip(": ")
+        position = stamp.end()
+        host = _HOST.match(rest, position)
+        # "HOST TAG: msg": a word followed by a space that is not itself the tag
+        if host and not _CISCO_MNEMONIC.match(rest, position) and _TAG.match(rest, host.end()):
+            fields["host"] = host.group().rstrip()
+            position = host.end()
+        elif host and not _TAG.match(rest, position) and not _CISCO_MNEMONIC.match(rest, position):
+            fields["host"] = host.group().rstrip()  # "HOST free text" (no tag at all)
+            position = host.end()
+    message = rest[position:].rstrip("\r\n\x00")
+    mnemonic = _CISCO_MNEMONIC.match(message)
+    if mnemonic:
+        fields["app"], fields["msgid"] = mnemonic.group(1), mnemonic.group(3)
+    else:
+        tag = _TAG.match(message)
+        if tag and tag.group().endswith((":", ": ")):
+            fields["app"], fields["procid"] = tag.group(1), tag.group(2)
+            message = message[tag.end():]
+    fields["message"] = message
+    return fields
+
+
+def _rfc5424(rest: str) -> dict[str, Any] | None:
+    """HEADER after the version, SD and MSG; None when it is not well-formed 5424."""
+    parts = rest.split(" ", 5)
+    if len(parts) < 6:
+        parts += [""] * (6 - len(parts))
+        if parts[5] == "" and parts[4] == "":
+            return None
+    stamp, host, app, procid, msgid, after = parts
+    limits = ((host, 255), (app, 48), (procid, 128), (msgid, 32))
+    if any(not _PRINTUSASCII.fullmatch(value) or len(value) > limit for value, limit in limits):
+        return None
+    if stamp != NIL and not _5424_TIME.fullmatch(stamp):
+        return None
+    structured, message = _structured_data(after)
+    if structured is None:
+        return None
+    message = message.removeprefix(BOM).rstrip("\r\n\x00")
+    return {"timestamp": None if stamp == NIL else stamp, "host": None if host == NIL else host,
+            "app": _nil(app), "procid": _nil(procid), "msgid": _nil(msgid),
+            "structured_data": structured, "message": message}
+
+
+def _nil(value: str) -> str | None:
+    return None if value == NIL else value
+
+
+def _structured_data(text: str) -> tuple[list[dict[str, Any]] | None, str]:
+    """(elements, message) from "-" or "[id k="v" ...]..." and the rest; None if malformed.
+    In a value, backslash escapes '"', '\\' and ']' (RFC 5424 6.3.3)."""
+    if text == NIL or text.startswith(NIL + " "):
+        return [], text[2:]
+    if text in ("", NIL):
+        return [], ""
+    elements: list[dict[str, Any]] = []
+    i = 0
+    while i < len(text) and text[i] == "[":
+        close = _SD_ID.match(text, i + 1)
+        if close is None:
+            return None, ""
+        element: dict[str, Any] = {"id": close.group(), "params": {}}
+        i = close.end()
+        while i < len(text) and text[i] == " ":
+            param = _SD_PARAM.match(text, i + 1)
+            if param is None:
+                return None, ""
+            value, i = _sd_value(text, param.end())
+            if value is None:
+                return None, ""
+            element["params"][param.group(1)] = value
+        if i >= len(text) or text[i] != "]":
+            return None, ""
+        elements.append(element)
+        i += 1
+    if not elements:
+        return None, ""
+    if i < len(text) and text[i] != " ":
+        return None, ""
+    return elements, text[i + 1:]
+
+
+_SD_ID = re.compile(r'[^\s=\]"]{1,32}')
+_SD_PARAM = re.compile(r'([^\s=\]"]{1,32})="')
+
+
+def _sd_value(text: str, i: int) -> tuple[str | None, int]:
+    out: list[str] = []
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text) and text[i + 1] in '"\\]':
+            out.append(text[i + 1])
+            i += 2
+        elif char == '"':
+            return "".join(out), i + 1
+        else:
+            out.append(char)
+            i += 1
+    return None, i

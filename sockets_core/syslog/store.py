@@ -1,0 +1,169 @@
+"""The bounded ring of received syslog messages, their filters and their text form.
+
+Receiving sits on the hot path (bench/syslog.py sends 20,000 datagrams a second), so
+``SyslogStore.add`` keeps the bytes, the sender and the time, and parses nothing: an
+entry is parsed the first time somebody looks (a query, the live page, an export) and
+the result is kept on it. The optional file (--syslog-file) gets each message as one
+line of text, through logging's RotatingFileHandler.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import time
+from collections import deque
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from ..bus import Bus
+from ..logthrottle import ThrottledWarning
+from ..textcodec import decode, printable
+from .parse import SyslogMessage, parse
+
+log = logging.getLogger(__name__)
+
+SYSLOG_TOPIC = "syslog"
+MAX_MESSAGE = 8 << 10  # bytes kept of one datagram (RFC 5424 6.1: receivers should take 2048)
+DEFAULT_CAPACITY = 10_000
+FILE_BACKUPS = 3  # rotated files kept besides the current one, as for --packet-log-file
+
+
+class SyslogEntry:
+    """One received datagram; ``message`` parses it on first use."""
+
+    __slots__ = ("id", "time", "sender", "data", "length", "_parsed")
+
+    def __init__(self, id: int, time: float, sender: str, data: bytes, length: int) -> None:
+        self.id = id
+        self.time = time
+        self.sender = sender
+        self.data = data  # at most MAX_MESSAGE bytes
+        self.length = length  # as received
+        self._parsed: SyslogMessage | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.length > len(self.data)
+
+    @property
+    def message(self) -> SyslogMessage:
+        if self._parsed is None:
+            self._parsed = parse(self.data, self.sender)
+        return self._parsed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "received": round(self.time, 3), "length": self.length,
+                "truncated": self.truncated, **self.message.to_dict()}
+
+    def log_line(self) -> str:
+        """One line of text: receive time (UTC), sender and the datagram as sent, its control
+        characters (newlines too) as \\xNN so that one message stays one line."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.time)) + f".{int(self.time * 1000) % 1000:03d}Z"
+        mark = " [truncated]" if self.truncated else ""
+        return f"{stamp} {self.sender} {printable(decode(self.data)[0].rstrip(chr(10) + chr(13) + chr(0)))}{mark}"
+
+
+class SyslogFilter:
+    """host: the sender's IP or the host name in the message (exact, any case); severity:
+    this or worse (a smaller number), unknown ones left out; text: a substring of the
+    datagram, any case."""
+
+    def __init__(self, host: str = "", severity: int | None = None, text: str = "") -> None:
+        self.host = host.strip().lower()
+        self.severity = severity
+        self.text = text.casefold()
+
+    def __call__(self, entry: SyslogEntry) -> bool:
+        message = entry.message
+        if self.host and self.host != entry.sender and self.host != message.host.lower():
+            return False
+        if self.severity is not None and (message.severity is None or message.severity > self.severity):
+            return False
+        return not self.text or self.text in message.raw.casefold()
+
+    @property
+    def empty(self) -> bool:
+        return not self.host and self.severity is None and not self.text
+
+
+class SyslogStore:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, bus: Bus | None = None,
+                 file: Path | None = None, file_max: int = 64 << 20, max_message: int = MAX_MESSAGE) -> None:
+        if capacity < 1:
+            raise ValueError("the syslog ring keeps at least one message")
+        self.capacity = capacity
+        self.max_message = max_message
+        self.received = 0
+        self.truncated = 0
+        self.evicted = 0
+        self._ring: deque[SyslogEntry] = deque(maxlen=capacity)
+        self._bus = bus
+        self._warnings = ThrottledWarning(log)
+        self._file: logging.handlers.RotatingFileHandler | None = None
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            self._file = logging.handlers.RotatingFileHandler(file, maxBytes=file_max, backupCount=FILE_BACKUPS,
+                                                              encoding="utf-8")
+            self._file.setFormatter(logging.Formatter("%(message)s"))
+
+    def add(self, data: bytes, sender: str, length: int | None = None, now: float | None = None) -> SyslogEntry:
+        """Keep one datagram (``length``: its size when ``data`` is already cut short)."""
+        length = len(data) if length is None else length
+        if len(data) > self.max_message:
+            data = data[:self.max_message]
+        self.received += 1
+        entry = SyslogEntry(self.received, time.time() if now is None else now, sender, bytes(data), length)
+        if entry.truncated:
+            self.truncated += 1
+            self._warnings.warn("syslog: kept the first %d of %d bytes of a message from %s", len(data), length,
+                                sender, key=sender)
+        if len(self._ring) == self.capacity:
+            self.evicted += 1
+            self._warnings.warn("syslog: %d messages kept (--syslog-max); the oldest are dropped from the "
+                                "dashboard", self.capacity, key="ring")
+        self._ring.append(entry)
+        if self._file is not None:
+            self._write(entry)
+        if self._bus is not None:
+            self._bus.publish(SYSLOG_TOPIC, entry)
+        return entry
+
+    def _write(self, entry: SyslogEntry) -> None:
+        assert self._file is not None
+        record = logging.LogRecord("sockdash.syslog", logging.INFO, "", 0, entry.log_line(), None, None)
+        self._file.handle(record)
+
+    def query(self, match: SyslogFilter | None = None, after: int = 0, limit: int = 500) -> list[SyslogEntry]:
+        """The newest ``limit`` entries newer than ``after`` that match, oldest first."""
+        newest = islice(self.iter_entries(match, after, newest_first=True), max(limit, 0))
+        found = list(newest)
+        found.reverse()
+        return found
+
+    def iter_entries(self, match: SyslogFilter | None = None, after: int = 0,
+                     newest_first: bool = False) -> Iterator[SyslogEntry]:
+        """Over a snapshot of the ring taken now (one C call), so messages arriving while an
+        export streams neither break nor stretch it."""
+        snapshot = list(self._ring)
+        ordered = reversed(snapshot) if newest_first else iter(snapshot)
+        for entry in ordered:
+            if entry.id <= after:
+                if newest_first:
+                    return
+                continue
+            if match is None or match.empty or match(entry):
+                yield entry
+
+    def status(self) -> dict[str, int]:
+        return {"messages": len(self._ring), "capacity": self.capacity, "received": self.received,
+                "truncated": self.truncated, "evicted": self.evicted}
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def __len__(self) -> int:
+        return len(self._ring)
