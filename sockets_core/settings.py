@@ -17,6 +17,7 @@ from pathlib import Path
 
 SERVICES: tuple[str, ...] = ("tcp_chat", "udp_chat", "file", "tftp", "syslog")
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS: tuple[str, ...] = ("text", "json")
 TFTP_FALLBACK_PORT = 6969
 SYSLOG_FALLBACK_PORT = 5514
 
@@ -52,6 +53,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     disabled: frozenset[str] = field(default_factory=frozenset)
     log_level: str = "INFO"
+    log_format: str = "text"
     packet_log_size: int = 10_000
     max_upload: int = 1 << 30
     udp_peer_ttl: int = 600
@@ -145,6 +147,13 @@ def parse_level(text: str) -> str:
     return level
 
 
+def parse_log_format(text: str) -> str:
+    fmt = text.strip().lower()
+    if fmt not in LOG_FORMATS:
+        raise SettingsError(f"invalid log format {text!r}: choose from {', '.join(LOG_FORMATS)}")
+    return fmt
+
+
 def parse_positive(text: str) -> int:
     try:
         value = int(text)
@@ -217,6 +226,8 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
     ("--data", "data", Path, "state folder: chat history, admin token (default ./.sockdash)"),
     ("--admin-token", "admin_token", str, "admin token (default: generated once, kept in --data)"),
     ("--log-level", "log_level", parse_level, "DEBUG, INFO, WARNING or ERROR (default INFO)"),
+    ("--log-format", "log_format", parse_log_format,
+     "text, or json: one JSON object per line for journald and containers (default text)"),
     ("--packet-log-size", "packet_log_size", parse_positive, "events kept in the packet log (default 10000)"),
     ("--max-upload", "max_upload", parse_size, "largest upload over HTTP or TFTP, e.g. 512M (default 1G)"),
     ("--packet-log-file", "packet_log_file", Path,

@@ -22,6 +22,7 @@ from sockets_core.servers.listen import BindError, tcp_listener
 from sockets_core.services import Endpoint, Services
 from sockets_core.settings import SERVICES, Settings, SettingsError, parse_settings
 
+from . import logformat
 from .app import create_app
 from .auth import load_or_create_token
 from .http_server import DashboardServer
@@ -96,8 +97,7 @@ def main(argv: list[str]) -> int:
     except SettingsError as exc:
         print(f"sockdash: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logformat.configure(settings.log_level, settings.log_format)
     # every connection is a descriptor: take all the kernel allows before the budget reads it
     before, after = raise_fd_limit()
     if after != before:
