@@ -15,7 +15,8 @@ from . import api, files_api, hosts, metrics, pages, syslog_api, ws
 from .auth import check_admin_paths, check_origin, is_admin
 from .uploads import UploadRequest
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
 WS_MAX_MESSAGE = 64 * 1024
 
 # The pages load only their own scripts, styles and images and talk only to this host (the
@@ -38,10 +39,18 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+def asset_folder(name: str) -> Path:
+    """templates/ or static/: inside the package in an installed wheel (pyproject.toml maps them to
+    webapp/templates and webapp/static there), else beside the package as in the checkout (an
+    editable install, `python -m webapp` in the tree)."""
+    packaged = PACKAGE_DIR / name
+    return packaged if packaged.is_dir() else PROJECT_DIR / name
+
+
 def create_app(services: Services, admin_token: str, lan: list[str] | None = None,
                test_config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, template_folder=str(PROJECT_DIR / "templates"),
-                static_folder=str(PROJECT_DIR / "static"))
+    app = Flask(__name__, template_folder=str(asset_folder("templates")),
+                static_folder=str(asset_folder("static")))
     app.config.update(
         ADMIN_TOKEN=admin_token,
         LAN_ADDRESSES=list(lan or []),
