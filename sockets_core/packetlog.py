@@ -29,6 +29,8 @@ from itertools import islice
 from operator import attrgetter
 from typing import Any
 
+# older modules (servers/tftp.py) still import these two from here
+from .addresses import Address, format_address
 from .bus import Bus
 from .textcodec import readable
 
@@ -39,8 +41,6 @@ PRIVATE_SUMMARY = "direct message"  # all a viewer without the admin token sees 
 # Services whose events are summarised only when somebody looks (no formatting on the hot
 # path): service -> f(first bytes of payload, full length) -> summary.
 LAZY_SUMMARIES: dict[str, Callable[[bytes, int], str]] = {}
-
-Address = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +89,6 @@ class PacketEvent:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
-
-
-def format_address(addr: Address) -> str:
-    host, port = addr[0], addr[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class PacketLog:

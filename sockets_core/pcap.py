@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .addresses import Address
 from .packetlog import PacketEvent
 
 LINKTYPE_RAW = 101
@@ -43,8 +44,6 @@ SNAPLEN = 65535
 SYN, FIN, RST, PSH, ACK = 0x02, 0x01, 0x04, 0x08, 0x10
 MAX_SEGMENT = 65495  # an IPv4 packet's 65,535 bytes less the IP and TCP headers
 EVENTS_PER_CHUNK = 200
-
-Address = tuple[str, int]
 
 
 def file_header() -> bytes:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .packetlog import Address, PacketLog
+from .addresses import Address
+from .packetlog import PacketLog
 
 
 @dataclass

@@ -21,9 +21,9 @@ import gevent
 from flask import Blueprint, abort, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from sockets_core.addresses import format_address
 from sockets_core.files import FileStore, UnsafePath
 from sockets_core.names import display, from_wire, to_bytes, to_wire
-from sockets_core.packetlog import format_address
 from sockets_core.textcodec import ESCAPED
 from sockets_core.transfers import refusal_reason
 

@@ -8,26 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+from sockets_core.addresses import AddressError, parse_hostport
 from sockets_core.servers.tftp_client import run_client
 from sockets_core.settings import OneLineParser, SettingsError
 from sockets_core.tftp.client import TftpClient
 from sockets_core.tftp.packets import RRQ, WRQ
 
 BAR = 30
-
-
-def parse_server(text: str) -> tuple[str, int]:
-    """HOST, HOST:PORT, [IPv6]:PORT or a bare IPv6 address; the port defaults to 69."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.removeprefix(":") or "69"
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    else:
-        host, port = text, "69"
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise SettingsError(f"invalid port in {text!r}")
-    return host, int(port)
+TFTP_PORT = 69  # HOST alone means this port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,8 +85,8 @@ class Progress:
 def main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
-        host, port = parse_server(args.server)
-    except SettingsError as exc:
+        host, port = parse_hostport(args.server, TFTP_PORT)
+    except (SettingsError, AddressError) as exc:
         print(f"sockdash tftp: error: {exc}", file=sys.stderr)
         return 2
     options = {"blksize": args.blksize, "windowsize": args.windowsize, "timeout": args.timeout,

@@ -12,10 +12,11 @@ import json
 import logging
 from typing import Any
 
+from sockets_core.addresses import parse_hostport
 from sockets_core.chat.autoreply import RuleError
 from sockets_core.tools.payload import PayloadError, build
 from sockets_core.tools.sessions import TOOLS_TOPIC, ToolError, open_tftp
-from webapp.tftp_cli import parse_server
+from webapp.tftp_cli import TFTP_PORT
 
 from .context import services
 from .frames import send_json
@@ -42,7 +43,7 @@ def handle(message: dict[str, Any]) -> dict[str, Any] | None:
                              _int(message.get("port"), 0) or 0)
         return {"type": "opened", "session": session.id}
     if kind == "tftp":
-        host, port = parse_server(str(message.get("server", "")))
+        host, port = parse_hostport(str(message.get("server", "")), TFTP_PORT)
         session = open_tftp(tools, svc.store, svc.transfers, action=str(message.get("action", "")), host=host,
                             port=port, remote=str(message.get("remote", "")), local=str(message.get("local", "")),
                             blksize=_int(message.get("blksize")), windowsize=_int(message.get("windowsize")))

@@ -16,12 +16,12 @@ import socket
 
 from gevent.socket import wait_write
 
+from ..addresses import Address, format_address
 from ..files import FileStore, UnsafePath
 from ..names import display, from_bytes
-from ..packetlog import format_address
 from ..traffic import ServiceTap
 from ..transfers import Transfer, TransferRegistry, refusal_reason
-from .stream import Address, TappedStreamServer
+from .stream import TappedStreamServer
 
 log = logging.getLogger(__name__)
 

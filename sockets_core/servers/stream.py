@@ -10,14 +10,13 @@ from collections.abc import Callable
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
+from ..addresses import Address
 from ..traffic import ServiceTap
 from .accept import AdmittingAccept
 from .admission import Admission, FdBudget, Ticket
 from .listen import local_address, plain_address
 
 log = logging.getLogger(__name__)
-
-Address = tuple[str, int]
 
 DEFAULT_PER_IP = 64
 DEFAULT_TOTAL = 1024

@@ -13,16 +13,16 @@ import time
 
 import gevent
 
+from ..addresses import Address, format_address
 from ..chat.autoreply import AutoResponder
 from ..chat.commands import HELP, handle_line
 from ..chat.framing import Line, LineFramer
 from ..chat.hub import ChatEvent, ChatHub, Member
-from ..packetlog import format_address
 from ..privacy import DirectMessageLines, PrivateSpans, is_direct_message
 from ..textcodec import ESCAPED, UTF8, decode, encode
 from ..traffic import ServiceTap
 from .outbound import OutboundQueue
-from .stream import Address, TappedStreamServer
+from .stream import TappedStreamServer
 
 log = logging.getLogger(__name__)
 

@@ -27,12 +27,12 @@ import gevent
 from gevent.event import Event
 from gevent.server import DatagramServer
 
+from ..addresses import format_address
 from ..chat.autoreply import AutoResponder
 from ..chat.commands import handle_line
 from ..chat.hub import ChatError, ChatEvent, ChatHub, Member
 from ..chat.limits import WARNING_INTERVAL
 from ..logthrottle import ThrottledWarning
-from ..packetlog import format_address
 from ..privacy import is_direct_message, line_is_direct_message
 from ..textcodec import ESCAPED, UTF8, decode, encode
 from ..traffic import ServiceTap

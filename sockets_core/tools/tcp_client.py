@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from gevent import socket as gsocket
 
-from ..packetlog import format_address
+from ..addresses import format_address
 from ..servers.listen import plain_address
 from .base import ToolError, ToolSession, send_within
 

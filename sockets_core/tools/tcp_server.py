@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from gevent import socket as gsocket
 
-from ..packetlog import format_address
+from ..addresses import format_address
 from ..servers.listen import local_address, plain_address, tcp_listener
 from .base import ToolError, ToolSession, bind_for_tool, send_within
 

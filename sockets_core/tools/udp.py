@@ -8,8 +8,8 @@ import socket
 from typing import TYPE_CHECKING
 
 from .. import icmp
+from ..addresses import AddressError, format_address, parse_hostport
 from ..icmp import enable_icmp_errors
-from ..packetlog import format_address
 from ..servers.listen import local_address, plain_address, udp_socket
 from .base import ToolError, ToolSession, bind_for_tool
 
@@ -93,25 +93,24 @@ class UdpSession(ToolSession):
     def fix_target(self, to: str | None) -> str | None:
         if to or self.last_sender is None:
             return to
-        host, port = plain_address(self.last_sender)
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # not whoever sends next
+        return format_address(plain_address(self.last_sender))  # not whoever sends next
 
     def send(self, data: bytes, to: str | None) -> None:
         if to:
-            host, _, port = to.rpartition(":")
-            host = host.strip("[]")
-            if not port.isdigit() or not host or not 0 < int(port) <= 65535:
-                raise ToolError("send to HOST:PORT")
+            try:
+                host, port = parse_hostport(to)
+            except AddressError as exc:
+                raise ToolError(f"send to HOST:PORT: {exc}") from None
         elif self.last_sender is not None:
-            host, port = self.last_sender[0], str(self.last_sender[1])  # reply to whoever spoke last
+            host, port = self.last_sender[0], self.last_sender[1]  # reply to whoever spoke last
         else:
             raise ToolError("give HOST:PORT (nobody has sent to this socket yet)")
         checked = self.manager.check_target(host)  # a reply too: --tools-allow has no exception
         try:
-            address = socket.getaddrinfo(checked, int(port), self.sock.family, socket.SOCK_DGRAM)[0][4]
+            address = socket.getaddrinfo(checked, port, self.sock.family, socket.SOCK_DGRAM)[0][4]
             self.sock.sendto(data, address)
         except (OSError, UnicodeError) as exc:
-            raise ToolError(f"cannot send to {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+            raise ToolError(f"cannot send to {format_address((host, port))}: {getattr(exc, 'strerror', None) or exc}") from None
         peer = plain_address(address)
         self.manager.udp_tap.sent(self.local, peer, data)
         self.record("out", format_address(peer), data)
