@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
-
-import os
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -24,6 +23,14 @@ def sockdash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Sockd
     proc = harness.start(tmp_path_factory.mktemp("sockdash"))
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+def tftpd_hpa(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """tftpd-hpa on a free loopback port, answering: (port, the folder it serves)."""
+    root = tmp_path / "hpa"
+    with harness.tftpd_hpa(root) as port:
+        yield port, root
 
 
 @pytest.fixture

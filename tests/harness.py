@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,13 +13,17 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-BANNER_LINE = re.compile(r"^  (http|tcp_chat|udp_chat|file|tftp|syslog)\s+(tcp|udp) (\S+):(\d+)")
+T = TypeVar("T")
+
+BANNER_LINE = re.compile(r"^  (http|tcp_chat|udp_chat|file|tftp)\s+(tcp|udp) (\S+):(\d+)")
 ALL_PORTS_ZERO = ["--http-port", "0", "--tcp-chat-port", "0", "--udp-chat-port", "0",
-                  "--file-port", "0", "--tftp-port", "0", "--syslog-port", "0"]
+                  "--file-port", "0", "--tftp-port", "0"]
 ADMIN_TOKEN = "test-admin-token-0123"
 START_TIMEOUT = 20.0
 
@@ -47,15 +52,9 @@ class Sockdash:
     def status(self) -> dict[str, Any]:
         return self.get_json("/api/status")  # type: ignore[no-any-return]
 
-    def wait_for(self, predicate: Any, timeout: float = 5.0, interval: float = 0.05) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout} s")
-            time.sleep(interval)
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition",
+                 interval: float = 0.05) -> T:
+        return wait_for(predicate, timeout, what, interval)
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 5.0) -> int:
         if self.proc.poll() is None:
@@ -66,6 +65,60 @@ class Sockdash:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         return code
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition", interval: float = 0.02,
+             sleep: Callable[[float], object] = time.sleep) -> T:
+    """Poll ``predicate`` until it returns something true (returned) or ``timeout`` passes
+    (AssertionError naming ``what`` and the last value). Tests wait on a condition this way,
+    never on a guessed sleep. In-process gevent tests pass ``sleep=gevent.sleep`` so that the
+    greenlets they wait for run meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not met within {timeout} s (last: {value!r})")
+        sleep(interval)
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def tftp_answers(host: str, port: int, timeout: float = 0.2) -> bool:
+    """Whether a TFTP server answers on ``port``: an RRQ for a file nobody has gets an ERROR."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.settimeout(timeout)
+        probe.sendto(b"\x00\x01sockdash-probe-no-such-file\x00octet\x00", (host, port))
+        try:
+            answer = probe.recv(600)
+        except (TimeoutError, ConnectionRefusedError):
+            return False
+        return answer[:2] == b"\x00\x05"
+
+
+@contextmanager
+def tftpd_hpa(root: Path, host: str = "127.0.0.1", timeout: float = 5.0) -> Iterator[int]:
+    """tftpd-hpa (in.tftpd) serving ``root`` (uploads allowed) on a free port, once it answers;
+    yields the port and stops it afterwards."""
+    binary = shutil.which("in.tftpd") or "/usr/sbin/in.tftpd"
+    assert Path(binary).exists(), "tftpd-hpa is missing: run make test (tests/tools/ensure_peers.sh installs it)"
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o777)  # tftpd-hpa drops to its own user before writing uploads
+    port = free_udp_port(host)
+    proc = subprocess.Popen([binary, "-L", "-s", "-c", "-a", f"{host}:{port}", str(root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: proc.poll() is not None or tftp_answers(host, port), timeout, f"tftpd-hpa on port {port}")
+        assert proc.poll() is None, f"tftpd-hpa exited with {proc.returncode} (port {port} taken?)"
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(5)
 
 
 def command() -> list[str]:

@@ -2,18 +2,15 @@
 
 import json
 import re
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
-from tests import harness
+from tests import harness, wsclient
 from tests.harness import chat_client, recv_until
-from tests.integration.test_websocket_origin import handshake
 
 HOST = "127.0.0.1"
 PHONE = {"width": 390, "height": 844}
@@ -65,25 +62,6 @@ def udp_device() -> socket.socket:
     return device
 
 
-def closed_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_bound(port: int, timeout: float = 5.0) -> None:
-    """Until someone (a peer server just started) holds UDP ``port``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                return
-        time.sleep(0.02)
-    raise AssertionError(f"nobody bound UDP port {port} within {timeout} s")
-
-
 def test_visitors_get_a_page_that_says_what_to_do_and_no_websocket(page: Page, sockdash: harness.Sockdash) -> None:
     response = page.goto(f"{sockdash.base_url}/tools")
     assert response is not None and response.status == 403
@@ -92,9 +70,8 @@ def test_visitors_get_a_page_that_says_what_to_do_and_no_websocket(page: Page, s
     expect(page.locator("main").get_by_role("link", name="Chat")).to_be_visible()
     expect(page.locator("main")).to_contain_text("Admin:")
     expect(page.get_by_role("link", name="Tools")).to_have_count(0)
-    head, s = handshake(sockdash, None, "/ws/tools")
-    s.close()
-    assert head.startswith(b"HTTP/1.1 403")
+    with wsclient.connect("127.0.0.1", sockdash.ports["http"], "/ws/tools") as ws:
+        assert ws.status == 403
 
 
 def test_tcp_client_talks_to_the_chat_and_to_a_test_listener_and_survives_a_reload(
@@ -388,51 +365,40 @@ def test_a_closed_udp_port_is_reported_at_once(page: Page, fresh_sockdash: harne
     login(page, fresh_sockdash)
     open_server(page, "#open-udp", "Open UDP socket", "UDP on port")
     panel = session(page, "UDP on port")
-    port = closed_udp_port()
+    port = harness.free_udp_port()  # bound and closed: nothing listens
     send(panel, "anyone there?", to=f"{HOST}:{port}")
     expect(log_lines(panel, "port unreachable")).to_have_text(
         re.compile(f"nothing listens on {HOST}:{port}"), timeout=1000)  # the ICMP answer, not a timeout
 
 
 def test_tftp_client_tool_gets_from_and_puts_to_tftpd_hpa(page: Page, fresh_sockdash: harness.Sockdash,
-                                                          tmp_path: Path) -> None:
-    binary = shutil.which("in.tftpd") or "/usr/sbin/in.tftpd"
-    assert Path(binary).exists(), "tftpd-hpa is missing: run make test"
-    peer_root = tmp_path / "peer"
-    peer_root.mkdir()
-    peer_root.chmod(0o777)
+                                                          tftpd_hpa: tuple[int, Path]) -> None:
+    port, peer_root = tftpd_hpa
     (peer_root / "switch.cfg").write_bytes(b"hostname sw1\n" * 5000)
-    port = closed_udp_port()
-    tftpd = subprocess.Popen([binary, "-L", "-s", "-c", "-a", f"{HOST}:{port}", str(peer_root)])
-    try:
-        wait_bound(port)
-        login(page, fresh_sockdash)
-        form = page.locator("#open-tftp")
-        form.locator("input[name=server]").fill(f"{HOST}:{port}")
-        form.locator("input[name=remote]").fill("switch.cfg")
-        form.locator("input[name=blksize]").fill("1468")
-        form.get_by_role("button", name="Start transfer").click()
-        expect(page.locator(".session-log li", has_text="done: 65000 bytes")).to_have_count(1)
-        expect(page.get_by_role("progressbar", name="Progress of TFTP get switch.cfg")).to_have_attribute("value", "65000")
-        assert (fresh_sockdash.root / "switch.cfg").read_bytes() == (peer_root / "switch.cfg").read_bytes()
-        form.locator("select[name=action]").select_option("put")
-        form.locator("input[name=remote]").fill("uploaded.txt")
-        form.locator("input[name=local]").fill("hello.txt")
-        form.get_by_role("button", name="Start transfer").click()
-        expect(page.locator(".session-log li", has_text="done:")).to_have_count(2)
-        assert (peer_root / "uploaded.txt").read_bytes() == (fresh_sockdash.root / "hello.txt").read_bytes()
-        # and from sockdash's own TFTP server, windowed
-        form.locator("select[name=action]").select_option("get")
-        form.locator("input[name=server]").fill(f"{HOST}:{fresh_sockdash.ports['tftp']}")
-        form.locator("input[name=remote]").fill("switch.cfg")
-        form.locator("input[name=local]").fill("copy.cfg")
-        form.locator("input[name=windowsize]").fill("16")
-        form.get_by_role("button", name="Start transfer").click()
-        expect(page.locator(".session-log li", has_text="done:")).to_have_count(3)
-        assert (fresh_sockdash.root / "copy.cfg").read_bytes() == (peer_root / "switch.cfg").read_bytes()
-    finally:
-        tftpd.terminate()
-        tftpd.wait(5)
+    login(page, fresh_sockdash)
+    form = page.locator("#open-tftp")
+    form.locator("input[name=server]").fill(f"{HOST}:{port}")
+    form.locator("input[name=remote]").fill("switch.cfg")
+    form.locator("input[name=blksize]").fill("1468")
+    form.get_by_role("button", name="Start transfer").click()
+    expect(page.locator(".session-log li", has_text="done: 65000 bytes")).to_have_count(1)
+    expect(page.get_by_role("progressbar", name="Progress of TFTP get switch.cfg")).to_have_attribute("value", "65000")
+    assert (fresh_sockdash.root / "switch.cfg").read_bytes() == (peer_root / "switch.cfg").read_bytes()
+    form.locator("select[name=action]").select_option("put")
+    form.locator("input[name=remote]").fill("uploaded.txt")
+    form.locator("input[name=local]").fill("hello.txt")
+    form.get_by_role("button", name="Start transfer").click()
+    expect(page.locator(".session-log li", has_text="done:")).to_have_count(2)
+    assert (peer_root / "uploaded.txt").read_bytes() == (fresh_sockdash.root / "hello.txt").read_bytes()
+    # and from sockdash's own TFTP server, windowed
+    form.locator("select[name=action]").select_option("get")
+    form.locator("input[name=server]").fill(f"{HOST}:{fresh_sockdash.ports['tftp']}")
+    form.locator("input[name=remote]").fill("switch.cfg")
+    form.locator("input[name=local]").fill("copy.cfg")
+    form.locator("input[name=windowsize]").fill("16")
+    form.get_by_role("button", name="Start transfer").click()
+    expect(page.locator(".session-log li", has_text="done:")).to_have_count(3)
+    assert (fresh_sockdash.root / "copy.cfg").read_bytes() == (peer_root / "switch.cfg").read_bytes()
 
 
 def test_auto_responses_for_the_udp_chat_and_a_tool_server(page: Page, fresh_sockdash: harness.Sockdash) -> None:

@@ -1,15 +1,10 @@
 """`sockdash tftp get|put` against tftpd-hpa and against sockdash itself."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests import harness
 
@@ -19,24 +14,6 @@ HOST = "127.0.0.1"
 def sockdash_tftp(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "webapp", "tftp", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=120)
-
-
-@pytest.fixture
-def tftpd_hpa(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    binary = shutil.which("in.tftpd") or "/usr/sbin/in.tftpd"
-    assert Path(binary).exists(), "tftpd-hpa is missing: run make test (tests/tools/ensure_peers.sh installs it)"
-    root = tmp_path / "hpa"
-    root.mkdir()
-    root.chmod(0o777)  # tftpd-hpa drops to its own user before writing uploads
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([binary, "-L", "-s", "-c", "-a", f"{HOST}:{port}", str(root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
-    yield port, root
-    proc.terminate()
-    proc.wait(5)
 
 
 def test_our_client_against_tftpd_hpa(tftpd_hpa: tuple[int, Path], tmp_path: Path) -> None:
