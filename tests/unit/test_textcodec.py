@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sockets_core.textcodec import ESCAPED, GBK, UTF8, decode, encode, has_surrogates, printable, readable
+from sockets_core.textcodec import (
+    ESCAPED,
+    GBK,
+    UTF8,
+    decode,
+    encode,
+    has_surrogates,
+    printable,
+    readable,
+)
 
 HELLO = "你好，世界"
 
@@ -28,7 +37,7 @@ def test_the_windows_scripts_gbk_and_gb2312_are_read_as_gbk(codec: str) -> None:
 
 
 def test_a_character_cut_by_recv_is_escaped_and_the_rest_kept() -> None:
-    cut = "你好".encode("utf-8")[:-1]  # recv(1024) ended inside the second character
+    cut = "你好".encode()[:-1]  # recv(1024) ended inside the second character
     text, encoding = decode(cut)
     assert encoding == ESCAPED and text == "你\\xe5\\xa5"
     # a GBK message cut the same way is valid in neither reading: all its non-ASCII bytes are
@@ -42,7 +51,7 @@ def test_invalid_bytes_are_escaped_never_raised() -> None:
 
 
 def test_utf8_and_gbk_mixed_in_one_message_is_taken_whole_in_one_reading() -> None:
-    mixed = "名字".encode("utf-8") + b" " + "世界".encode("gbk")
+    mixed = "名字".encode() + b" " + "世界".encode("gbk")
     # not UTF-8 (the GBK half is not), but valid GBK as a whole: the UTF-8 half shows as
     # mojibake, and the reading still gives the very bytes back
     assert decode(mixed) == ("鍚嶅瓧 世界", GBK)
@@ -51,7 +60,7 @@ def test_utf8_and_gbk_mixed_in_one_message_is_taken_whole_in_one_reading() -> No
 
 def test_a_gbk_client_gets_a_question_mark_for_what_gbk_lacks() -> None:
     assert encode("ok 😀 好", GBK) == "ok ? 好".encode("gbk")
-    assert encode("ok 😀 好", UTF8) == "ok 😀 好".encode("utf-8")
+    assert encode("ok 😀 好", UTF8) == "ok 😀 好".encode()
 
 
 def test_printable_escapes_control_characters_but_keeps_tabs_and_chinese() -> None:
