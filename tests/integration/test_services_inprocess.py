@@ -14,6 +14,7 @@ from sockets_core.packetlog import PacketLog
 from sockets_core.servers.listen import BindError
 from sockets_core.services import Services
 from sockets_core.settings import Settings
+from tests.harness import wait_for
 from webapp.cli import banner
 
 
@@ -37,12 +38,13 @@ def test_start_status_and_stop(tmp_path: Path) -> None:
         client = socket.create_connection(("127.0.0.1", port))
         client.recv(1024)
         client.sendall(b"hi\n")
-        gevent.sleep(0.05)
+        wait_for(lambda: svc.status()["services"]["tcp_chat"]["bytes_in"] == 3, what="the 3 bytes counted",
+                 sleep=gevent.sleep)
         counters = svc.status()["services"]["tcp_chat"]
         assert counters["clients"] == 1 and counters["bytes_in"] == 3 and counters["packets_out"] == 1
         client.close()
-        gevent.sleep(0.05)
-        assert svc.status()["services"]["tcp_chat"]["clients"] == 0
+        wait_for(lambda: svc.status()["services"]["tcp_chat"]["clients"] == 0, what="the client gone",
+                 sleep=gevent.sleep)
     finally:
         svc.stop_all()
     assert not any(svc.running(n) for n in ("tcp_chat", "udp_chat", "tftp"))
@@ -172,7 +174,9 @@ def test_failed_tftp_upload_keeps_nothing_and_is_recorded_as_failed(
             if reply[:2] == b"\x00\x05":
                 break
         assert decode(reply).code == 0 and "Server error" in decode(reply).message  # type: ignore[union-attr]
-        gevent.sleep(0.1)
+        # the part file is removed before the transfer's record gets its result
+        wait_for(lambda: [r for r in svc.transfers.snapshot() if r.get("result")], what="the upload's result",
+                 sleep=gevent.sleep)
         assert sorted(p.name for p in tmp_path.iterdir()) == []
         [record] = svc.transfers.snapshot()
         assert record["result"].startswith("server error")
