@@ -23,6 +23,7 @@ from ..textcodec import ESCAPED, UTF8, decode, encode
 from ..traffic import ServiceTap
 from .outbound import OutboundQueue
 from .stream import TappedStreamServer
+from .timed import call_until
 
 log = logging.getLogger(__name__)
 
@@ -63,24 +64,16 @@ class TcpChatServer(TappedStreamServer):
             self._notice(outbound, member, f"welcome to sockdash chat, you are {member.nick} in "
                                            f"#{member.room}; /help lists the commands")
             while True:
-                timer = framer.get_timer()
-                remaining = None if timer is None else timer - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    # the pause is already over (a busy loop): settimeout(0) would make recv
-                    # raise BlockingIOError, not TimeoutError
+                data = call_until(sock, framer.get_timer(),
+                                  lambda: self.receive(sock, peer, local, private=incoming_dms.feed))
+                if data is None:  # the pause ended the line
                     lines = framer.handle_timer(time.monotonic())
+                elif not data:
+                    for line in framer.close():
+                        self._on_line(outbound, member, line)
+                    return "us" if outbound.overflowed else "peer"
                 else:
-                    sock.settimeout(remaining)
-                    try:
-                        data = self.receive(sock, peer, local, private=incoming_dms.feed)
-                    except TimeoutError:
-                        lines = framer.handle_timer(time.monotonic())
-                    else:
-                        if not data:
-                            for line in framer.close():
-                                self._on_line(outbound, member, line)
-                            return "us" if outbound.overflowed else "peer"
-                        lines = framer.receive_data(data, time.monotonic())
+                    lines = framer.receive_data(data, time.monotonic())
                 if framer.get_timer() is None:
                     incoming_dms.line_ended()  # a pause ended the line, as the framer sees it
                 for line in lines:
@@ -123,4 +116,4 @@ class TcpChatServer(TappedStreamServer):
         outbound.put(data)
 
 
-__all__ = ["TcpChatServer", "HELP", "ChatEvent"]
+__all__ = ["HELP", "ChatEvent", "TcpChatServer"]
