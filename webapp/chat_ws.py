@@ -21,7 +21,6 @@ page by page with ``{"type": "history", "room", "before": ID}``.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import weakref
@@ -39,7 +38,7 @@ from sockets_core.logthrottle import ThrottledWarning
 from . import chat_identity
 from .chat_talk import MAX_LINES, TooManyLines, carries_dm, private_messages, talk
 from .context import services
-from .frames import to_json
+from .frames import FrameError, parse_request, to_json
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +109,16 @@ class ChatSession:
                 text = self.ws.receive(timeout=1.0)
                 if text is None:
                     continue
+                message: dict[str, Any] | None = None
+                problem = ""
                 try:
-                    message = json.loads(text)
-                except ValueError:
-                    message = None
+                    message = parse_request(text)
+                except FrameError as exc:
+                    problem = str(exc)
                 self.tap.received(self.local, self.remote, chat_identity.masked_bytes(text, self.client), "WS text",
                                   private=carries_dm(message))
-                if not isinstance(message, dict):
-                    self._out({"type": "error", "text": "messages are JSON objects"})
+                if message is None:
+                    self._out({"type": "error", "text": problem})
                     continue
                 self._dispatch(message)
         finally:

@@ -11,7 +11,6 @@ and, for a host, that host's file transfers (a switch's TFTP download beside its
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -25,7 +24,7 @@ from sockets_core.transfers import TRANSFER_TOPIC
 
 from .api import CHUNK_EVENTS, _export_name, _stepped
 from .context import services
-from .frames import send_json, to_json
+from .frames import expect, parse_request, send_json, to_json
 
 bp = Blueprint("syslog_api", __name__)
 
@@ -130,12 +129,9 @@ def _transfers_of(host: str, transfers: Iterable[dict[str, Any]]) -> list[dict[s
 def _feed_filter(text: str | bytes, current: SyslogFilter) -> SyslogFilter | None:
     """The filter a browser asked for, or None when the message is not a valid request."""
     try:
-        message = json.loads(text)
-        wanted = message["filter"]
-        if not isinstance(wanted, dict):
-            return None
-        return filter_from(wanted)
-    except (ValueError, KeyError, TypeError):
+        wanted = expect(parse_request(text), "filter", dict)
+        return filter_from(wanted) if wanted is not None else None
+    except (ValueError, KeyError, TypeError):  # FrameError is a ValueError
         return None
 
 

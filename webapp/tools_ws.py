@@ -8,7 +8,6 @@ that caused it and clears it there."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -19,7 +18,7 @@ from sockets_core.tools.sessions import TOOLS_TOPIC, ToolError, open_tftp
 from webapp.tftp_cli import TFTP_PORT
 
 from .context import services
-from .frames import send_json
+from .frames import parse_request, send_json
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +92,7 @@ def answer(text: str) -> dict[str, Any] | None:
     """The reply to one request from the page, errors included, carrying its ``ref``."""
     message: Any = None
     try:
-        message = json.loads(text)
-        if not isinstance(message, dict):
-            raise ToolError("a request is a JSON object")
+        message = parse_request(text)
         reply = handle(message)
     except (ToolError, PayloadError, RuleError, ValueError, OSError) as exc:
         reply = {"type": "error", "text": str(exc)}

@@ -3,7 +3,6 @@ browser loses old items (and is told how many) instead of slowing a service."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -18,7 +17,7 @@ from . import tools_ws
 from .auth import is_admin
 from .chat_ws import ChatSession
 from .context import services
-from .frames import send_json
+from .frames import FrameError, expect, parse_request, send_json
 
 PACKET_BATCH_INTERVAL = 0.1  # at most one batch per 100 ms per browser
 PACKET_BATCH_BUDGET = 200  # events per batch; the rest is counted, not sent
@@ -111,11 +110,10 @@ def register(sock: Sock) -> None:
 
 def _packet_filter(text: str | bytes, current: dict[str, str]) -> dict[str, str]:
     try:
-        message = json.loads(text)
-    except ValueError:
+        wanted = expect(parse_request(text), "filter", dict)
+    except FrameError:  # the feed goes on as it was
         return current
-    wanted = message.get("filter") if isinstance(message, dict) else None
-    if not isinstance(wanted, dict):
+    if wanted is None:
         return current
     return {k: str(v)[:100] for k, v in wanted.items() if k in ("service", "direction", "peer") and v}
 
@@ -130,8 +128,7 @@ def _wanted(event: Any, wanted: dict[str, str]) -> bool:
 
 def _watch_request(text: str | bytes) -> str | None:
     try:
-        message = json.loads(text)
-    except ValueError:
+        folder = expect(parse_request(text), "watch", str)
+    except FrameError:
         return None
-    folder = message.get("watch") if isinstance(message, dict) else None
-    return folder.strip("/") if isinstance(folder, str) and len(folder) <= 1024 else None
+    return folder.strip("/") if folder is not None and len(folder) <= 1024 else None
