@@ -113,7 +113,8 @@ function applyTransfers(list) {
   for (const t of sorted.slice(0, 20)) {
     const li = document.createElement('li');
     const when = new Date(t.started * 1000).toLocaleTimeString([], { hour12: false });
-    const result = t.status === 'running' ? `running, ${t.bytes} bytes so far` : `${t.status}: ${t.result}`;
+    const result = t.status === 'running' ? `running, ${t.bytes} bytes so far`
+      : t.status === 'ok' ? 'ok' : `${t.status}: ${t.result}`;
     li.textContent = `${when} ${t.kind.toUpperCase()} ${t.direction} ${t.file} (${t.size ?? '?'} bytes) — ${result}`;
     li.className = `transfer-${t.status}`;
     transferList.appendChild(li);

@@ -39,6 +39,11 @@ def live(sockdash: harness.Sockdash) -> Iterator[harness.Sockdash]:
     with socket.create_connection((sockdash.host, sockdash.ports["file"]), timeout=5) as s:
         s.sendall(b"missing.bin")
         s.recv(16)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # one syslog line of each colour
+        for severity in range(8):
+            s.sendto(b"<%d>Mar  1 00:00:00 sw1 a11y: severity %d" % (severity, severity),
+                     (sockdash.host, sockdash.ports["syslog"]))
+        s.sendto(b"a11y: no PRI, severity unknown", (sockdash.host, sockdash.ports["syslog"]))
     with chat_clients(sockdash, "alice", "bob"), slow_tftp_download(sockdash, IMAGE, ack_every=0.5) as started:
         assert started.wait(5)
         yield sockdash
@@ -67,12 +72,17 @@ def on_packets(page: Page) -> None:
     expect(page.get_by_role("row").nth(2)).to_be_attached()  # the header and events
 
 
+def on_syslog(page: Page) -> None:
+    expect(page.locator("#s-rows tr", has_text="a11y")).to_have_count(9)
+
+
 def on_tools(page: Page) -> None:
     page.wait_for_load_state("load")
 
 
 PAGES: dict[str, Callable[[Page], None]] = {
-    "/": on_home, "/chat": on_chat, "/files": on_files, "/packets": on_packets, "/tools": on_tools}
+    "/": on_home, "/chat": on_chat, "/files": on_files, "/packets": on_packets, "/tools": on_tools,
+    "/syslog": on_syslog}
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests import harness
 
-PAGES = ("/", "/chat", "/files", "/packets", "/tools")
+PAGES = ("/", "/chat", "/files", "/packets", "/tools", "/syslog")
 
 
 class ConsoleProblems:
