@@ -11,10 +11,10 @@ and, for a host, that host's file transfers (a switch's TFTP download beside its
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import gevent
 from flask import Blueprint, Response, abort, jsonify, request
 from flask_sock import Sock
 
@@ -126,53 +126,55 @@ def _transfers_of(host: str, transfers: Iterable[dict[str, Any]]) -> list[dict[s
     return [t for t in transfers if host and transfer_host(str(t.get("peer", ""))) == host]
 
 
-def _feed_filter(text: str | bytes, current: SyslogFilter) -> SyslogFilter | None:
-    """The filter a browser asked for, or None when the message is not a valid request."""
-    try:
-        wanted = expect(parse_request(text), "filter", dict)
-        return filter_from(wanted) if wanted is not None else None
-    except (ValueError, KeyError, TypeError):  # FrameError is a ValueError
-        return None
+FILTER_HELP = 'send {"filter": {"host": ..., "severity": ..., "q": ...}} with severity a name or 0-7'
+
+
+def _feed_filter(text: str | bytes) -> SyslogFilter:
+    """The filter a browser asked for; ValueError (FrameError is one) says what is wrong."""
+    wanted = expect(parse_request(text), "filter", dict)
+    if wanted is None:
+        raise ValueError(FILTER_HELP)
+    return filter_from(wanted)
+
+
+def syslog_feed(ws: Any) -> None:
+    """The /ws/syslog session (a flask-sock WebSocket; run inside a request)."""
+    svc = services()
+    match = SyslogFilter()
+
+    def reset() -> None:
+        recent = svc.syslog.query(match, 0, BATCH_CAP)
+        send_json(ws, {"type": "messages", "reset": True, "messages": [e.to_dict() for e in recent],
+                       "more": 0, "status": svc.syslog.status(),
+                       "transfers": _transfers_of(match.host, svc.transfers.snapshot())})
+
+    with svc.bus.subscribe([SYSLOG_TOPIC, TRANSFER_TOPIC], limit=FEED_QUEUE, name="ws/syslog") as sub:
+        reset()
+        while ws.connected:
+            text = ws.receive(timeout=0)
+            if text:
+                try:
+                    match = _feed_filter(text)
+                except ValueError as exc:  # the filter in force stays
+                    send_json(ws, {"type": "error", "error": str(exc)})
+                else:
+                    sub.get_batch(timeout=0)  # what came before the reset is in it
+                    reset()
+                    continue
+            batch = sub.get_batch(timeout=WAIT)
+            entries = [item for topic, item in batch.items if topic == SYSLOG_TOPIC]
+            if not match.empty:
+                entries = [e for e in entries if match(e)]
+            transfers = _transfers_of(match.host, (item for topic, item in batch.items if topic == TRANSFER_TOPIC))
+            if entries or batch.dropped:
+                kept = entries[-BATCH_CAP:]
+                send_json(ws, {"type": "messages", "messages": [e.to_dict() for e in kept],
+                               "more": batch.dropped + len(entries) - len(kept), "status": svc.syslog.status()})
+            if transfers:
+                send_json(ws, {"type": "transfer-updates", "transfers": transfers})
+            if entries or batch.dropped or transfers:
+                gevent.sleep(BATCH_INTERVAL)  # let the next batch gather
 
 
 def register(sock: Sock) -> None:
-    @sock.route("/ws/syslog")
-    def syslog_feed(ws: Any) -> None:
-        svc = services()
-        match = SyslogFilter()
-
-        def reset() -> None:
-            recent = svc.syslog.query(match, 0, BATCH_CAP)
-            send_json(ws, {"type": "messages", "reset": True, "messages": [e.to_dict() for e in recent],
-                           "more": 0, "status": svc.syslog.status(),
-                           "transfers": _transfers_of(match.host, svc.transfers.snapshot())})
-
-        with svc.bus.subscribe([SYSLOG_TOPIC, TRANSFER_TOPIC], limit=FEED_QUEUE, name="ws/syslog") as sub:
-            reset()
-            while ws.connected:
-                text = ws.receive(timeout=0)
-                if text:
-                    wanted = _feed_filter(text, match)
-                    if wanted is None:
-                        send_json(ws, {"type": "error", "error": "send {\"filter\": {\"host\", \"severity\", \"q\"}} "
-                                       "with severity a name or 0-7"})
-                    else:
-                        match = wanted
-                        sub.get_batch(timeout=0)  # what came before the reset is in it
-                        reset()
-                        continue
-                batch = sub.get_batch(timeout=WAIT)
-                entries = [item for topic, item in batch.items if topic == SYSLOG_TOPIC]
-                if not match.empty:
-                    entries = [e for e in entries if match(e)]
-                transfers = _transfers_of(match.host, (item for topic, item in batch.items
-                                                       if topic == TRANSFER_TOPIC))
-                if entries or batch.dropped:
-                    kept = entries[-BATCH_CAP:]
-                    send_json(ws, {"type": "messages", "messages": [e.to_dict() for e in kept],
-                                   "more": batch.dropped + len(entries) - len(kept),
-                                   "status": svc.syslog.status()})
-                if transfers:
-                    send_json(ws, {"type": "transfer-updates", "transfers": transfers})
-                if entries or batch.dropped or transfers:
-                    time.sleep(BATCH_INTERVAL)  # gevent-patched: let the next batch gather
+    sock.route("/ws/syslog")(syslog_feed)
