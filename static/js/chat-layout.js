@@ -2,7 +2,7 @@
 // conversation; on a desktop they are columns (the members one can be folded away). And the
 // composer: Enter sends, Shift+Enter starts a new line, the box grows with its text.
 
-const $ = (id) => document.getElementById(id);
+import { $ } from './common.js';
 const PHONE = window.matchMedia('(max-width: 800px)');
 const MAX_COMPOSER_PX = 160;
 

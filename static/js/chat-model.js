@@ -9,18 +9,6 @@
 
 export const MAX_ITEMS = 1000; // items a conversation keeps; older room messages come back with Load older
 
-export function readStored(storage, key, fallback, valid) {
-  // a value another version (or a person with devtools) left behind must not stop the page
-  try {
-    const raw = storage.getItem(key);
-    if (raw === null) return fallback;
-    const value = JSON.parse(raw);
-    return valid(value) ? value : fallback;
-  } catch {
-    return fallback;
-  }
-}
-
 export const isRoomList = (v) => Array.isArray(v) && v.length > 0 && v.length <= 20
   && v.every((r) => typeof r === 'string' && r.length > 0 && r.length <= 32);
 

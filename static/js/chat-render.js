@@ -4,12 +4,7 @@
 const URL_RE = /\bhttps?:\/\/[^\s<>"']+/g;
 export const NICK_COLOURS = 10;
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+import { el } from './common.js';
 
 export function linkified(text) {
   const span = el('span', 'text');

@@ -2,11 +2,11 @@
 // protocol is in docs/websocket.md. What the page keeps is in chat-model.js, how an item
 // looks in chat-render.js, the drawers and the composer in chat-layout.js.
 import { liveSocket } from './live.js';
-import { Conversation, Outbox, checkTyped, dmKey, isRoomList, readStored, settleAck } from './chat-model.js';
+import { $, el, loadPref, loadText, savePref, saveText } from './common.js';
+import { Conversation, Outbox, checkTyped, dmKey, isRoomList, settleAck } from './chat-model.js';
 import { badge, dayDivider, dayOf, lastDay, nickEl, renderItem, renderItems } from './chat-render.js';
 import { setupComposer, setupDrawers } from './chat-layout.js';
 
-const $ = (id) => document.getElementById(id);
 const NICK_KEY = 'sockdash.nick';
 const ROOMS_KEY = 'sockdash.rooms';
 const CLIENT_KEY = 'sockdash.secret'; // issued by the server in welcome: takes this tab's nick back after a drop
@@ -16,28 +16,21 @@ const baseTitle = document.title;
 const PAGE_LOAD = Math.random().toString(36).slice(2, 10);
 const now = () => Date.now() / 1000;
 
-function stored(storage, key) {
-  try { return storage.getItem(key); } catch { return null; } // storage off (a privacy setting)
-}
-function store(storage, key, value) {
-  try { storage.setItem(key, value); } catch { /* kept for this page only */ }
-}
-
 function tabId() {
-  let id = stored(sessionStorage, TAB_KEY);
+  let id = loadText(TAB_KEY, 'session');
   if (!id) {
     id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-    store(sessionStorage, TAB_KEY, id);
+    saveText(TAB_KEY, id, 'session');
   }
   return id;
 }
 
 let nextId = 1;
 const state = {
-  nick: stored(localStorage, NICK_KEY) || '',
+  nick: loadText(NICK_KEY) || '',
   nicks: new Set(), // every nick this tab had: its messages are marked as its own
-  joined: readStored(localStorage, ROOMS_KEY, ['lobby'], isRoomList),
-  current: /^[#@]\S{1,32}$/.test(stored(sessionStorage, CURRENT_KEY) || '') ? stored(sessionStorage, CURRENT_KEY) : '#lobby',
+  joined: loadPref(ROOMS_KEY, ['lobby'], isRoomList),
+  current: /^[#@]\S{1,32}$/.test(loadText(CURRENT_KEY, 'session') || '') ? loadText(CURRENT_KEY, 'session') : '#lobby',
   convs: new Map(),
   members: new Map(), // room -> [{nick, transport}]
   rooms: {},
@@ -57,7 +50,7 @@ function conv(key) {
 }
 
 function saveRooms() {
-  store(localStorage, ROOMS_KEY, JSON.stringify(state.joined));
+  savePref(ROOMS_KEY, state.joined);
 }
 
 function note(text) {
@@ -74,11 +67,9 @@ list.addEventListener('scroll', () => {
 $('jump').addEventListener('click', () => { list.scrollTop = list.scrollHeight; });
 
 function loadOlderItem() {
-  const li = document.createElement('li');
-  li.className = 'load-older';
-  const button = document.createElement('button');
+  const li = el('li', 'load-older');
+  const button = el('button', '', 'Load older messages');
   button.type = 'button';
-  button.textContent = 'Load older messages';
   button.addEventListener('click', () => {
     const c = conv(state.current);
     button.disabled = true;
@@ -155,12 +146,12 @@ function refresh(key, options) {
 
 // ---- the side panels -------------------------------------------------------------------------
 function convButton(key, label, aria) {
-  const li = document.createElement('li');
-  const b = document.createElement('button');
+  const li = el('li');
+  const b = el('button');
   b.type = 'button';
   const unread = state.convs.has(key) ? conv(key).unread : 0;
-  b.append(Object.assign(document.createElement('span'), { className: 'label', textContent: label }));
-  if (unread) b.append(Object.assign(document.createElement('span'), { className: 'unread', textContent: String(unread) }));
+  b.append(el('span', 'label', label));
+  if (unread) b.append(el('span', 'unread', String(unread)));
   if (key === state.current) b.setAttribute('aria-current', 'true');
   b.setAttribute('aria-label', aria || `${label}${unread ? `, ${unread} unread` : ''}`);
   b.addEventListener('click', () => open(key));
@@ -177,7 +168,7 @@ function renderSidebar() {
   const others = Object.entries(state.rooms).filter(([room]) => !state.joined.includes(room));
   $('other-rooms').replaceChildren(...others.map(([room, count]) => {
     const li = convButton(`#${room}`, `#${room}`, `Join #${room}, ${people(count)}`);
-    li.firstChild.append(Object.assign(document.createElement('span'), { className: 'people', textContent: people(count) }));
+    li.firstChild.append(el('span', 'people', people(count)));
     return li;
   }));
   $('other-rooms-box').hidden = others.length === 0;
@@ -201,11 +192,11 @@ function renderMembers() {
   const room = state.current.startsWith('#') ? state.current.slice(1) : null;
   const members = room ? state.members.get(room) || [] : [];
   $('member-list').replaceChildren(...members.map((m) => {
-    const li = document.createElement('li');
-    const b = document.createElement('button');
+    const li = el('li');
+    const b = el('button');
     b.type = 'button';
     b.append(badge(m.transport), ' ', nickEl(m.nick));
-    if (m.nick === state.nick) b.append(Object.assign(document.createElement('span'), { className: 'you', textContent: '(you)' }));
+    if (m.nick === state.nick) b.append(el('span', 'you', '(you)'));
     b.setAttribute('aria-label', m.nick === state.nick ? `${m.nick} (you)` : `Message ${m.nick} privately`);
     b.disabled = m.nick === state.nick;
     b.addEventListener('click', () => open(`@${m.nick}`));
@@ -221,7 +212,7 @@ function renderMembers() {
 function open(key) {
   if (key.startsWith('#') && !state.joined.includes(key.slice(1))) socket.send({ type: 'join', room: key.slice(1) });
   state.current = key;
-  store(sessionStorage, CURRENT_KEY, key);
+  saveText(CURRENT_KEY, key, 'session');
   drawers.close();
   renderConversation();
   $('text').focus();
@@ -366,7 +357,7 @@ function renamed(old, nick) {
 function setNick(nick) {
   state.nick = nick;
   state.nicks.add(nick);
-  store(localStorage, NICK_KEY, nick);
+  saveText(NICK_KEY, nick);
   $('me').textContent = `you are ${nick}`;
 }
 
@@ -376,7 +367,7 @@ function onWelcome(m) {
   }
   state.everWelcomed = true;
   state.welcomed = true;
-  if (m.client) store(sessionStorage, CLIENT_KEY, m.client);
+  if (m.client) saveText(CLIENT_KEY, m.client, 'session');
   setNick(m.nick);
   state.joined = m.joined;
   state.rooms = m.rooms;
@@ -434,14 +425,18 @@ const handlers = {
 
 function hello() {
   if (state.nick) {
-    socket.send({ type: 'hello', nick: state.nick, rooms: state.joined, client: stored(sessionStorage, CLIENT_KEY) || '' });
+    socket.send({ type: 'hello', nick: state.nick, rooms: state.joined, client: loadText(CLIENT_KEY, 'session') || '' });
   }
 }
 
-function onState(live) {
+// The connection as liveSocket reports it: down, it says when the next try is.
+function onState(live, retryMs) {
   if (live === 'live') return;
   state.welcomed = false;
-  if (!$('chat-main').hidden) note('Connection lost — reconnecting; messages you type will be sent then.');
+  if ($('chat-main').hidden) return;
+  note(live === 'offline'
+    ? `Connection lost — trying again in ${Math.round(retryMs / 100) / 10} s; messages you type will be sent then.`
+    : 'Connection lost — reconnecting; messages you type will be sent then.');
 }
 
 const socket = liveSocket('/ws/chat', (m) => handlers[m.type]?.(m), { onOpen: hello, onState });

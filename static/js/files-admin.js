@@ -1,6 +1,6 @@
 // The admin's part of the Files page: uploads (drop or pick; progress, Cancel, Replace when the
 // name is taken, Clear finished) and a new folder, all in the page: no prompt().
-import { formatBytes } from './live.js';
+import { button, formatBytes } from './common.js';
 import { wellFormed } from './names.js';
 
 // A JSON admin request; the error text to show, or null when it worked.
@@ -11,16 +11,6 @@ export async function adminCall(method, url, body) {
   if (response.ok) return null;
   const data = await response.json().catch(() => ({}));
   return data.error || `${method} failed: ${response.status}`;
-}
-
-function button(label, ariaLabel, onClick, className = '') {
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.textContent = label;
-  b.className = className;
-  b.setAttribute('aria-label', ariaLabel);
-  b.addEventListener('click', onClick);
-  return b;
 }
 
 function errorText(xhr) {

@@ -1,6 +1,7 @@
 // The Files page: browse, sort, filter, fetch natively, hash; as admin rename (in place) and
 // delete; uploads and new folders are in files-admin.js, names and commands in names.js.
-import { liveSocket, formatBytes } from './live.js';
+import { liveSocket } from './live.js';
+import { button, formatBytes } from './common.js';
 import { wireCopyButtons } from './copy.js';
 import { applyTransfers, hasRunning, renderTransfers } from './transfers.js';
 import { chosenHost, hostsOf, wireHostPicker } from './hosts.js';
@@ -33,16 +34,6 @@ const state = {
 function showError(message) {
   errorEl.textContent = message;
   errorEl.hidden = !message;
-}
-
-function button(label, ariaLabel, onClick, className = '') {
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.textContent = label;
-  b.className = className;
-  if (ariaLabel) b.setAttribute('aria-label', ariaLabel);
-  if (onClick) b.addEventListener('click', onClick);
-  return b;
 }
 
 function link(text, href, onClick) {

@@ -1,11 +1,10 @@
 // Numbers as people read them: durations, rates with decimals when they are low.
-import { formatBytes } from './live.js';
+import { formatBytes, pad } from './common.js';
 
 // 45 s, 12 min 05 s, 2 h 03 min, 3 d 4 h: two units at most, the second zero-padded
 export function formatDuration(seconds) {
   if (!Number.isFinite(seconds) || seconds < 0) return '—';
   const s = Math.floor(seconds);
-  const pad = (n) => String(n).padStart(2, '0');
   if (s < 60) return `${s} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min ${pad(s % 60)} s`;
   if (s < 86400) return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;

@@ -1,7 +1,8 @@
 // Home: what is happening now (who is connected, running transfers, a sparkline per service),
 // then each service with its address, counters, folded connect snippets and, for the admin,
 // Stop (after a confirmation that says how many clients it drops) and Start.
-import { liveSocket, formatBytes } from './live.js';
+import { liveSocket } from './live.js';
+import { formatBytes } from './common.js';
 import { wireCopyButtons } from './copy.js';
 import { formatCount, formatDuration, formatRate } from './format.js';
 import { applyTransfers, renderRunning } from './transfers.js';

@@ -1,6 +1,8 @@
 // The address the pages' commands use. Bound to one address, sockdash shows that one alone; bound
 // to 0.0.0.0 or ::, every LAN address answers, the page lists them all (data-hosts, the default
 // first) and a picker chooses; the choice is remembered for Home and Files alike.
+import { loadText, saveText } from './common.js';
+
 const KEY = 'sockdash.host';
 
 export function hostsOf(el) {
@@ -8,8 +10,7 @@ export function hostsOf(el) {
 }
 
 export function chosenHost(hosts) {
-  let saved = null;
-  try { saved = localStorage.getItem(KEY); } catch { /* storage refused: use the default */ }
+  const saved = loadText(KEY); // null when storage is refused: the default
   return hosts.includes(saved) ? saved : hosts[0];
 }
 
@@ -19,7 +20,7 @@ export function wireHostPicker(hosts, onChange) {
   if (!select) return;
   select.value = chosenHost(hosts);
   select.addEventListener('change', () => {
-    try { localStorage.setItem(KEY, select.value); } catch { /* the choice lasts this page only */ }
+    saveText(KEY, select.value); // refused: the choice lasts this page only
     onChange(select.value);
   });
 }

@@ -1,5 +1,6 @@
 // A WebSocket that reconnects with backoff and reports its state in the header, and to
-// onState(state) if given ('connecting' | 'live' | 'offline').
+// onState(state, retryMs) if given: 'connecting', 'live', or 'offline' with the delay (ms)
+// before the next try. Pages follow the connection through it, not by watching the header.
 const MIN_DELAY = 500;
 const MAX_DELAY = 10000;
 
@@ -9,12 +10,12 @@ export function liveSocket(path, onMessage, { onOpen, onState } = {}) {
   let timer = null;
   let current = null;
 
-  function setState(state, text) {
+  function setState(state, text, retryMs = 0) {
     if (stateEl) {
       stateEl.dataset.state = state;
       stateEl.textContent = text;
     }
-    if (onState) onState(state);
+    if (onState) onState(state, retryMs);
   }
 
   function open() {
@@ -34,7 +35,7 @@ export function liveSocket(path, onMessage, { onOpen, onState } = {}) {
     });
     ws.addEventListener('close', () => {
       const seconds = Math.round(delay / 100) / 10;
-      setState('offline', `offline — retrying in ${seconds} s`);
+      setState('offline', `offline — retrying in ${seconds} s`, delay);
       clearTimeout(timer);
       timer = setTimeout(open, delay);
       delay = Math.min(delay * 2, MAX_DELAY);
@@ -46,13 +47,4 @@ export function liveSocket(path, onMessage, { onOpen, onState } = {}) {
       if (current && current.readyState === WebSocket.OPEN) current.send(JSON.stringify(message));
     },
   };
-}
-
-export function formatBytes(n) {
-  if (n < 1024) return `${Math.round(n)} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = -1;
-  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }

@@ -2,6 +2,8 @@
 // disk, so nothing here can throw on a name. `display` is what people read and `encoding` says
 // how it was read (utf-8, gbk, or escaped bytes). These turn a name into URLs and shell words
 // that carry its exact bytes.
+import { hexByte } from './common.js';
+
 const B64_MARK = '~b64:';
 
 export const ENCODING_NOTES = {
@@ -38,7 +40,7 @@ const isWireText = (path) => !path.split('/').some((part) => part.startsWith(B64
 // Percent-encoded raw bytes: what curl sends, and what the server reads back byte-exact.
 export function percentBytes(bytes) {
   return bytes.map((b) => (/[A-Za-z0-9._~\/-]/.test(String.fromCharCode(b)) && b < 0x80
-    ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+    ? String.fromCharCode(b) : `%${hexByte(b).toUpperCase()}`)).join('');
 }
 
 export function shellQuote(text) {

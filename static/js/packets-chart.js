@@ -1,7 +1,7 @@
 // Traffic per service over the last 5 minutes: one small chart per service, each on its own
 // scale (a TFTP transfer at 2,000 packets/s would flatten a chat's 2 lines/s on a shared one),
 // with a clock-time axis. Canvases are sized in device pixels so they stay sharp on hi-DPI.
-import { formatBytes } from './live.js';
+import { formatBytes } from './common.js';
 
 export const SERVICE_COLORS = { tcp_chat: '#1f6feb', udp_chat: '#0e7c86', file: '#9a6700', tftp: '#cf222e',
   web_chat: '#8250df', tools: '#57606a' };

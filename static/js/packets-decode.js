@@ -1,4 +1,5 @@
 // Bytes of a packet event as text, hex and protocol fields. Pure functions: no DOM.
+import { hexByte, hexToBytes, pad } from './common.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 const decoders = { 'utf-8': new TextDecoder('utf-8'), gbk: new TextDecoder('gbk'), latin1: new TextDecoder('latin1') };
@@ -6,10 +7,7 @@ export const ENCODINGS = ['auto', 'utf-8', 'gbk', 'latin1'];
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/g; // shown as '·' (tab and newline stay)
 
 export function bytesOf(e) {
-  const hex = e.payload_hex || '';
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i += 1) out[i] = parseInt(hex.substr(i * 2, 2), 16);
-  return out;
+  return hexToBytes(e.payload_hex || '');
 }
 
 // As the servers do: UTF-8 if the bytes are valid UTF-8, else GBK (the course's Windows scripts).
@@ -36,8 +34,8 @@ export function printable(text) {
 export function hexLines(bytes, perLine = 16) {
   const lines = [];
   for (let i = 0; i < bytes.length; i += perLine) {
-    const chunk = [...bytes.subarray(i, i + perLine)].map((b) => b.toString(16).padStart(2, '0'));
-    lines.push(`${i.toString(16).padStart(4, '0')}  ${chunk.slice(0, 8).join(' ')}  ${chunk.slice(8).join(' ')}`.trimEnd());
+    const chunk = [...bytes.subarray(i, i + perLine)].map(hexByte);
+    lines.push(`${pad(i.toString(16), 4)}  ${chunk.slice(0, 8).join(' ')}  ${chunk.slice(8).join(' ')}`.trimEnd());
   }
   return lines.join('\n');
 }
@@ -64,7 +62,7 @@ export function arrow(e) {
 
 export function stamp(us, micro = true) {
   const d = new Date(Math.floor(us / 1000));
-  const fraction = String(us % 1000000).padStart(6, '0');
+  const fraction = pad(us % 1000000, 6);
   return `${d.toLocaleTimeString([], { hour12: false })}.${micro ? fraction : fraction.slice(0, 3)}`;
 }
 

@@ -1,8 +1,7 @@
 // The packet details pane (fields, layer by layer, as Wireshark's middle pane) and the bytes
 // pane (hex and text side by side). Network text only reaches the page as textContent.
 import { ENCODINGS, bytesOf, decode, hexLines, isHiddenPrivate, printable, tftpFields, arrow } from './packets-decode.js';
-
-const $ = (id) => document.getElementById(id);
+import { $, el, loadPref, savePref } from './common.js';
 const PREFS_KEY = 'sockdash.packets';
 const HEX_16_WIDTH = 460; // px of the bytes pane under which a hex line holds 8 bytes, not 16
 const ENCODING_NAMES = { 'utf-8': 'UTF-8', gbk: 'GBK', latin1: 'Latin-1' };
@@ -10,11 +9,7 @@ const ENCODING_NAMES = { 'utf-8': 'UTF-8', gbk: 'GBK', latin1: 'Latin-1' };
 // Page preferences survive a reload; whatever is stored (another version, a hand edit) must
 // never stop the page: anything unreadable is the defaults.
 export function readPrefs() {
-  let stored = {};
-  try {
-    const parsed = JSON.parse(localStorage.getItem(PREFS_KEY) || '{}');
-    if (parsed && typeof parsed === 'object') stored = parsed;
-  } catch { /* defaults */ }
+  const stored = loadPref(PREFS_KEY, {});
   return {
     encoding: ENCODINGS.includes(stored.encoding) ? stored.encoding : 'auto',
     metric: stored.metric === 'bytes' ? 'bytes' : 'packets',
@@ -22,25 +17,15 @@ export function readPrefs() {
 }
 
 export function savePrefs(changes) {
-  try {
-    localStorage.setItem(PREFS_KEY, JSON.stringify({ ...readPrefs(), ...changes }));
-  } catch { /* storage full or refused: the choice holds for this page only */ }
+  savePref(PREFS_KEY, { ...readPrefs(), ...changes });
 }
 
 function layer(title, rows, open = true) {
-  const details = document.createElement('details');
+  const details = el('details');
   details.open = open;
-  const summary = document.createElement('summary');
-  summary.textContent = title;
-  const list = document.createElement('dl');
-  for (const [name, value] of rows) {
-    const dt = document.createElement('dt');
-    dt.textContent = name;
-    const dd = document.createElement('dd');
-    dd.textContent = value;
-    list.append(dt, dd);
-  }
-  details.append(summary, list);
+  const list = el('dl');
+  for (const [name, value] of rows) list.append(el('dt', '', name), el('dd', '', value));
+  details.append(el('summary', '', title), list);
   return details;
 }
 

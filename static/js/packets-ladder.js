@@ -4,6 +4,7 @@
 // connection, a TFTP transfer, a UDP chat peer. Its events are fetched from the server (the
 // list may hold only a filter's events) and follow live; clicking an arrow shows that packet.
 import { isHiddenPrivate, preview, stamp } from './packets-decode.js';
+import { el } from './common.js';
 
 const KEEP_CONVERSATIONS = 200; // in the chooser, the most recently active ones
 const SHOWN = 500; // arrows drawn; a longer conversation shows its newest
@@ -103,7 +104,7 @@ export class Ladder {
     const shown = this.events.slice(-SHOWN);
     const ends = document.createElement('div');
     ends.className = 'ladder-ends';
-    const span = (className, text) => Object.assign(document.createElement('span'), { className, textContent: text });
+    const span = (className, text) => el('span', className, text);
     const endsLane = span('lane', '');
     endsLane.append(span('end-peer', `peer ${peer}`), span('end-local', `${service} ${local}`));
     ends.append(span('ladder-time', 'Time'), endsLane, span('ladder-id', 'No.'));
@@ -119,7 +120,7 @@ export class Ladder {
       li.dataset.dir = e.direction;
       li.dataset.kind = e.kind;
       const time = span('ladder-time', stamp(e.time_us));
-      time.append(Object.assign(document.createElement('small'), { textContent: `+${((e.time_us - first) / 1e6).toFixed(6)} s` }));
+      time.append(el('small', '', `+${((e.time_us - first) / 1e6).toFixed(6)} s`));
       const lane = span('lane', '');
       const button = document.createElement('button');
       button.type = 'button';

@@ -1,14 +1,13 @@
 // The packet list: a virtualised table (only the visible rows exist in the DOM, so tens of
 // thousands of events scroll smoothly), one row per event, chosen by click or by the arrow keys.
 import { arrow, preview, stamp } from './packets-decode.js';
+import { el, pad } from './common.js';
 
 export const ROW = 24; // px, as in the CSS
 
 function cell(text, className) {
-  const span = document.createElement('span');
+  const span = el('span', className, text);
   span.setAttribute('role', 'cell');
-  if (className) span.className = className;
-  span.textContent = text;
   return span;
 }
 
@@ -62,7 +61,7 @@ export class PacketList {
     Object.assign(div.dataset, { id: e.id, dir: e.direction, kind: e.kind, service: e.service });
     if (this.selected && e.id === this.selected.id) div.setAttribute('aria-selected', 'true');
     const time = cell(stamp(e.time_us, false), 'time');
-    time.append(Object.assign(document.createElement('span'), { className: 'us', textContent: String(e.time_us % 1000).padStart(3, '0') }));
+    time.append(el('span', 'us', pad(e.time_us % 1000, 3)));
     div.append(cell(String(e.id), 'num'), time, cell(e.service), cell(arrow(e), 'dir'), cell(e.peer),
       cell(String(e.length), 'num'), cell(preview(e), 'summary'));
     return div;

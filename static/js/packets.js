@@ -10,13 +10,13 @@
 // reconnect the page fetches what it missed (?after=the newest id it has), or the whole log
 // anew when the server has restarted meanwhile (its ids start from 1 again).
 import { liveSocket } from './live.js';
+import { $ } from './common.js';
 import { preview } from './packets-decode.js';
 import { readPrefs, savePrefs, showDetails } from './packets-detail.js';
 import { TrafficCharts } from './packets-chart.js';
 import { Ladder } from './packets-ladder.js';
 import { PacketList } from './packets-list.js';
 
-const $ = (id) => document.getElementById(id);
 const KEEP = 20000; // events the page holds
 const FETCH = 10000; // the most one /api/packets answer has
 

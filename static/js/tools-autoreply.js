@@ -1,6 +1,6 @@
 // The auto-response rules on the Tools page: one form for the chat services and the
 // tool servers (TCP server, UDP), rules written one a line as MATCH [PATTERN] => REPLY.
-const $ = (id) => document.getElementById(id);
+import { $ } from './common.js';
 const serviceRules = {};
 const sessionRules = {};
 

@@ -1,13 +1,9 @@
 // One session's log on the Tools page: events in sequence order, shown as text in the
 // pane's chosen encoding and/or as hex, with or without timestamps. Network bytes reach
 // the page only through textContent.
-const MAX_SHOWN = 500;
+import { el, hexToBytes, pad } from './common.js';
 
-export function hexToBytes(hex) {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i += 1) out[i] = parseInt(hex.substr(i * 2, 2), 16);
-  return out;
-}
+const MAX_SHOWN = 500;
 
 // TextDecoder's 'latin-1' is windows-1252 (the Encoding standard); a device's Latin-1 is
 // one byte, one code point.
@@ -22,8 +18,6 @@ export function displayText(text) {
     .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '·');
 }
 
-const pad = (n, width = 2) => String(n).padStart(width, '0');
-
 export function clockTime(seconds) {
   const d = new Date(seconds * 1000);
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
@@ -31,9 +25,7 @@ export function clockTime(seconds) {
 
 const ARROWS = { in: '→\u00a0in', out: '←\u00a0out', info: '•' }; // no break inside
 
-function span(className, textContent) {
-  return Object.assign(document.createElement('span'), { className, textContent });
-}
+const span = (className, text) => el('span', className, text);
 
 export class SessionLog {
   constructor(list) {

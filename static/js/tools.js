@@ -3,10 +3,10 @@
 // form with an explicit Repeat switch. Sessions live in the server: a reload reattaches.
 // Every request names the form it came from (ref); its error is shown next to that form.
 import { liveSocket } from './live.js';
+import { $, button, el, loadPref, savePref } from './common.js';
 import { SessionLog } from './tools-log.js';
 import { forgetSessionTargets, onAutoreply, rememberSessionRules, setupAutoreply } from './tools-autoreply.js';
 
-const $ = (id) => document.getElementById(id);
 const sessionsEl = $('sessions');
 const template = $('session-template');
 const panels = new Map(); // session id -> panel
@@ -34,40 +34,34 @@ function request(ref, message) {
 }
 
 // ---- saved messages ---------------------------------------------------------------------------
+// [{text, kind, line_ending}], strings all; anything else stored under the key is dropped
+const isSavedMessage = (m) => m !== null && typeof m === 'object'
+  && ['text', 'kind', 'line_ending'].every((field) => typeof m[field] === 'string');
+
 function savedMessages() {
-  try {
-    return JSON.parse(localStorage.getItem(SAVED_KEY) || '[]');
-  } catch {
-    return [];
-  }
+  return loadPref(SAVED_KEY, []).filter(isSavedMessage);
 }
 
 function renderSaved(panel) {
   panel.root.querySelector('.saved').replaceChildren(...savedMessages().map((m) => {
-    const li = document.createElement('li');
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.textContent = m.text.length > 30 ? `${m.text.slice(0, 30)}…` : m.text;
-    b.setAttribute('aria-label', `Load saved message ${m.text}`);
-    b.addEventListener('click', () => {
+    const li = el('li');
+    li.append(button(m.text.length > 30 ? `${m.text.slice(0, 30)}…` : m.text, `Load saved message ${m.text}`, () => {
       const f = panel.form.elements;
       f.text.value = m.text;
       f.kind.value = m.kind;
       f.line_ending.value = m.line_ending;
       f.text.focus();
-    });
-    li.append(b);
+    }));
     return li;
   }));
 }
 
 // ---- one pane per session ---------------------------------------------------------------------
 function viewDefaults() {
-  try {
-    return { text: true, hex: false, time: true, ...JSON.parse(localStorage.getItem(VIEW_KEY) || '{}') };
-  } catch {
-    return { text: true, hex: false, time: true };
-  }
+  const view = { text: true, hex: false, time: true };
+  const stored = loadPref(VIEW_KEY, {});
+  for (const name of Object.keys(view)) if (typeof stored[name] === 'boolean') view[name] = stored[name];
+  return view;
 }
 
 function setupView(panel) {
@@ -79,7 +73,7 @@ function setupView(panel) {
     log.list.classList.toggle(`show-${name}`, box.checked);
     box.addEventListener('change', () => {
       log.list.classList.toggle(`show-${name}`, box.checked);
-      localStorage.setItem(VIEW_KEY, JSON.stringify({ ...viewDefaults(), [name]: box.checked }));
+      savePref(VIEW_KEY, { ...viewDefaults(), [name]: box.checked });
     });
   }
   const encoding = root.querySelector('select[name=encoding]');
@@ -118,7 +112,7 @@ function setupSend(panel, id) {
   root.querySelector('.save').addEventListener('click', () => {
     const saved = savedMessages().filter((m) => m.text !== f.text.value);
     saved.unshift({ text: f.text.value, kind: f.kind.value, line_ending: f.line_ending.value });
-    localStorage.setItem(SAVED_KEY, JSON.stringify(saved.slice(0, 30)));
+    savePref(SAVED_KEY, saved.slice(0, 30));
     for (const p of panels.values()) renderSaved(p);
   });
   root.querySelector('.kick').addEventListener('click', () => {

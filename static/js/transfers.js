@@ -2,7 +2,7 @@
 // options and result, refused requests included. The Files page shows them all (a table, cards
 // on a phone); Home shows the running ones. Elapsed counts on from the server's own figure, so
 // a browser whose clock is off still shows the right time.
-import { formatBytes } from './live.js';
+import { formatBytes } from './common.js';
 import { formatDuration, formatRate } from './format.js';
 
 const transfers = new Map(); // id -> transfer, with receivedAt (performance.now())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, WebSocketRoute, expect
 
 from sockets_core.chat.history import ChatHistory
 from sockets_core.chat.hub import ChatEvent
@@ -199,6 +199,33 @@ def test_garbage_in_the_browser_storage_does_not_stop_the_page(browser: Browser,
         context.close()
 
 
+def test_a_dropped_connection_says_when_the_next_try_is_and_clears_when_back(
+        page: Page, sockdash: harness.Sockdash) -> None:
+    routes: list[WebSocketRoute] = []
+    down = False
+
+    def through(ws: WebSocketRoute) -> None:
+        if down:
+            ws.close()
+            return
+        ws.connect_to_server()
+        routes.append(ws)
+
+    page.route_web_socket(re.compile(r"/ws/chat$"), through)
+    join(page, sockdash, "dropper")
+    down = True
+    for route in routes:
+        route.close()
+    note = page.locator("#composer-note")
+    expect(note).to_have_text(re.compile(r"^Connection lost — trying again in \d+(\.\d)? s; messages you type will be sent then\.$"))
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "offline")
+    down = False
+    expect(page.locator("#live-state")).to_have_text("live", timeout=20_000)
+    expect(note).to_be_empty()
+    say(page, "back again")
+    shown(page, "dropper", "back again")
+
+
 MODEL_CHECK = """async () => {
   const m = await import('/static/js/chat-model.js');
   const ev = (id, text) => ({ kind: 'message', room: 'lobby', nick: 'x', transport: 'tcp', text, time: id, id });
@@ -222,8 +249,9 @@ MODEL_CHECK = """async () => {
   out.final = texts(c);
   out.prepended = c.prepend([ev(8, 'eight'), ev(9, 'nine'), ev(10, 'a')], false);
   out.first = c.items[0].event.text;
-  const store = { getItem: (k) => ({ bad: '{nope', wrong: '[1, 2]', good: '["lab"]' })[k] ?? null };
-  out.stored = ['bad', 'wrong', 'good', 'missing'].map((k) => m.readStored(store, k, ['lobby'], m.isRoomList));
+  const { loadPref } = await import('/static/js/common.js');
+  Object.entries({ bad: '{nope', wrong: '[1, 2]', good: '["lab"]' }).forEach(([k, v]) => sessionStorage.setItem(`t.${k}`, v));
+  out.stored = ['bad', 'wrong', 'good', 'missing'].map((k) => loadPref(`t.${k}`, ['lobby'], m.isRoomList, 'session'));
   out.typed = [m.checkTyped('/who'), m.checkTyped('//etc'), m.checkTyped('/me a\\nb'), m.checkTyped('  ')];
   return out;
 }"""
