@@ -1,21 +1,41 @@
 # Two commands do all the set-up on a fresh Debian machine with Python 3.11+, pip and root:
-#   make run    create .venv, install sockdash, start it with its defaults
-#   make test   create .venv, install sockdash[test], install Chromium and the peer clients, run pytest
+#   make run    create .venv, install the locked dependencies and sockdash, start it with its defaults
+#   make test   the same, then Chromium and the peer clients, then pytest over every test;
+#               PYTEST_ARGS picks a selection: make test PYTEST_ARGS="tests/integration/test_wheel.py -x"
+# Maintenance:
+#   make lock   regenerate requirements.txt, the lock: exact versions with hashes of pyproject.toml's
+#               dependencies and its test extra, for Python 3.11 (uv pip compile). Run it after changing a
+#               dependency in pyproject.toml; versions already locked are kept unless
+#               LOCK_ARGS=--upgrade (or --upgrade-package NAME) says otherwise
+#   make lint   ruff check and mypy with their settings in pyproject.toml (strict for sockets_core/);
+#               not part of make test yet
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+LOCK := requirements.txt
+UV := uv==0.13.9
 STAMP := $(VENV)/.installed
 ARGS ?=
+PYTEST_ARGS ?= tests/unit tests/integration tests/e2e
+LOCK_ARGS ?=
 
-.PHONY: run test install peers clean
+.PHONY: run test install peers lock lint clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	  echo "python3 -m venv failed; installing Debian's python3-venv" >&2; \
 	  [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
 	  && rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+
+# The lock first (hash-checked), then sockdash itself without dependencies and without build
+# isolation (setuptools is in the lock): nothing outside the lock is installed. pip check fails when
+# pyproject.toml names a dependency the lock lacks.
+$(STAMP): $(BIN)/python pyproject.toml $(LOCK)
+	$(BIN)/pip install -q -r $(LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check >&2; \
+	  echo "$(LOCK) does not match pyproject.toml: run 'make lock'" >&2; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -27,7 +47,18 @@ peers: $(STAMP)
 	@bash tests/tools/ensure_peers.sh $(BIN)/python
 
 test: $(STAMP) peers
-	$(BIN)/python -m pytest -q tests/unit tests/integration tests/e2e
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lock: $(BIN)/python
+	$(BIN)/pip install -q $(UV)
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 --generate-hashes --quiet \
+	  --custom-compile-command "make lock" $(LOCK_ARGS) -o $(LOCK)
+
+lint: $(STAMP)
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) build *.egg-info
