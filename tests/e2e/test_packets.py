@@ -166,6 +166,10 @@ def test_pause_holds_the_rows_while_traffic_flows_and_resume_brings_them(
     page.get_by_role("button", name="Pause", exact=True).click()
     before = rowcount(page)
     last = rows(page).last.get_attribute("data-id")
+    for n in range(3):  # an RRQ in and an ERROR out each: the page counts exactly what came
+        tftp_missing(fresh_sockdash, f"counted-{n}")
+    expect(page.locator("#thaw")).to_have_text("6 new since the pause: resume")
+    expect(page.locator("#rate")).to_contain_text("— paused")
     tftp_get(fresh_sockdash, "mid.bin", tmp_path / "b.bin")
     tftp_missing(fresh_sockdash, "missing-while-paused")
     server_has(fresh_sockdash, "service=tftp", "missing-while-paused")
