@@ -161,7 +161,7 @@ class RemapRules:
                 continue
             if "a" in rule.flags:
                 message = _expand(rule.replacement, match, current, address).decode("utf-8", "replace")
-                raise RemapRefused(message or "Access violation", rule.line)
+                raise RemapRefused(message or "Access denied", rule.line)
             if "r" in rule.flags:
                 while match is not None:
                     current = (current[:match.start()] + _expand(rule.replacement, match, current, address)

@@ -54,7 +54,7 @@ def test_sample_rules(name: str, expected: str) -> None:
 def test_sample_rules_refuse_private_files() -> None:
     with pytest.raises(RemapRefused) as caught:
         remap(SAMPLE, "keys.pvt")
-    assert caught.value.line == 10 and str(caught.value) == "Access violation"
+    assert caught.value.line == 10 and str(caught.value) == "Access denied"
 
 
 @pytest.mark.parametrize("ip, i_text, x_text", [
