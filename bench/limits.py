@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import harness  # noqa: E402
-from tests.integration.test_limits_live import HALF_OPEN_HEAD, open_many  # noqa: E402
+from tests.harness import HALF_OPEN_HEAD, open_many  # noqa: E402
 
 PROBE_TIMEOUT = 1.0
 

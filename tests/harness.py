@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import selectors
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -21,9 +23,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-BANNER_LINE = re.compile(r"^  (http|tcp_chat|udp_chat|file|tftp)\s+(tcp|udp) (\S+):(\d+)")
+BANNER_LINE = re.compile(r"^  (http|tcp_chat|udp_chat|file|tftp|syslog)\s+(tcp|udp) (\S+):(\d+)")
 ALL_PORTS_ZERO = ["--http-port", "0", "--tcp-chat-port", "0", "--udp-chat-port", "0",
-                  "--file-port", "0", "--tftp-port", "0"]
+                  "--file-port", "0", "--tftp-port", "0", "--syslog-port", "0"]
 ADMIN_TOKEN = "test-admin-token-0123"
 START_TIMEOUT = 20.0
 
@@ -177,6 +179,85 @@ def recv_until(sock: socket.socket, needle: bytes, timeout: float = 5.0) -> byte
             raise AssertionError(f"connection closed before {needle!r}; got {data[-300:]!r}")
         data += chunk
     return data
+
+
+UNIT_TOKEN = "unit-test-token"
+
+
+def make_app(tmp_path: Path, lan: list[str] | None = None, **settings: Any) -> Any:
+    """The Flask app over in-process Services that listen nowhere (``services.http`` is a
+    stand-in endpoint): for unit tests through Flask's test client."""
+    from sockets_core.bus import Bus
+    from sockets_core.files import FileStore
+    from sockets_core.packetlog import PacketLog
+    from sockets_core.services import Endpoint, Services
+    from sockets_core.settings import Settings
+    from webapp import create_app
+
+    bus = Bus()
+    services = Services(Settings(root=tmp_path, **settings), bus, PacketLog(bus), FileStore(tmp_path))
+    services.http = Endpoint("0.0.0.0", 8000)
+    return create_app(services, UNIT_TOKEN, lan or [], {"TESTING": True})
+
+
+def pcap_records(data: bytes) -> list[tuple[bytes, int]]:
+    """The (frame, original length) records of a classic pcap file of raw IP frames."""
+    from sockets_core.pcap import LINKTYPE_RAW
+
+    magic, _, _, _, _, _, linktype = struct.unpack("<IHHiIII", data[:24])
+    assert magic == 0xA1B2C3D4 and linktype == LINKTYPE_RAW
+    out, offset = [], 24
+    while offset < len(data):
+        _, _, incl, orig = struct.unpack("<IIII", data[offset:offset + 16])
+        out.append((data[offset + 16:offset + 16 + incl], orig))
+        offset += 16 + incl
+    return out
+
+
+def pcap_tcp_fields(frame: bytes) -> tuple[int, int, int, bytes]:
+    """(seq, ack, flags, payload) of an IPv4 TCP frame."""
+    ihl = (frame[0] & 0x0F) * 4
+    seq, ack, _, flags = struct.unpack("!IIBB", frame[ihl + 4:ihl + 14])
+    return seq, ack, flags, frame[ihl + 20:]
+
+
+HALF_OPEN_HEAD = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # and never the blank line
+
+
+def open_many(port: int, count: int, first_bytes: bytes = b"", within: float = 20.0,
+              require_all: bool = True, host: str = "127.0.0.1") -> list[socket.socket]:
+    """Open ``count`` connections at once (non-blocking connects) and send ``first_bytes`` on each.
+
+    Returns every socket; the caller closes them. Raises if not all connected ``within`` s,
+    unless ``require_all`` is false (the benchmark measures servers that stop accepting).
+    """
+    selector = selectors.DefaultSelector()
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setblocking(False)
+            sock.connect_ex((host, port))
+            selector.register(sock, selectors.EVENT_WRITE)
+        connected = 0
+        deadline = time.monotonic() + within
+        while connected < count and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=0.5):
+                sock = key.fileobj  # type: ignore[assignment]
+                selector.unregister(sock)
+                assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+                if first_bytes:
+                    sock.send(first_bytes)
+                connected += 1
+        assert connected == count or not require_all, f"only {connected} of {count} connections were established"
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    finally:
+        selector.close()
+    return sockets
 
 
 class FakeWebSocket:

@@ -7,7 +7,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -48,7 +47,7 @@ def test_seed000_downloader_gets_the_first_1024_bytes_and_a_gbk_named_file_whole
     result = run_course_script("seed000_file_client.py", sockdash, tmp_path, "big.bin", "192.168.159.1", "8080")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "new_big.bin").read_bytes() == payload[:1024]
-    text = "测试文件：交换机配置\n".encode("utf-8") * 20  # 600 bytes, one recv(1024)
+    text = "测试文件：交换机配置\n".encode() * 20  # 600 bytes, one recv(1024)
     (sockdash.root / "测试文件.txt").write_bytes(text)
     result = run_course_script("seed000_file_client.py", sockdash, tmp_path, "测试文件.txt", "192.168.159.1", "8080")
     assert "接收完毕" in result.stdout.decode("utf-8"), result.stderr
@@ -204,7 +203,10 @@ def test_tftp_upload_refused_when_it_would_overwrite(tmp_path: Path) -> None:
         # ERROR 6, "file already exists"; the text is cut to the size of the request (no amplification)
         assert "error code 6" in (result.stdout + result.stderr).lower()
         assert (proc.root / "hello.txt").read_text().startswith("Hello from sockdash")
-        time.sleep(0.2)
+        # the refusal is recorded once the server is done with the request (and its part file, if any)
+        proc.wait_for(lambda: [t for t in api(proc, "GET", "/api/transfers")[1]["transfers"]
+                               if t["file"] == "hello.txt" and t["direction"] == "upload" and t["result"]],
+                      what="the refused upload recorded")
         assert not any(p.name.endswith(".sockdash-part") for p in proc.root.iterdir())
     finally:
         proc.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import resource
-import selectors
 import socket
 import time
 import urllib.request
@@ -20,12 +19,11 @@ from pathlib import Path
 import pytest
 
 from tests import harness
-from tests.harness import recv_until
+from tests.harness import HALF_OPEN_HEAD, open_many, recv_until
 
 HOST = "127.0.0.1"
 OTHER_HOST = "127.0.0.2"  # another address of the loopback network: "another client"
 ATTACK = 1100
-HALF_OPEN_HEAD = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # and never the blank line
 
 
 @pytest.fixture(autouse=True)
@@ -37,43 +35,6 @@ def enough_descriptors_for_the_attacker() -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, max(hard, need)))
     yield
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, max(hard, need)))
-
-
-def open_many(port: int, count: int, first_bytes: bytes = b"", within: float = 20.0,
-              require_all: bool = True) -> list[socket.socket]:
-    """Open ``count`` connections at once (non-blocking connects) and send ``first_bytes`` on each.
-
-    Returns every socket; the caller closes them. Raises if not all connected ``within`` s,
-    unless ``require_all`` is false (the benchmark measures servers that stop accepting).
-    """
-    selector = selectors.DefaultSelector()
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.setblocking(False)
-            sock.connect_ex((HOST, port))
-            selector.register(sock, selectors.EVENT_WRITE)
-        connected = 0
-        deadline = time.monotonic() + within
-        while connected < count and time.monotonic() < deadline:
-            for key, _ in selector.select(timeout=0.5):
-                sock = key.fileobj  # type: ignore[assignment]
-                selector.unregister(sock)
-                assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
-                if first_bytes:
-                    sock.send(first_bytes)
-                connected += 1
-        assert connected == count or not require_all, f"only {connected} of {count} connections were established"
-    except BaseException:
-        for sock in sockets:
-            sock.close()
-        raise
-    finally:
-        selector.close()
-    return sockets
-
 
 
 def read_to_eof(sock: socket.socket, timeout: float = 5.0) -> bytes:

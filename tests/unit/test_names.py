@@ -2,7 +2,6 @@
 
 import json
 import os
-import time
 from pathlib import Path
 
 import gevent
@@ -19,6 +18,7 @@ from sockets_core.textcodec import readable
 from sockets_core.tftp import packets
 from sockets_core.transfers import TransferRegistry
 from sockets_core.watch import FILES_TOPIC, FolderWatcher
+from tests.harness import wait_for
 from webapp.frames import to_json
 
 GBK_NAME = "你好.txt".encode("gbk")  # b"\xc4\xe3\xba\xc3.txt": a Windows zip unpacked on Linux
@@ -131,9 +131,9 @@ def test_the_packet_log_file_writes_such_names_and_survives_a_bad_batch(tmp_path
         def written() -> list[dict]:  # type: ignore[type-arg]
             return [json.loads(line) for line in target.read_bytes().decode("utf-8").splitlines()]
 
-        deadline = time.monotonic() + 5
-        while not any(line.get("service") == "udp_chat" for line in written()) and time.monotonic() < deadline:
-            gevent.sleep(0.01)
+        # the writer is a greenlet draining the bus: wait until it wrote the last line
+        wait_for(lambda: any(line.get("service") == "udp_chat" for line in written()), what="the udp_chat line written",
+                 sleep=gevent.sleep)
         summaries = [line["summary"] for line in written()]
         assert summaries[:2] == ["RRQ 你好.txt octet", "RRQ \\xff\\xfe.bin octet"]
         assert len(summaries) == 3 and written()[-1]["service"] == "udp_chat" and writer.unwritable == 1

@@ -3,20 +3,28 @@
 import json
 import logging
 import struct
+from pathlib import Path
 
 import gevent
 import pytest
 from flask import Flask
 
-from tests.unit.test_pcap import records, tcp_fields
-from tests.unit.test_webapp import TOKEN, app  # noqa: F401  (the app fixture)
+from tests.harness import UNIT_TOKEN as TOKEN
+from tests.harness import make_app
+from tests.harness import pcap_records as records
+from tests.harness import pcap_tcp_fields as tcp_fields
 
 SERVER = ("127.0.0.1", 8888)
 CLIENT = ("127.0.0.1", 50000)
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def fill(app: Flask, count: int, dm: bool = True) -> None:  # noqa: F811
+@pytest.fixture
+def app(tmp_path: Path) -> Flask:
+    return make_app(tmp_path, disabled=frozenset({"tftp"}))
+
+
+def fill(app: Flask, count: int, dm: bool = True) -> None:
     log = app.extensions["sockdash"].packetlog
     log.record("tcp_chat", "tcp", "open", "in", SERVER, CLIENT)
     for i in range(count):
@@ -32,12 +40,12 @@ class Ticker:
     def __init__(self) -> None:
         self.ticks = 0
         self._greenlet = gevent.spawn(self._run)
-        gevent.sleep(0)
+        gevent.sleep(0)  # a yield, not a wait: the ticker starts counting
 
     def _run(self) -> None:
         while True:
             self.ticks += 1
-            gevent.sleep(0)
+            gevent.sleep(0)  # yields to the hub: each tick is one turn the rest of the process got
 
     def stop(self) -> int:
         self._greenlet.kill()
@@ -45,7 +53,7 @@ class Ticker:
 
 
 @pytest.mark.parametrize("path", ["/api/packets.pcap", "/api/packets.jsonl", "/api/packets?limit=10000"])
-def test_long_answers_let_the_rest_of_the_process_run(app: Flask, path: str) -> None:  # noqa: F811
+def test_long_answers_let_the_rest_of_the_process_run(app: Flask, path: str) -> None:
     fill(app, 5_000, dm=False)
     ticker = Ticker()
     started = ticker.ticks
@@ -57,7 +65,7 @@ def test_long_answers_let_the_rest_of_the_process_run(app: Flask, path: str) -> 
     assert ran >= 10  # the hub ran the others between slices of the work (before: once, at the end)
 
 
-def test_packets_answer_is_one_valid_json_document_oldest_first(app: Flask) -> None:  # noqa: F811
+def test_packets_answer_is_one_valid_json_document_oldest_first(app: Flask) -> None:
     fill(app, 1_000)
     client = app.test_client()
     events = client.get("/api/packets?limit=10000").get_json()["events"]
@@ -72,7 +80,7 @@ def test_packets_answer_is_one_valid_json_document_oldest_first(app: Flask) -> N
         [985, 992, 999]
 
 
-def test_a_direct_message_shows_only_its_length_without_the_token(app: Flask) -> None:  # noqa: F811
+def test_a_direct_message_shows_only_its_length_without_the_token(app: Flask) -> None:
     fill(app, 10)
     client = app.test_client()
     for headers, admin in (({}, False), (ADMIN, True)):
@@ -96,7 +104,7 @@ def test_a_direct_message_shows_only_its_length_without_the_token(app: Flask) ->
 
 
 def test_asking_for_more_than_the_cap_is_answered_with_the_newest_and_logged_once(
-        app: Flask, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+        app: Flask, caplog: pytest.LogCaptureFixture) -> None:
     fill(app, 10_500, dm=False)
     client = app.test_client()
     with caplog.at_level(logging.WARNING, logger="webapp.api"):

@@ -4,15 +4,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from sockets_core.bus import Bus
-from sockets_core.files import FileStore
-from sockets_core.packetlog import PacketLog
-from sockets_core.services import Endpoint, Services
-from sockets_core.settings import Settings
-from webapp import create_app
+from tests.harness import UNIT_TOKEN, make_app
 from webapp.hints import advertised_host, hints
 
-TOKEN = "unit-test-token"
+TOKEN = UNIT_TOKEN
 WS_HEADERS = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
 
@@ -20,11 +15,7 @@ WS_HEADERS = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Ve
 @pytest.fixture
 def app(tmp_path: Path) -> Flask:
     (tmp_path / "hello.txt").write_bytes(b"0123456789")
-    settings = Settings(root=tmp_path, disabled=frozenset({"tftp"}))
-    bus = Bus()
-    services = Services(settings, bus, PacketLog(bus), FileStore(tmp_path))
-    services.http = Endpoint("0.0.0.0", 8000)
-    return create_app(services, TOKEN, ["192.168.1.20"], {"TESTING": True})
+    return make_app(tmp_path, lan=["192.168.1.20"], disabled=frozenset({"tftp"}))
 
 
 @pytest.fixture
@@ -162,8 +153,7 @@ def test_loopback_and_lan_hosts_are_answered(client: FlaskClient, host: str) -> 
 
 
 def test_every_address_of_this_machine_is_answered(client: FlaskClient) -> None:
-    from sockets_core.netinfo import local_addresses
-    from sockets_core.netinfo import url_host
+    from sockets_core.netinfo import local_addresses, url_host
 
     for address in local_addresses():
         assert client.get("/", headers={"Host": f"{url_host(address)}:8000"}).status_code == 200, address
@@ -200,12 +190,6 @@ def test_refused_hosts_are_logged_throttled_with_peer_and_count(client: FlaskCli
     assert len(lines) == 2 and all(r.levelname == "WARNING" for r in caplog.records if "rebinding" in r.getMessage())
     assert "10.1.1.1" in lines[0] and "'evil.example'" in lines[0] and "--allowed-host" in lines[0]
     assert "10.2.2.2" in lines[1]
-
-
-def make_app(tmp_path: Path, **settings: object) -> Flask:
-    services = Services(Settings(root=tmp_path, **settings), Bus(), PacketLog(Bus()), FileStore(tmp_path))  # type: ignore[arg-type]
-    services.http = Endpoint("0.0.0.0", 8000)
-    return create_app(services, TOKEN, [], {"TESTING": True})
 
 
 def test_allowed_host_flag_names_and_wildcard(tmp_path: Path) -> None:

@@ -14,15 +14,10 @@ from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sockets_core.bus import Bus
 from sockets_core.chat.hub import ChatEvent, Member
 from sockets_core.chat.limits import RecentIds
-from sockets_core.files import FileStore
-from sockets_core.packetlog import PacketLog
-from sockets_core.services import Endpoint, Services
-from sockets_core.settings import Settings
-from tests.harness import FakeWebSocket
-from webapp import chat_ws, create_app
+from tests.harness import FakeWebSocket, make_app
+from webapp import chat_ws
 from webapp.chat_ws import ChatSession
 
 # -- the id table alone -----------------------------------------------------------------------
@@ -97,10 +92,7 @@ def test_ids_older_than_the_ttl_are_forgotten_and_a_young_eviction_reports_its_a
 
 @pytest.fixture
 def app(tmp_path: Path) -> Flask:
-    settings = Settings(root=tmp_path, disabled=frozenset({"tftp"}))
-    services = Services(settings, Bus(), PacketLog(Bus()), FileStore(tmp_path))
-    services.http = Endpoint("0.0.0.0", 8000)
-    return create_app(services, "unit-test-token", [], {"TESTING": True})
+    return make_app(tmp_path, disabled=frozenset({"tftp"}))  # type: ignore[no-any-return]
 
 
 @pytest.fixture(autouse=True)
