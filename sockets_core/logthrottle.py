@@ -19,7 +19,8 @@ time in (the chat's sans-I/O core reads no clock). The count's wording is ``suff
 Every occurrence, logged or not, is also counted in ``LIMIT_HITS`` under the name of the
 limit (``/metrics``' ``sockdash_limit_hits_total``): the flag the message names, in the
 template or as an argument (``--tftp-max-per-peer`` -> "tftp_max_per_peer"), else the
-logger's name. Only known flags count as names, so what a client sends never becomes one.
+logger's name. Only sockdash's own flags count as names, so what a client sends (a nick, a
+file name) never becomes one, and the names are as few as the flags.
 """
 
 from __future__ import annotations
@@ -40,33 +41,37 @@ REFUSED_FROM = "{count} refused from {key} in the last {interval:.0f} s"
 
 LIMIT_HITS: Counter[str] = Counter()  # limit name -> occurrences, process-wide
 _FLAG = re.compile(r"--[a-z][a-z0-9-]*")
-_names_by_template: dict[str, str | None] = {}  # None: the template names no flag; look at the args
+_flag_names: dict[str, str] = {}  # every flag sockdash has -> its name here, filled at first use
+# per template, learnt at its first use: the name, or which argument holds the flag (-1: none)
+_how_to_name: dict[str, str | int] = {}
 
 
-def _known_flags() -> frozenset[str]:
-    from .settings import (
-        build_parser,  # late: settings is a leaf module, but keep this one light
-    )
+def _learn(message: str, args: tuple[object, ...]) -> str | int:
+    if not _flag_names:
+        from .settings import build_parser  # late: only the first warning pays for it
 
-    return frozenset(o for action in build_parser()._actions for o in action.option_strings) - {"-h", "--help"}
-
-
-_KNOWN_FLAGS: frozenset[str] | None = None
+        _flag_names.update((o, o[2:].replace("-", "_")) for action in build_parser()._actions
+                           for o in action.option_strings if o.startswith("--") and o != "--help")
+    named = [f for f in _FLAG.findall(message) if f in _flag_names]
+    how: str | int = _flag_names[named[0]] if named else next(
+        (i for i, a in enumerate(args) if isinstance(a, str) and a in _flag_names), -1)
+    _how_to_name[message] = how
+    return how
 
 
 def limit_name(logger: logging.Logger, message: str, args: tuple[object, ...]) -> str:
-    """The name a warning is counted under (see the module's doc)."""
-    global _KNOWN_FLAGS
-    if _KNOWN_FLAGS is None:
-        _KNOWN_FLAGS = _known_flags()
-    if message not in _names_by_template:
-        flags = [f for f in _FLAG.findall(message) if f in _KNOWN_FLAGS]
-        _names_by_template[message] = flags[0][2:].replace("-", "_") if flags else None
-    name = _names_by_template[message]
-    if name is None:
-        flag = next((a for a in args if isinstance(a, str) and a in _KNOWN_FLAGS), None)
-        name = flag[2:].replace("-", "_") if flag else logger.name
-    return name
+    """The name a warning is counted under (see the module's doc); a dict lookup and, for a
+    template that does not name its flag, one look at the argument that did before."""
+    how = _how_to_name.get(message)
+    if how is None:
+        how = _learn(message, args)
+    if isinstance(how, str):
+        return how
+    if 0 <= how < len(args):
+        flag = args[how]
+        if isinstance(flag, str) and flag in _flag_names:
+            return _flag_names[flag]
+    return logger.name
 
 
 class ThrottledWarning:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,8 +123,8 @@ class EventCounters:
         self._greenlet = gevent.spawn(self._run)
 
     def _run(self) -> None:
-        while not self._sub.closed:
-            for topic, item in self._sub.get_batch(timeout=1.0).items:
+        while not self._sub.closed:  # close() wakes the wait
+            for topic, item in self._sub.get_batch(timeout=None).items:
                 self.observe(topic, item)
 
     def observe(self, topic: str, item: Any) -> None:
@@ -151,6 +152,9 @@ def install(app: Flask, services: Services) -> CollectorRegistry:
     ProcessCollector(registry=registry)
     events = EventCounters(services, registry)
     app.extensions["sockdash_metrics"] = events
+    # the greenlet holds no reference to the app: when the app goes (the tests make many),
+    # its subscription and greenlet go too
+    weakref.finalize(app, events.close)
 
     @app.get("/metrics")
     def metrics() -> Response:
