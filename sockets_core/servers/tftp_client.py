@@ -1,4 +1,5 @@
-"""Run a sans-I/O TftpClient over a UDP socket (blocking, or cooperative under gevent)."""
+"""Run a sans-I/O TftpClient over a UDP socket (blocking, or cooperative under gevent),
+through the one TFTP drive loop (tftp_drive.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from collections.abc import Callable
 from ..icmp import enable_icmp_errors
 from ..tftp.client import TftpClient
 from ..tftp.packets import RRQ
-from ..traffic import ServiceTap
-from .listen import plain_address
-from .timed import receive_until
+from .tftp_drive import Tap, TftpDrive
+
+UNREACHABLE = (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN)
 
 
 def resolve(host: str, port: int) -> tuple[int, tuple]:  # type: ignore[type-arg]
@@ -31,68 +32,27 @@ def _bind_toward(sock: socket.socket, server: tuple) -> None:  # type: ignore[ty
 
 
 def run_client(client: TftpClient, host: str, port: int,
-               on_progress: Callable[[TftpClient], None] | None = None, tap: ServiceTap | None = None) -> None:
+               on_progress: Callable[[TftpClient], None] | None = None, tap: Tap | None = None) -> None:
     """Drive ``client`` to its end; afterwards ``client.error`` is None or the reason.
     With ``tap``, every packet in and out is counted and put in the packet log."""
     family, server = resolve(host, port)
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    _bind_toward(sock, server)
-    local = plain_address(sock.getsockname())
 
-    def send(packet: bytes, to: tuple) -> None:  # type: ignore[type-arg]
-        sock.sendto(packet, to)
-        if tap is not None:
-            tap.sent(local, plain_address(to), packet)
-    # an ICMP "port unreachable" ends the transfer at once, instead of (retries + 1) timeouts
-    # of "no answer" (the socket is not connected: the server answers from a new port)
-    enable_icmp_errors(sock)
-    peer = None  # the server's transfer ID: where its first answer came from
-    try:
-        for packet in client.start(time.monotonic()):
-            send(packet, server)
-        while not client.done:
-            try:
-                received = receive_until(sock, client.get_timer())
-            except ConnectionRefusedError:
-                client.abort(f"port unreachable (ICMP): nothing listens on {host} port {port}")
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN):
-                    raise
-                client.abort(f"{os.strerror(exc.errno)} (ICMP) sending to {host} port {port}")
-                break
-            if received is None:
-                replies = client.handle_timer(time.monotonic())
-            else:
-                data, source = received
-                if tap is not None:
-                    tap.received(local, plain_address(source), data)
-                if peer is None and source[0] == server[0]:
-                    peer = source
-                elif source != peer:
-                    send(client.wrong_source_reply(), source)
-                    continue
-                replies = client.receive(data, time.monotonic())
-            for packet in replies:
-                send(packet, peer or server)
-            if on_progress is not None:
-                on_progress(client)
-        if client.error is None and client.opcode == RRQ and peer is not None:
-            _linger(sock, client, peer, send, tap, local)
-    finally:
-        sock.close()
+    def unreachable(exc: OSError) -> bool:
+        if isinstance(exc, ConnectionRefusedError):
+            client.abort(f"port unreachable (ICMP): nothing listens on {host} port {port}")
+            return True
+        if exc.errno in UNREACHABLE:
+            client.abort(f"{os.strerror(exc.errno or 0)} (ICMP) sending to {host} port {port}")
+            return True
+        return False
 
-
-def _linger(sock: socket.socket, client: TftpClient, peer: tuple,  # type: ignore[type-arg]
-            send: Callable[[bytes, tuple], None], tap: ServiceTap | None,  # type: ignore[type-arg]
-            local: tuple[str, int]) -> None:
-    """After a get, stay one timeout: if our last ACK was lost, the server sends its last
-    window again, and must hear the ACK, or it records the download as failed."""
-    deadline = time.monotonic() + client.timeout
-    while (received := receive_until(sock, deadline)) is not None:
-        data, source = received
-        if source == peer:
-            if tap is not None:
-                tap.received(local, plain_address(source), data)
-            for packet in client.receive(data, time.monotonic()):
-                send(packet, peer)
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        _bind_toward(sock, server)
+        # an ICMP "port unreachable" ends the transfer at once, instead of (retries + 1) timeouts
+        # of "no answer" (the socket is not connected: the server answers from a new port)
+        enable_icmp_errors(sock)
+        drive = TftpDrive(sock, tap, unreachable=unreachable)
+        drive.run(client, client.start(time.monotonic()), server=server,
+                  on_progress=None if on_progress is None else lambda moved: on_progress(client))
+        if client.error is None and client.opcode == RRQ:
+            drive.linger(client, client.timeout)  # our last ACK may be lost: hear the repeat
