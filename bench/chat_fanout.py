@@ -13,7 +13,6 @@ Traffic stays on 127.0.0.1; every loop is bounded by --seconds plus a drain time
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import re
@@ -31,6 +30,10 @@ from pathlib import Path
 HOST = "127.0.0.1"
 MARK = b"BENCH|"
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests import wsclient  # noqa: E402
+from tests.wsclient import WsClient  # noqa: E402
+
 SEED = ROOT.parent / "shared" / "seeds" / "001_becb604940806c94.txt"
 DRAIN_TIMEOUT = 10.0
 
@@ -38,7 +41,7 @@ DRAIN_TIMEOUT = 10.0
 @dataclass
 class Receiver:
     sock: socket.socket
-    websocket: bool
+    ws: WsClient | None  # a web chat browser: its frames are decoded by wsclient
     buffer: bytearray = field(default_factory=bytearray)
     seen: dict[int, int] = field(default_factory=dict)  # seq -> arrival (ns)
 
@@ -49,44 +52,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# -- a minimal WebSocket client: enough for the chat feed --------------------------------------
-def ws_connect(port: int, nick: str) -> socket.socket:
-    s = socket.create_connection((HOST, port), timeout=10)
-    key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET /ws/chat HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += s.recv(4096)
-    if not head.startswith(b"HTTP/1.1 101"):
-        raise RuntimeError(head[:200])
-    payload = json.dumps({"type": "hello", "nick": nick, "rooms": ["lobby"], "client": nick}).encode()
-    mask = os.urandom(4)
-    size = len(payload)
-    length = bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + size.to_bytes(2, "big")
-    frame = bytes([0x81]) + length + mask
-    s.sendall(frame + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-    return s
-
-
-def ws_messages(buffer: bytearray) -> list[bytes]:
-    """Pop complete server frames (unmasked) from ``buffer``."""
-    out = []
-    while len(buffer) >= 2:
-        length, offset = buffer[1] & 0x7F, 2
-        if length == 126:
-            if len(buffer) < 4:
-                break
-            length, offset = int.from_bytes(buffer[2:4], "big"), 4
-        elif length == 127:
-            if len(buffer) < 10:
-                break
-            length, offset = int.from_bytes(buffer[2:10], "big"), 10
-        if len(buffer) < offset + length:
-            break
-        out.append(bytes(buffer[offset:offset + length]))
-        del buffer[:offset + length]
-    return out
+# -- the web chat's browsers: tests/wsclient.py (wsproto) does the WebSocket framing -----------
+def ws_connect(port: int, nick: str) -> WsClient:
+    """A browser of the web chat, past its hello."""
+    ws = wsclient.connect(HOST, port, "/ws/chat", timeout=10)
+    if not ws.accepted:
+        ws.close()
+        raise RuntimeError(f"/ws/chat refused the upgrade: {ws.status} {ws.rejection[:200]!r}")
+    ws.send_text(json.dumps({"type": "hello", "nick": nick, "rooms": ["lobby"], "client": nick}))
+    return ws
 
 
 # -- the load ------------------------------------------------------------------------------
@@ -98,10 +72,13 @@ def run_load(tcp_port: int, ws_port: int | None, n: int, m: int, rate: float, se
     receivers: list[Receiver] = []
     for i in range(n):
         s = socket.create_connection((HOST, tcp_port), timeout=10)
-        receivers.append(Receiver(s, False))
+        receivers.append(Receiver(s, None))
     for i in range(m):
-        receivers.append(Receiver(ws_connect(ws_port, f"web{i}") if ws_port else
-                                  socket.create_connection((HOST, tcp_port), timeout=10), bool(ws_port)))
+        if ws_port:
+            ws = ws_connect(ws_port, f"web{i}")
+            receivers.append(Receiver(ws.sock, ws))
+        else:
+            receivers.append(Receiver(socket.create_connection((HOST, tcp_port), timeout=10), None))
     for r in receivers:
         r.sock.setblocking(False)
         selector.register(r.sock, selectors.EVENT_READ, r)
@@ -150,9 +127,11 @@ def run_load(tcp_port: int, ws_port: int | None, n: int, m: int, rate: float, se
                 selector.unregister(r.sock)
                 continue
             now = time.monotonic_ns()
-            r.buffer += data
-            chunks = ws_messages(r.buffer) if r.websocket else []
-            if not r.websocket:
+            if r.ws is not None:
+                chunks = [text.encode() for text in r.ws.feed(data)]
+            else:
+                r.buffer += data
+                chunks = []
                 cut = r.buffer.rfind(b"\n")
                 if cut >= 0:
                     chunks, r.buffer[:] = [bytes(r.buffer[:cut])], r.buffer[cut + 1:]

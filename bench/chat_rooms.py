@@ -29,26 +29,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chat_fanout import ws_connect, ws_messages
+from chat_fanout import ws_connect
 from udp_fanout import HOST, ROOT, start_sockdash
+
+sys.path.insert(0, str(ROOT))
+from tests.wsclient import WsClient
 
 READ_TIMEOUT = 60.0
 
 
 @dataclass
 class Browser:
-    sock: socket.socket
+    ws: WsClient
     bytes: int = 0
     rooms_frames: int = 0
     rooms_bytes: int = 0
-    buffer: bytearray = field(default_factory=bytearray)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def read(self) -> None:
-        self.sock.settimeout(0.2)
+        self.ws.sock.settimeout(0.2)
         while not self.stop.is_set():
             try:
-                chunk = self.sock.recv(1 << 18)
+                chunk = self.ws.sock.recv(1 << 18)
             except TimeoutError:
                 continue
             except OSError:
@@ -56,11 +58,10 @@ class Browser:
             if not chunk:
                 return
             self.bytes += len(chunk)
-            self.buffer += chunk
-            for frame in ws_messages(self.buffer):
-                if frame.startswith((b'{"type":"rooms"', b'{"type": "rooms"')):
+            for frame in self.ws.feed(chunk):
+                if frame.startswith(('{"type":"rooms"', '{"type": "rooms"')):
                     self.rooms_frames += 1
-                    self.rooms_bytes += len(frame)
+                    self.rooms_bytes += len(frame.encode())
 
 
 def cpu_seconds(pid: int) -> float:
@@ -142,7 +143,7 @@ def main() -> None:
             for t in threads:
                 t.join(5)
             for b in browsers:
-                b.sock.close()
+                b.ws.close()
         finally:
             proc.terminate()
             proc.wait(15)

@@ -29,9 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import harness  # noqa: E402
+from tests import harness, wsclient  # noqa: E402
 from tests.browser import LAUNCH_ARGS, find_chromium  # noqa: E402
-from tests.integration.test_websocket_origin import handshake  # noqa: E402
 
 HOST = "127.0.0.1"
 SIZE = 10 << 20
@@ -77,8 +76,7 @@ def watching_cost(proc: harness.Sockdash, rounds: int, tmp: Path) -> tuple[list[
 
 def stuck_websocket(proc: harness.Sockdash) -> socket.socket:
     """A browser that subscribes to the live log and then never reads a byte."""
-    _, sock = handshake(proc, None, "/ws/packets")
-    return sock
+    return wsclient.connect(proc.host, proc.ports["http"], "/ws/packets").sock
 
 
 def flood(proc: harness.Sockdash, seconds: float) -> list[tuple[float, float, int]]:
