@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,28 +36,28 @@ SIZE = 10 << 20
 NAME = "bench.bin"
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+def answering(proc: subprocess.Popen[bytes], port: int, name: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Once the server just started answers a TFTP request (not after a guessed sleep)."""
+    harness.wait_for(lambda: proc.poll() is not None or harness.tftp_answers(HOST, port), 10, f"{name} on {port}")
+    if proc.poll() is not None:
+        raise RuntimeError(f"{name} exited with {proc.returncode}")
+    return proc, port
 
 
 def start_tftpd_hpa(root: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_udp_port()
+    port = harness.free_udp_port(HOST)
     binary = shutil.which("in.tftpd") or "/usr/sbin/in.tftpd"
     proc = subprocess.Popen([binary, "-L", "-s", "-a", f"{HOST}:{port}", str(root)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
-    return proc, port
+    return answering(proc, port, "tftpd-hpa")
 
 
 def start_tftpy(root: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_udp_port()
+    port = harness.free_udp_port(HOST)
     code = ("import logging, sys, tftpy; logging.disable(logging.CRITICAL); "
             f"tftpy.TftpServer({str(root)!r}).listen({HOST!r}, {port})")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    return proc, port
+    return answering(proc, port, "tftpy")
 
 
 def commands(port: int, out: Path) -> dict[str, list[str]]:
