@@ -184,6 +184,20 @@ def recv_until(sock: socket.socket, needle: bytes, timeout: float = 5.0) -> byte
 UNIT_TOKEN = "unit-test-token"
 
 
+def make_services(tmp_path: Path, **overrides: Any) -> Any:
+    """In-process Services on free loopback ports (0) serving ``tmp_path``; start them yourself."""
+    from sockets_core.bus import Bus
+    from sockets_core.files import FileStore
+    from sockets_core.packetlog import PacketLog
+    from sockets_core.services import Services
+    from sockets_core.settings import SERVICES, Settings
+
+    ports = {f"{name}_port": 0 for name in ("http", *SERVICES)}
+    bus = Bus()
+    settings = Settings(**{"host": "127.0.0.1", **ports, "root": tmp_path, **overrides})
+    return Services(settings, bus, PacketLog(bus), FileStore(tmp_path))
+
+
 def make_app(tmp_path: Path, lan: list[str] | None = None, **settings: Any) -> Any:
     """The Flask app over in-process Services that listen nowhere (``services.http`` is a
     stand-in endpoint): for unit tests through Flask's test client."""

@@ -8,23 +8,14 @@ import pytest
 from gevent import socket
 
 from sockets_core import services as services_module
-from sockets_core.bus import Bus
-from sockets_core.files import FileStore
-from sockets_core.packetlog import PacketLog
 from sockets_core.servers.listen import BindError
 from sockets_core.services import Services
-from sockets_core.settings import Settings
-from tests.harness import wait_for
+from tests.harness import make_services, wait_for
 from webapp.cli import banner
 
 
 def make(tmp_path: Path, **overrides: object) -> Services:
-    values: dict[str, object] = {"host": "127.0.0.1", "http_port": 0, "tcp_chat_port": 0, "udp_chat_port": 0,
-                                 "file_port": 0, "tftp_port": 0, "syslog_port": 0, "root": tmp_path,
-                                 **overrides}
-    settings = Settings(**values)  # type: ignore[arg-type]
-    bus = Bus()
-    return Services(settings, bus, PacketLog(bus), FileStore(tmp_path))
+    return make_services(tmp_path, **overrides)  # type: ignore[no-any-return]
 
 
 def test_start_status_and_stop(tmp_path: Path) -> None:
