@@ -265,6 +265,19 @@ class AtomicWriter:
     def committed(self) -> bool:
         return self._file.closed and not self.temp.exists()
 
+    def finish(self, ok: bool, commit: Callable[[], object] | None = None) -> None:
+        """The one end of an upload: commit when ``ok`` (with ``commit``, default
+        ``self.commit``), else abort. A commit that fails (the name was taken meanwhile, a
+        full disk) aborts too, so nothing is left behind, and raises its OSError."""
+        if not ok:
+            self.abort()
+            return
+        try:
+            (commit or self.commit)()
+        except OSError:
+            self.abort()
+            raise
+
     def __enter__(self) -> "AtomicWriter":
         return self
 

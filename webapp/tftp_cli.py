@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 from sockets_core.addresses import AddressError, parse_hostport
+from sockets_core.files import AtomicWriter
 from sockets_core.servers.tftp_client import run_client
 from sockets_core.settings import OneLineParser, SettingsError
-from sockets_core.tftp.client import TftpClient
+from sockets_core.tftp.client import UNLIMITED, TftpClient
 from sockets_core.tftp.packets import RRQ, WRQ
 
 BAR = 30
@@ -105,24 +105,15 @@ def main(argv: list[str]) -> int:
 
 
 def _get(host: str, port: int, remote: str, local: Path, options: dict) -> int:  # type: ignore[type-arg]
-    temp = local.with_name(f".{local.name}.sockdash-part")
-    with open(temp, "wb") as out:
+    # the file appears under its name only when complete; anything else (an error, Ctrl-C) leaves nothing
+    with AtomicWriter(local, overwrite=True, limit=UNLIMITED) as out:
         client = TftpClient(RRQ, remote, write=out.write, **options)
         progress = Progress("received", remote)
-        try:
-            run_client(client, host, port, progress)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        run_client(client, host, port, progress)
+        out.finish(client.error is None)
     if client.error is not None:
-        temp.unlink(missing_ok=True)  # a failed download leaves nothing
         print(f"\nsockdash tftp: {remote}: {client.error}", file=sys.stderr)
         return 1
-    try:
-        os.replace(temp, local)
-    except OSError:
-        temp.unlink(missing_ok=True)
-        raise
     progress.finish(client)
     return 0
 

@@ -85,8 +85,7 @@ class TftpJob(ToolSession):
             self.source.close()
             return outcome
         try:
-            self.writer.commit() if outcome is None else self.writer.abort()
+            self.writer.finish(outcome is None)
         except OSError as exc:  # e.g. the name was taken meanwhile
-            self.writer.abort()
             return f"could not store the file: {exc}"
         return outcome
