@@ -261,10 +261,6 @@ class AtomicWriter:
             except OSError:
                 return
 
-    @property
-    def committed(self) -> bool:
-        return self._file.closed and not self.temp.exists()
-
     def finish(self, ok: bool, commit: Callable[[], object] | None = None) -> None:
         """The one end of an upload: commit when ``ok`` (with ``commit``, default
         ``self.commit``), else abort. A commit that fails (the name was taken meanwhile, a

@@ -9,7 +9,6 @@ Every flag ``--some-flag`` has the variable ``SOCKDASH_SOME_FLAG``; a repeatable
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,9 +84,6 @@ class Settings:
             "tftp": self.tftp_port,
             "syslog": self.syslog_port,
         }[service]
-
-    def replace(self, **changes: object) -> "Settings":
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
 def parse_port(text: str) -> int:

@@ -178,10 +178,6 @@ class ChatHistory:
         return [ChatEvent(kind, r, nick, transport, text, t, id=row_id)
                 for row_id, r, nick, transport, kind, text, t in reversed(rows)]
 
-    def rooms(self) -> list[str]:
-        self.flush()
-        return [r for (r,) in self._db.execute("SELECT DISTINCT room FROM messages")]
-
     def clear(self, room: str) -> int:
         self.flush()
         with self._db:
