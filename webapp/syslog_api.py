@@ -12,6 +12,7 @@ and, for a host, that host's file transfers (a switch's TFTP download beside its
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 import gevent
@@ -68,6 +69,16 @@ def _request_filter() -> SyslogFilter:
         abort(400, description=str(exc))
 
 
+def newest(match: SyslogFilter, after: int, limit: int) -> list[SyslogEntry]:
+    """The newest ``limit`` matching entries newer than ``after``, oldest first. An entry is
+    parsed the first time a filter looks at it (~20 us), so a first filter over a full ring of
+    10,000 takes ~0.2 s: it is done in steps (api._stepped) that let the rest of the process run."""
+    entries = _stepped(services().syslog.iter_entries(None, after, newest_first=True))
+    found = list(islice((e for e in entries if match.empty or match(e)), limit))  # type: ignore[attr-defined]
+    found.reverse()
+    return found
+
+
 @bp.get("/api/syslog")
 def syslog_messages() -> Any:
     """The newest ``limit`` matching messages newer than ``after`` (an id), oldest first;
@@ -76,8 +87,9 @@ def syslog_messages() -> Any:
     after = _int_arg("after", 0, 0, 2**63)
     limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     store = services().syslog
-    entries = store.query(match, after, limit)
-    return jsonify(messages=[e.to_dict() for e in entries], last_id=store.received, status=store.status())
+    last_id = store.received  # before the search: a message arriving meanwhile is fetched next time
+    entries = newest(match, after, limit)
+    return jsonify(messages=[e.to_dict() for e in entries], last_id=last_id, status=store.status())
 
 
 def _jsonl(entries: Iterable[SyslogEntry]) -> Iterator[str]:
@@ -143,7 +155,7 @@ def syslog_feed(ws: Any) -> None:
     match = SyslogFilter()
 
     def reset() -> None:
-        recent = svc.syslog.query(match, 0, BATCH_CAP)
+        recent = newest(match, 0, BATCH_CAP)
         send_json(ws, {"type": "messages", "reset": True, "messages": [e.to_dict() for e in recent],
                        "more": 0, "status": svc.syslog.status(),
                        "transfers": _transfers_of(match.host, svc.transfers.snapshot())})
@@ -163,8 +175,8 @@ def syslog_feed(ws: Any) -> None:
                     continue
             batch = sub.get_batch(timeout=WAIT)
             entries = [item for topic, item in batch.items if topic == SYSLOG_TOPIC]
-            if not match.empty:
-                entries = [e for e in entries if match(e)]
+            if not match.empty:  # parsing them for the filter, in steps (see newest())
+                entries = [e for e in _stepped(entries) if match(e)]  # type: ignore[attr-defined]
             transfers = _transfers_of(match.host, (item for topic, item in batch.items if topic == TRANSFER_TOPIC))
             if entries or batch.dropped:
                 kept = entries[-BATCH_CAP:]

@@ -47,3 +47,28 @@ def test_exports_stream_the_filtered_messages(app: Flask) -> None:  # noqa: F811
     rows = jsonl.get_data(as_text=True).splitlines()
     jsonl.close()
     assert len(rows) == 2 and '"message":"CPU <b>high</b>"' in rows[1]
+
+
+def test_a_first_filter_over_a_full_ring_lets_the_process_run(app: Flask) -> None:  # noqa: F811
+    """Each entry is parsed the first time a filter looks at it: 10,000 at once took ~0.2 s
+    in one piece before; now the hub runs between slices of the work."""
+    import gevent
+
+    store = app.extensions["sockdash"].syslog
+    for i in range(10_000):
+        store.add(b"<14>Mar  1 00:00:00 sw1 app: message %d" % i, "10.0.0.5")
+    ticks = 0
+
+    def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            gevent.sleep(0)
+
+    running = gevent.spawn(ticker)
+    gevent.sleep(0)
+    started = ticks
+    response = app.test_client().get("/api/syslog?severity=err")  # matches none: every entry is parsed
+    running.kill()
+    assert response.status_code == 200 and response.get_json()["messages"] == []
+    assert ticks - started >= 10
