@@ -5,9 +5,12 @@ and the routes answer or ignore bad frames through it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from tests.harness import FakeWebSocket, make_app
+from webapp.chat_ws import ChatSession
 from webapp.frames import MAX_REQUEST, FrameError, expect, parse_request
 from webapp.ws import _packet_filter, _watch_request
 
@@ -47,3 +50,29 @@ def test_the_feeds_keep_their_state_on_a_bad_frame() -> None:
     assert _packet_filter('{"filter": "udp_chat"}', current) is current
     assert _packet_filter('{"filter": {"service": "udp_chat", "bogus": 1}}', current) == {"service": "udp_chat"}
     assert _watch_request('{"watch": 5}') is None and _watch_request('{"watch": "/docs/"}') == "docs"
+
+
+class ScriptedWebSocket(FakeWebSocket):
+    """Receives the given frames, then is closed by the peer."""
+
+    def __init__(self, frames: list[str | bytes]) -> None:
+        super().__init__()
+        self.incoming = list(frames)
+
+    def receive(self, timeout: float | None = None) -> str | bytes | None:
+        if not self.incoming:
+            self.connected = False
+            return None
+        return self.incoming.pop(0)
+
+
+def test_the_chat_answers_each_bad_frame_with_what_is_wrong_and_goes_on(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    ws = ScriptedWebSocket(["{oops", "[1]", b"\xff", json.dumps({"type": "hello", "nick": "ann", "rooms": ["lobby"]})])
+    with app.test_request_context("/ws/chat", environ_base={"REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "42000"}):
+        session = ChatSession(ws)
+    session.run()
+    errors = [f["text"] for f in ws.of_type("error")]
+    assert errors == ["a request is JSON: Expecting property name enclosed in double quotes at character 1",
+                      "a request is a JSON object", "a request is UTF-8 text"]
+    assert ws.of_type("welcome")  # the good frame after them was served
