@@ -43,6 +43,11 @@ class _BatchFile(RotatingFileHandler):
         # empty file would only push the real backups out
         return bool(super().shouldRollover(record)) and self.stream is not None and self.stream.tell() > 0
 
+    def doRollover(self) -> None:
+        super().doRollover()
+        log.info("packet log file %s rotated at %d bytes (keeping %d old files)", self.baseFilename, self.maxBytes,
+                 self.backupCount)
+
     def handleError(self, record: logging.LogRecord) -> None:
         failure = sys.exc_info()[1]  # called inside emit's except clause
         if failure is not None:
