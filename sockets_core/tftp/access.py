@@ -22,7 +22,7 @@ class AccessList:
         self._v6 = tuple(n for n in self.networks if n.version == 6)
 
     @classmethod
-    def from_cidrs(cls, cidrs: Iterable[str]) -> "AccessList":
+    def from_cidrs(cls, cidrs: Iterable[str]) -> AccessList:
         """Networks from text (``10.0.0.0/8``, ``192.0.2.7``, ``2001:db8::/32``); blank items are
         skipped. Raises ValueError naming the bad item."""
         return cls(_network(text.strip()) for text in cidrs if text.strip())
@@ -50,7 +50,7 @@ def _network(text: str) -> Network:
             loose = ipaddress.ip_network(text, strict=False)
             raise ValueError(f"{text!r} has host bits set: did you mean {loose}?") from None
         raise ValueError(f"{text!r} is not an IP address or network (like 10.0.0.0/8 or 2001:db8::/32)") from None
-    if network.version == 6 and network.subnet_of(_MAPPED):  # type: ignore[arg-type]
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
         prefix = max(network.prefixlen - 96, 0)
         return ipaddress.IPv4Network((int(network.network_address) & 0xFFFFFFFF, prefix))
     return network

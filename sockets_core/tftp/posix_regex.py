@@ -57,8 +57,10 @@ class _Group:
         return b"|".join(b"".join(atom for atom, _ in branch) for branch in self.branches)
 
 
-def translate(ere: bytes) -> bytes:
-    """The Python bytes pattern for ``ere``, with END_MARK for each ``$``. Raises PosixRegexError."""
+def translate(ere: bytes) -> tuple[bytes, bytes, bool]:
+    """The Python bytes pattern for ``ere`` (END_MARK for each ``$``), a literal every match
+    holds, and whether the match must start with that literal at the start of the string
+    (a cheap test that most rules of a long map fail). Raises PosixRegexError."""
     stack = [_Group()]
     i, n = 0, len(ere)
     while i < n:
@@ -108,7 +110,7 @@ def translate(ere: bytes) -> bytes:
                 text, anchor = _GNU_ESCAPES[e]
                 branch.append((text, "anchor" if anchor else "atom"))
             else:
-                branch.append((re.escape(bytes([e])), "atom"))
+                branch.append((re.escape(bytes([e])), "literal"))
         elif c == ord("^"):
             branch.append((b"^", "anchor"))
             i += 1
@@ -119,11 +121,31 @@ def translate(ere: bytes) -> bytes:
             branch.append((b".", "atom"))
             i += 1
         else:
-            branch.append((re.escape(bytes([c])), "atom"))
+            branch.append((re.escape(bytes([c])), "literal"))
             i += 1
     if len(stack) > 1:
         raise PosixRegexError("unmatched (")
-    return stack[0].text()
+    needle, anchored = _required_literal(stack[0])
+    return stack[0].text(), needle, anchored
+
+
+def _required_literal(top: _Group) -> tuple[bytes, bool]:
+    """The longest run of plain characters in a regex without a top-level '|', and whether it
+    directly follows a leading '^'."""
+    if len(top.branches) != 1:
+        return b"", False
+    atoms = top.branches[0]
+    best, best_at, run, run_at = b"", -1, b"", 0
+    for index, (text, kind) in enumerate([*atoms, (b"", "end")]):
+        if kind == "literal":
+            run_at = index if not run else run_at
+            run += text[-1:]  # re.escape only puts a backslash before the byte
+            continue
+        if len(run) > len(best):
+            best, best_at = run, run_at
+        run = b""
+    anchored = best_at == 1 and atoms[0] == (b"^", "anchor")
+    return best, anchored
 
 
 def _bracket(ere: bytes, i: int) -> tuple[bytes, int]:
@@ -179,7 +201,7 @@ class PosixPattern:
     """A compiled ERE with POSIX's leftmost-longest whole match."""
 
     def __init__(self, ere: bytes, ignore_case: bool = False) -> None:
-        text = translate(ere)
+        text, self.needle, self.anchored = translate(ere)
         flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
         try:
             self._regex = re.compile(text.replace(END_MARK, rb"\Z"), flags)

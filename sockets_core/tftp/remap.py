@@ -29,17 +29,14 @@ refused with a clear error. A client from ``::ffff:10.0.0.1`` is the IPv4 client
 
 from __future__ import annotations
 
-import ipaddress
+import bisect
 import logging
 import os
-import re
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
 
 from .posix_regex import PosixPattern, PosixRegexError
+from .remap_escapes import client_address, expand
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +64,19 @@ class RemapRefused(Exception):
         self.message, self.line = message, line
 
 
-@dataclass(frozen=True)
 class _Rule:
-    line: int
-    flags: frozenset[str]
-    regex: PosixPattern
-    replacement: bytes
+    """One line of the map, its flags as attributes (apply reads them for every rule)."""
+
+    def __init__(self, line: int, flags: str, regex: PosixPattern, replacement: bytes) -> None:
+        self.line, self.flags, self.regex, self.replacement = line, frozenset(flags), regex, replacement
+        self.rewrite, self.repeat, self.icase = "r" in flags, "g" in flags, "i" in flags
+        self.end, self.restart, self.refuse, self.inverse = "e" in flags, "s" in flags, "a" in flags, "~" in flags
+        self.needle = regex.needle.lower() if self.icase else regex.needle
+
+    def applies(self, write: bool, version: int) -> bool:
+        kind_ok = not (("G" in self.flags and write) or ("P" in self.flags and not write))
+        family_ok = not (("4" in self.flags and version != 4) or ("6" in self.flags and version != 6))
+        return kind_ok and family_ok
 
 
 def _fields(line: str) -> list[str]:
@@ -109,20 +113,50 @@ def _rule(fields: list[str], lineno: int, source: str) -> _Rule:
     except PosixRegexError as exc:
         raise RemapSyntaxError(source, lineno, f"bad regex {fields[1]!r}: {exc}") from None
     replacement = _bytes(fields[2]) if len(fields) > 2 else b""
-    return _Rule(lineno, frozenset(flags), regex, replacement)
+    return _Rule(lineno, flags, regex, replacement)
 
 
 def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+class _Plan:
+    """The rules one kind of request runs (read/write, IPv4/IPv6), in order, indexed so a long
+    map is not scanned rule by rule: a rule whose regex starts with ``^literal`` can only match
+    a name that starts so, which one dict look-up per literal length finds."""
+
+    def __init__(self, rules: list[_Rule]) -> None:
+        self.rules = rules
+        self.always: list[int] = []  # rules to test whatever the name's start
+        self.by_start: dict[tuple[bool, int], dict[bytes, list[int]]] = {}
+        for index, rule in enumerate(rules):
+            if rule.needle and rule.regex.anchored and not rule.inverse:
+                table = self.by_start.setdefault((rule.icase, len(rule.needle)), {})
+                table.setdefault(rule.needle, []).append(index)
+            else:
+                self.always.append(index)
+
+    def candidates(self, current: bytes, lowered: bytes) -> list[int]:
+        """The rules that may match ``current``, in order; the others cannot."""
+        found = list(self.always)
+        for (icase, length), table in self.by_start.items():
+            hit = table.get((lowered if icase else current)[:length])
+            if hit:
+                found += hit
+        found.sort()
+        return found
+
+
 class RemapRules:
     def __init__(self, rules: list[_Rule], max_steps: int = MAX_STEPS) -> None:
         self._rules = rules
         self.max_steps = max_steps
+        # the rules each kind of request runs (the others cost no step, as in tftpd)
+        self._plans = {(write, version): _Plan([r for r in rules if r.applies(write, version)])
+                       for write in (False, True) for version in (4, 6)}
 
     @classmethod
-    def parse(cls, text: str, source: str = "map", max_steps: int = MAX_STEPS) -> "RemapRules":
+    def parse(cls, text: str, source: str = "map", max_steps: int = MAX_STEPS) -> RemapRules:
         """Rules from a map's text (a file's bytes as ``names.from_bytes`` gives them).
         Raises RemapSyntaxError for the first bad line."""
         rules = []
@@ -143,92 +177,56 @@ class RemapRules:
             current = filename.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:  # a lone surrogate that stands for no byte: no such file
             raise RemapRefused("not a valid file name", None) from None
-        version, address = _client(client_ip)
-        skip = ("G" if write else "P", "6" if version == 4 else "4")  # the rules for the other kind
-        steps = self.max_steps
-        index = 0
-        while index < len(self._rules):
-            rule = self._rules[index]
-            index += 1
-            if skip[0] in rule.flags or skip[1] in rule.flags:
-                continue
-            match = rule.regex.search(current)
-            matched = (match is None) if "~" in rule.flags else (match is not None)
-            steps -= 1
+        version, address = client_address(client_ip)
+        plan = self._plans[(write, version)]
+        rules = plan.rules
+        steps, index = self.max_steps, 0
+        lowered = current.lower()
+        candidates = plan.candidates(current, lowered)
+        at = 0  # candidates[at] is the next rule that may match
+        while True:
+            if at >= len(candidates):
+                if steps - (len(rules) - index) < 0:  # tftpd would have tested them all
+                    raise RemapRefused(LOOP_MESSAGE, None)
+                break
+            position = candidates[at]
+            at += 1
+            steps -= position - index + 1  # the rules passed over were tested and failed
+            index = position + 1
             if steps < 0:
                 raise RemapRefused(LOOP_MESSAGE, None)
-            if not matched:
-                continue
-            if "a" in rule.flags:
-                message = _expand(rule.replacement, match, current, address).decode("utf-8", "replace")
-                raise RemapRefused(message or "Access denied", rule.line)
-            if "r" in rule.flags:
-                while match is not None:
-                    current = (current[:match.start()] + _expand(rule.replacement, match, current, address)
-                               + current[match.end():])
-                    if "g" not in rule.flags:
-                        break
-                    steps -= 1
-                    if steps < 0:
-                        raise RemapRefused(LOOP_MESSAGE, None)
-                    match = rule.regex.search(current)
-            if "e" in rule.flags:
-                break
-            if "s" in rule.flags:
-                index = 0
-        return current.decode("utf-8", "surrogateescape")
-
-
-@lru_cache(maxsize=1024)
-def _client(client_ip: str) -> tuple[int, str]:
-    """(4 or 6, the text of the address as tftpd's inet_ntop writes it)."""
-    try:
-        address = ipaddress.ip_address(client_ip.split("%", 1)[0])
-    except ValueError:
-        return 4, client_ip
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if address.version == 6:
-        return 6, socket.inet_ntop(socket.AF_INET6, address.packed)
-    return 4, str(address)
-
-
-def _expand(replacement: bytes, match: re.Match[bytes] | None, subject: bytes, address: str) -> bytes:
-    """tftp-hpa's genmatchstring for the matched part: escapes, \\U \\L \\E case changes."""
-    out = bytearray()
-    case = None  # None, "U" or "L": applied to everything written after it, as in tftpd
-    i, n = 0, len(replacement)
-    while i < n:
-        c = replacement[i]
-        if c != 0x5C or i + 1 >= n:  # a literal byte (a final lone backslash is one too)
-            piece = replacement[i:i + 1]
-            i += 1
-        else:
-            e = replacement[i + 1]
-            i += 2
-            if 0x30 <= e <= 0x39:
-                piece = b""
-                if match is not None and match.start(e - 0x30) >= 0:
-                    piece = subject[match.start(e - 0x30):match.end(e - 0x30)]
-            elif e in b"ULE":
-                case = None if e == 0x45 else chr(e)
-                continue
-            elif e == ord("i"):
-                piece = address.encode("ascii", "replace")
-            elif e == ord("x"):
-                piece = _hex(address)
+            rule = rules[position]
+            needle = rule.needle
+            if needle and not rule.regex.anchored and needle not in (lowered if rule.icase else current):
+                match = None
             else:
-                piece = bytes([e])
-        out += piece.upper() if case == "U" else piece.lower() if case == "L" else piece
-    return bytes(out)
-
-
-@lru_cache(maxsize=1024)
-def _hex(address: str) -> bytes:
-    try:
-        return ipaddress.ip_address(address).packed.hex().upper().encode("ascii")
-    except ValueError:
-        return b""
+                match = rule.regex.search(current)
+            if (match is None) != rule.inverse:
+                continue
+            if rule.refuse:
+                message = expand(rule.replacement, match, current, address).decode("utf-8", "replace")
+                raise RemapRefused(message or "Access denied", rule.line)
+            changed = False
+            while rule.rewrite and match is not None:
+                current = (current[:match.start()] + expand(rule.replacement, match, current, address)
+                           + current[match.end():])
+                changed = True
+                if not rule.repeat:
+                    break
+                steps -= 1  # g: each repetition is a step, so "rg a a" ends (tftp-hpa 5.2 spun)
+                if steps < 0:
+                    raise RemapRefused(LOOP_MESSAGE, None)
+                match = rule.regex.search(current)
+            if rule.end:
+                break
+            if rule.restart:
+                index = 0
+            if changed or rule.restart:
+                if changed:
+                    lowered = current.lower()
+                    candidates = plan.candidates(current, lowered)
+                at = bisect.bisect_left(candidates, index)
+        return current.decode("utf-8", "surrogateescape")
 
 
 class RemapFile:
@@ -238,7 +236,7 @@ class RemapFile:
                  max_steps: int = MAX_STEPS) -> None:
         """Reads the file now. Raises RemapSyntaxError or OSError."""
         self.path, self._clock, self._max_steps = path, clock, max_steps
-        self._signature = self._stat()
+        self._signature: tuple[int, int, int, int] | None = self._stat()
         self._rules = self._read()
         self._checked = clock()
 

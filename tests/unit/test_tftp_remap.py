@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from sockets_core.names import from_bytes
 from sockets_core.tftp.posix_regex import PosixPattern, PosixRegexError
-from sockets_core.tftp.remap import (LOOP_MESSAGE, MAX_STEPS, RemapFile, RemapRefused, RemapRules,
-                                     RemapSyntaxError)
+from sockets_core.tftp.remap import LOOP_MESSAGE, MAX_STEPS, RemapFile, RemapRefused, RemapRules, RemapSyntaxError
+from sockets_core.tftp.remap_escapes import client_address, expand
 
 # /usr/share/doc/tftpd-hpa/examples/sample.rules, the example map tftp-hpa ships
 SAMPLE = r"""#
@@ -206,6 +206,62 @@ def test_max_steps_counts_rule_tests_and_g_repeats() -> None:
         RemapRules.parse(rules, max_steps=3).apply("aa", "10.0.0.1", False)
     # rules that do not apply to this request cost nothing
     assert RemapRules.parse("rP x y\n" * 10 + "r a b", max_steps=1).apply("a", "10.0.0.1", False) == "b"
+
+
+# -- the indexed scan against tftpd's plain loop ------------------------------------------
+
+def reference_apply(rules: RemapRules, name: str, ip: str, write: bool, max_steps: int) -> str:
+    """rewrite_string as tftp-hpa writes it: every applicable rule tested in turn."""
+    current, (version, address) = name.encode("utf-8", "surrogateescape"), client_address(ip)
+    applicable = [r for r in rules._rules if r.applies(write, version)]
+    steps, index = max_steps, 0
+    while index < len(applicable):
+        rule, index, steps = applicable[index], index + 1, steps - 1
+        if steps < 0:
+            raise RemapRefused(LOOP_MESSAGE, None)
+        match = rule.regex.search(current)
+        if (match is None) != rule.inverse:
+            continue
+        if rule.refuse:
+            message = expand(rule.replacement, match, current, address).decode()
+            raise RemapRefused(message or "Access denied", rule.line)
+        while rule.rewrite and match is not None:
+            replaced = expand(rule.replacement, match, current, address)
+            current = current[:match.start()] + replaced + current[match.end():]
+            if not rule.repeat:
+                break
+            steps -= 1
+            if steps < 0:
+                raise RemapRefused(LOOP_MESSAGE, None)
+            match = rule.regex.search(current)
+        if rule.end:
+            break
+        if rule.restart:
+            index = 0
+    return current.decode("utf-8", "surrogateescape")
+
+
+_RULES = st.sampled_from([
+    "r ^ab x", "ri ^AB y", "r ^b a", "rs ^x ab", "rg a b", "e ^y", "a ^yy", "ri B a", "r ^ba$ bb",
+    "a~ ^[abxy]*$", "rG ^a g", "rP ^a p", "r4 ^b 4", "r6 ^b 6", "rgi ^a b", "e~ b", "rs ^bb b", "r (a|ab)b \\1",
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_RULES, max_size=12), st.text("abAByx", max_size=6), st.booleans(),
+       st.sampled_from(["10.0.0.1", "2001:db8::1"]), st.integers(1, 40))
+def test_the_indexed_scan_is_tftpds_loop(lines: list[str], name: str, write: bool, ip: str, max_steps: int) -> None:
+    """Skipping rules that cannot match changes neither the result nor when the step bound bites."""
+    rules = RemapRules.parse("\n".join(lines), max_steps=max_steps)
+
+    def outcome(run):
+        try:
+            return run()
+        except RemapRefused as refused:
+            return ("refused", str(refused), refused.line)
+
+    assert outcome(lambda: rules.apply(name, ip, write)) == outcome(
+        lambda: reference_apply(rules, name, ip, write, max_steps))
 
 
 # -- the map file's syntax ----------------------------------------------------------------
