@@ -4,6 +4,7 @@ parser reads the page."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -108,3 +109,20 @@ def test_metrics_answer_only_the_hosts_every_route_answers(tmp_path: Path) -> No
             exc.close()
     finally:
         proc.stop()
+
+
+def test_a_refused_connection_counts_as_a_hit_of_the_limit_it_names(tmp_path: Path) -> None:
+    proc = harness.start(tmp_path / "s", "--tcp-chat-max-per-ip", "1")
+    try:
+        before = scrape(proc)
+        first = chat_client(proc, "first")
+        with socket.create_connection((proc.host, proc.ports["tcp_chat"]), timeout=5) as second:
+            recv_until(second, b"too many connections from your address")
+        first.close()
+        after = proc.wait_for(lambda: (now := scrape(proc)) and value(
+            now, "sockdash_connections_refused_total", service="tcp_chat", reason="per_ip") == 1 and now)
+    finally:
+        proc.stop()
+    assert value(after, "sockdash_limit_hits_total", limit="tcp_chat_max_per_ip") - value(
+        before, "sockdash_limit_hits_total", limit="tcp_chat_max_per_ip") == 1
+    assert not any(name == "sockdash_limit_hits_total" and "127.0.0.1" in str(labels) for name, labels in after)
