@@ -9,6 +9,7 @@ from gevent import socket
 
 from sockets_core.bus import Bus
 from sockets_core.chat.hub import ChatEvent, ChatHub, Member
+from sockets_core.logthrottle import MAX_LINES
 from sockets_core.packetlog import PacketLog
 from sockets_core.servers import udp_chat
 from sockets_core.servers.listen import udp_socket
@@ -143,6 +144,24 @@ def test_one_address_cannot_take_every_peer_slot(caplog: pytest.LogCaptureFixtur
         udp.handle(b"hi", (HOST, 40100))
         assert (HOST, 40100) in udp.peers and (HOST, 40000) not in udp.peers
         assert udp.per_ip == {HOST: 5, "127.0.0.2": 1}
+    finally:
+        sock = udp.socket
+        udp.stop()
+        sock.close()
+
+
+def test_udp_peers_from_many_addresses_over_their_cap_write_at_most_the_log_cap(
+        caplog: pytest.LogCaptureFixture) -> None:
+    bus = Bus()
+    udp = UdpChatServer(udp_socket("udp_chat", "127.0.0.1", 0), ServiceTap("udp_chat", "udp", PacketLog(bus)),
+                        ChatHub(bus), max_per_ip=1)
+    try:
+        for i in range(200):  # 200 addresses, two ports each: every second one refused and logged per address
+            for port in (40000, 40001):
+                udp.handle(b"hi", (f"127.0.{i // 200}.{i % 200 + 1}", port))
+        assert len(udp.peers) == 200
+        lines = [r for r in caplog.records if "--udp-chat-max-per-ip" in r.getMessage()]
+        assert len(lines) == MAX_LINES
     finally:
         sock = udp.socket
         udp.stop()

@@ -8,7 +8,6 @@ import logging
 
 import pytest
 
-from sockets_core.bus import Bus
 from sockets_core.chat.commands import handle_line
 from sockets_core.chat.hub import ChatHub, Member
 from sockets_core.chat.limits import WARNING_INTERVAL, ChatLimits
@@ -18,10 +17,6 @@ from sockets_core.logthrottle import (
     SINCE_LAST_REPORT,
     ThrottledWarning,
 )
-from sockets_core.packetlog import PacketLog
-from sockets_core.servers.listen import udp_socket
-from sockets_core.servers.udp_chat import UdpChatServer
-from sockets_core.traffic import ServiceTap
 
 log = logging.getLogger("test.throttle")
 
@@ -123,20 +118,3 @@ def test_the_chats_warnings_are_capped_in_all(caplog: pytest.LogCaptureFixture) 
         handle_line(hub, hub.find(f"user{i}"), "/join another", 1.0 + WARNING_INTERVAL)  # type: ignore[arg-type]
     lines = [r.getMessage() for r in caplog.records if "rooms still open (limit 1)" in r.getMessage()]
     assert len(lines) == MAX_LINES and all("(2 times in the last 10 s)" in line for line in lines)
-
-
-def test_udp_peers_from_many_addresses_over_their_cap_write_at_most_the_cap(caplog: pytest.LogCaptureFixture) -> None:
-    bus = Bus()
-    udp = UdpChatServer(udp_socket("udp_chat", "127.0.0.1", 0), ServiceTap("udp_chat", "udp", PacketLog(bus)),
-                        ChatHub(bus), max_per_ip=1)
-    try:
-        for i in range(200):  # 200 addresses, two ports each: every second one refused and logged per address
-            for port in (40000, 40001):
-                udp.handle(b"hi", (f"127.0.{i // 200}.{i % 200 + 1}", port))
-        assert len(udp.peers) == 200
-        lines = [r for r in caplog.records if "--udp-chat-max-per-ip" in r.getMessage()]
-        assert len(lines) == MAX_LINES
-    finally:
-        sock = udp.socket
-        udp.stop()
-        sock.close()
