@@ -70,7 +70,7 @@ SEQ = re.compile(rb"BENCH\|(\d+)\|")
 def run_load(tcp_port: int, ws_port: int | None, n: int, m: int, rate: float, seconds: float) -> dict[str, float]:
     selector = selectors.DefaultSelector()
     receivers: list[Receiver] = []
-    for i in range(n):
+    for _ in range(n):
         s = socket.create_connection((HOST, tcp_port), timeout=10)
         receivers.append(Receiver(s, None))
     for i in range(m):

@@ -14,7 +14,7 @@ settings.register_profile("ci", derandomize=True, suppress_health_check=[HealthC
 settings.register_profile("dev", suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
-from tests import harness
+from tests import harness  # noqa: E402  (after the hypothesis profile is chosen)
 
 
 @pytest.fixture(scope="session")

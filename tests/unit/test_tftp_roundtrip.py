@@ -44,7 +44,7 @@ class Link:
             copies = 2 if self.rng.random() < self.duplicate else 1
             for _ in range(copies):
                 self.sent += 1
-                if self.rng.random() < self.drop or self.dies_after is not None and self.sent > self.dies_after:
+                if self.rng.random() < self.drop or (self.dies_after is not None and self.sent > self.dies_after):
                     continue
                 at = now + LATENCY + self.rng.uniform(0, self.jitter)
                 heapq.heappush(self.queue, (at, self.sent, to, data))
