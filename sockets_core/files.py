@@ -247,6 +247,25 @@ class AtomicWriter:
         if self._on_commit is not None:
             self._on_commit(self.target)
 
+    def commit_first_free(self, tries: int) -> Path:
+        """Commit under the target's name or, when it is taken, under ``NAME.1``, ``NAME.2``, ...
+        up to ``NAME.<tries>``, the first free one (``overwrite`` plays no part). Each try is an
+        exclusive link, so two uploads committing at once never take the same name and nothing
+        is replaced. ``target`` becomes the name stored; FileExistsError when all are taken."""
+        self._file.close()
+        for number in range(tries + 1):
+            candidate = self.target.with_name(f"{self.target.name}.{number}") if number else self.target
+            try:
+                os.link(self.temp, candidate)
+            except FileExistsError:
+                continue
+            os.unlink(self.temp)
+            self.target = candidate
+            if self._on_commit is not None:
+                self._on_commit(candidate)
+            return candidate
+        raise FileExistsError(f"the name and {tries} numbered ones after it are taken")
+
     def abort(self) -> None:
         self._file.close()
         self.temp.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -33,10 +34,13 @@ from .servers.file_download import FileDownloadServer
 from .servers.listen import BindError, tcp_listener, udp_socket
 from .servers.tcp_chat import TcpChatServer
 from .servers.tftp import TftpServer
+from .servers.tftp_policy import TftpPolicy
 from .servers.syslog import SyslogServer
 from .servers.udp_chat import UdpChatServer
 from .settings import SERVICES, SYSLOG_FALLBACK_PORT, TFTP_FALLBACK_PORT, Settings
 from .syslog.store import SyslogStore
+from .tftp.access import AccessList
+from .tftp.remap import RemapFile
 from .tools.sessions import ToolManager
 from .traffic import ServiceTap
 from .transfers import TransferRegistry
@@ -84,6 +88,9 @@ class Services:
         self.responders = {"tcp_chat": AutoResponder(), "udp_chat": AutoResponder()}
         self.tools = ToolManager(bus, packetlog, settings.host, self.own_ports, list(settings.tools_allow))
         self.watcher = FolderWatcher(store, bus)
+        # read (and checked) once at start; it outlives the TFTP server, and SIGHUP reloads it
+        self.tftp_map = RemapFile(str(settings.tftp_map)) if settings.tftp_map is not None else None
+        self._sighup: object | None = None
         self.syslog = SyslogStore(settings.syslog_max, bus, settings.syslog_file, settings.syslog_file_max)
         self.taps = {name: ServiceTap(name, TRANSPORTS[name], packetlog) for name in SERVICES}
         # connection caps per service and the descriptor reserve (HTTP's is used by webapp.cli)
@@ -117,6 +124,8 @@ class Services:
         self.watcher.start()
         if self.history is not None:
             self._flusher = gevent.spawn(self._flush_history)
+        if self.tftp_map is not None:
+            self._sighup = gevent.signal_handler(signal.SIGHUP, self.reload_tftp_map)
 
     def start(self, name: str) -> Endpoint:
         if name in self._servers:
@@ -160,10 +169,22 @@ class Services:
                                        requests_per_peer=self.settings.tftp_requests_per_peer,
                                        max_per_peer=self.settings.tftp_max_per_peer,
                                        window_bytes=self.settings.tftp_window_bytes,
-                                       window_bytes_total=self.settings.tftp_window_bytes_total),
+                                       window_bytes_total=self.settings.tftp_window_bytes_total,
+                                       port_range=self.settings.tftp_port_range, policy=self._tftp_policy()),
             "syslog": lambda: SyslogServer(udp_socket(name, host, port), self.taps[name], self.syslog),
         }
         return factories[name]()
+
+    def _tftp_policy(self) -> TftpPolicy:
+        s = self.settings
+        return TftpPolicy(self.store, AccessList.from_cidrs(s.tftp_allow),
+                          AccessList.from_cidrs(s.tftp_write_allow), self.tftp_map, s.tftp_write_dir,
+                          s.tftp_refuse, s.tftp_rename)
+
+    def reload_tftp_map(self) -> None:
+        """SIGHUP: read the --tftp-map file again (logged; a bad one leaves the rules in force)."""
+        assert self.tftp_map is not None
+        self.tftp_map.reload()
 
     # -- auto-responses, kept in the data dir --------------------------------------------------
     def load_autoreplies(self) -> None:
@@ -199,6 +220,8 @@ class Services:
 
     def stop_all(self, timeout: float = STOP_TIMEOUT) -> None:
         self.tools.close_all()
+        if self._sighup is not None:
+            self._sighup.cancel()  # type: ignore[attr-defined]
         if self._sampler is not None:
             self._sampler.kill(block=False)
         self.watcher.stop()

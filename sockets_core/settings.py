@@ -48,6 +48,13 @@ class Settings:
     tftp_max_per_peer: int = 8
     tftp_window_bytes: int = 1 << 20
     tftp_window_bytes_total: int = 16 << 20
+    tftp_map: Path | None = None
+    tftp_allow: tuple[str, ...] = ()
+    tftp_write_allow: tuple[str, ...] = ()  # empty: writes follow tftp_allow
+    tftp_port_range: tuple[int, int] | None = None
+    tftp_refuse: frozenset[str] = field(default_factory=frozenset)
+    tftp_write_dir: str | None = None
+    tftp_rename: bool = False
     tools_allow: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     disabled: frozenset[str] = field(default_factory=frozenset)
@@ -118,6 +125,48 @@ def parse_cidr(text: str) -> str:
         return str(ipaddress.ip_network(text.strip(), strict=False))
     except ValueError:
         raise SettingsError(f"invalid network {text!r}: use a CIDR such as 192.168.1.0/24") from None
+
+
+TFTP_OPTIONS: tuple[str, ...] = ("blksize", "tsize", "timeout", "windowsize")  # what sockdash negotiates
+
+
+def parse_tftp_option(text: str) -> str:
+    name = text.strip().lower()
+    if name not in TFTP_OPTIONS:
+        raise SettingsError(f"unknown TFTP option {text!r}: choose from {', '.join(TFTP_OPTIONS)}")
+    return name
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    low, sep, high = text.strip().partition(":")
+    if not sep or not low.isdigit() or not high.isdigit():
+        raise SettingsError(f"invalid port range {text!r}: use LOW:HIGH, e.g. 50000:50100")
+    if not 1 <= int(low) <= int(high) <= 65535:
+        raise SettingsError(f"invalid port range {text!r}: ports 1-65535, LOW not above HIGH")
+    return int(low), int(high)
+
+
+def parse_write_dir(text: str) -> str:
+    """A folder under the file root, as a relative path (it is resolved under the root again
+    at every upload, symlinks included)."""
+    parts = [p for p in text.strip().replace("\\", "/").split("/") if p not in ("", ".")]
+    if text.strip().startswith(("/", "\\")) or ":" in text or ".." in parts or not parts:
+        raise SettingsError(f"invalid upload folder {text!r}: give a folder under the file root, e.g. uploads")
+    return "/".join(parts)
+
+
+def parse_tftp_map(text: str) -> Path:
+    """The map file, read once here so that a bad one stops sockdash with its file and line."""
+    from .tftp.remap import RemapFile, RemapSyntaxError
+
+    path = Path(text)
+    try:
+        RemapFile(str(path))
+    except RemapSyntaxError as exc:
+        raise SettingsError(f"bad TFTP map: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read the TFTP map {text}: {exc.strerror or exc}") from None
+    return path
 
 
 def parse_allowed_host(text: str) -> str:
@@ -239,6 +288,12 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
      "bytes one TFTP window may hold; a larger windowsize is lowered in the OACK (default 1M)"),
     ("--tftp-window-bytes-total", "tftp_window_bytes_total", parse_size,
      "bytes the windows of all TFTP downloads may hold together; past it new windows shrink (default 16M)"),
+    ("--tftp-map", "tftp_map", parse_tftp_map,
+     "TFTP file-name map (tftp-hpa's --map-file rules); reloaded when it changes and on SIGHUP"),
+    ("--tftp-port-range", "tftp_port_range", parse_port_range,
+     "LOW:HIGH: every TFTP transfer uses a port in this range (default: any free port)"),
+    ("--tftp-write-dir", "tftp_write_dir", parse_write_dir,
+     "TFTP uploads land only under this folder of the file root, created if missing (default: anywhere)"),
     ("--udp-peer-ttl", "udp_peer_ttl", parse_positive,
      "seconds a UDP chat peer keeps receiving after its last datagram (default 600)"),
     ("--udp-chat-max-per-ip", "udp_chat_max_per_ip", parse_positive,
@@ -276,6 +331,17 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
 ]
 
 
+# repeatable TFTP flags: (flag, dest, parser, metavar, help); the env variable takes a comma-separated list
+_TFTP_LIST_FLAGS: list[tuple[str, str, object, str, str]] = [
+    ("--tftp-allow", "tftp_allow", parse_cidr, "CIDR",
+     "only these networks may use TFTP; repeatable (default: any)"),
+    ("--tftp-write-allow", "tftp_write_allow", parse_cidr, "CIDR",
+     "only these networks may upload over TFTP; repeatable (default: as --tftp-allow)"),
+    ("--tftp-refuse", "tftp_refuse", parse_tftp_option, "OPTION",
+     f"never grant this TFTP option ({', '.join(TFTP_OPTIONS)}); repeatable"),
+]
+
+
 def env_name(flag: str) -> str:
     return "SOCKDASH_" + flag.lstrip("-").upper().replace("-", "_")
 
@@ -295,6 +361,12 @@ def build_parser(prog: str = "sockdash") -> argparse.ArgumentParser:
                         help="allow TFTP uploads (off by default) [SOCKDASH_TFTP_WRITE]")
     parser.add_argument("--tftp-overwrite", dest="tftp_overwrite", action="store_true", default=None,
                         help="let TFTP uploads replace existing files (off by default) [SOCKDASH_TFTP_OVERWRITE]")
+    parser.add_argument("--tftp-rename", dest="tftp_rename", action="store_true", default=None,
+                        help="store a TFTP upload whose name exists as NAME.1, NAME.2, ... (the first free); "
+                        "not with --tftp-overwrite [SOCKDASH_TFTP_RENAME]")
+    for flag, dest, parse, metavar, help_text in _TFTP_LIST_FLAGS:
+        parser.add_argument(flag, dest=dest, action="append", default=None, metavar=metavar,
+                            type=_argparse_type(parse), help=f"{help_text} [{env_name(flag)}, comma-separated]")
     parser.add_argument("--tools-allow", dest="tools_allow", action="append", default=None, metavar="CIDR",
                         type=_argparse_type(parse_cidr),
                         help="restrict the admin's socket tools to these targets; repeatable (default: any) "
@@ -320,7 +392,14 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, object]:
                 values[dest] = parse(environ[name])  # type: ignore[operator]
             except SettingsError as exc:
                 raise SettingsError(f"{name}: {exc}") from None
-    for name, dest in (("SOCKDASH_TFTP_WRITE", "tftp_write"), ("SOCKDASH_TFTP_OVERWRITE", "tftp_overwrite")):
+    for flag, dest, parse, _, _ in _TFTP_LIST_FLAGS:
+        if (name := env_name(flag)) in environ:
+            try:
+                values[dest] = [parse(n) for n in environ[name].split(",") if n.strip()]  # type: ignore[operator]
+            except SettingsError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
+    for name, dest in (("SOCKDASH_TFTP_WRITE", "tftp_write"), ("SOCKDASH_TFTP_OVERWRITE", "tftp_overwrite"),
+                       ("SOCKDASH_TFTP_RENAME", "tftp_rename")):
         if name in environ:
             try:
                 values[dest] = parse_bool(environ[name])
@@ -360,6 +439,14 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         values["tools_allow"] = tuple(values["tools_allow"])  # type: ignore[arg-type]
     if "allowed_hosts" in values:
         values["allowed_hosts"] = tuple(values["allowed_hosts"])  # type: ignore[arg-type]
+    for dest in ("tftp_allow", "tftp_write_allow"):
+        if dest in values:
+            values[dest] = tuple(values[dest])  # type: ignore[arg-type]
+    if "tftp_refuse" in values:
+        values["tftp_refuse"] = frozenset(values["tftp_refuse"])  # type: ignore[call-overload]
+    if values.get("tftp_rename") and values.get("tftp_overwrite"):
+        raise SettingsError("--tftp-rename and --tftp-overwrite contradict each other: an upload to a taken name "
+                            "either replaces the file or is stored under a new name; choose one")
     if not str(values.get("host", "0.0.0.0")).strip():
         raise SettingsError("--host must not be empty")
     token = values.get("admin_token")

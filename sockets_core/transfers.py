@@ -13,6 +13,8 @@ transfers out of the list.
 
 ``file`` is the name as FileStore has it (it may hold bytes that are not UTF-8); the dict
 that goes to browsers carries it readable (``file``) and in the wire form (``path``).
+``asked`` is the name the client asked for when the server served or stored another (a
+TFTP map rule, the upload folder, a renamed upload), else None.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Transfer:
     size: int | None
     started: float
     options: str = ""
+    asked: str | None = None  # the client's name, when ``file`` differs from it
     done_bytes: int = 0
     finished: float | None = None
     result: str | None = None  # None while running; "ok" or the reason it failed
@@ -77,6 +80,7 @@ class Transfer:
         elapsed = max(0.0, (self.finished or time.time()) - self.started)
         return {"id": self.id, "kind": self.kind, "direction": self.direction, "peer": self.peer,
                 "file": display(self.file)[0], "path": to_wire(self.file), "size": self.size,
+                "asked": display(self.asked)[0] if self.asked is not None else None,
                 "bytes": self.done_bytes, "options": self.options, "started": self.started,
                 "finished": self.finished, "elapsed": round(elapsed, 3), "result": self.result,
                 "status": self.status, "rate": self.done_bytes / elapsed if elapsed > 0 else 0.0}
@@ -103,19 +107,19 @@ class TransferRegistry:
         self.refusals: deque[Transfer] = deque(maxlen=KEEP_REFUSED)
 
     def begin(self, kind: str, direction: str, peer: str, file: str, size: int | None,
-              options: str = "") -> Transfer:
+              options: str = "", asked: str | None = None) -> Transfer:
         transfer = Transfer(next(self._ids), kind, direction, peer, file, size, time.time(), options,
-                            _registry=self)
+                            asked if asked != file else None, _registry=self)
         self.active[transfer.id] = transfer
         self.publish(transfer)
         return transfer
 
     def refused(self, kind: str, direction: str, peer: str, file: str, reason: str,
-                options: str = "") -> Transfer:
+                options: str = "", asked: str | None = None) -> Transfer:
         """A request refused before it began (no such file, a name outside the root, ...)."""
         now = time.time()
         transfer = Transfer(next(self._ids), kind, direction, peer, file, None, now, options,
-                            finished=now, result=reason, refused=True)
+                            asked if asked != file else None, finished=now, result=reason, refused=True)
         self.refusals.append(transfer)
         self.publish(transfer)
         return transfer

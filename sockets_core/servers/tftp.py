@@ -1,7 +1,8 @@
 """TFTP adapter: requests on the well-known port, each transfer on its own ephemeral port.
 
 The protocol is in sockets_core.tftp; this module only moves datagrams, opens files
-through the FileStore and taps every packet.
+through the FileStore and taps every packet. Who may ask for what, and which name is
+served or stored, is tftp_policy's; the limits and the transfer ports, tftp_admission's.
 """
 
 from __future__ import annotations
@@ -16,16 +17,28 @@ import gevent
 from gevent import socket as gsocket
 from gevent.server import DatagramServer
 
-from ..files import AtomicWriter, FileStore, UnsafePath
+from ..files import FileStore, UnsafePath
 from ..packetlog import LAZY_SUMMARIES, format_address
 from ..tftp import error_reply
-from ..tftp.packets import (ERR_ACCESS, ERR_EXISTS, ERR_NOT_FOUND, ERR_UNDEFINED, RRQ, MalformedPacket,
-                            Request, decode, encode_error, summarize)
+from ..tftp.packets import (
+    ERR_ACCESS,
+    ERR_EXISTS,
+    ERR_NOT_FOUND,
+    ERR_UNDEFINED,
+    RRQ,
+    MalformedPacket,
+    Packet,
+    Request,
+    decode,
+    encode_error,
+    summarize,
+)
 from ..tftp.transfer import DEFAULT_RETRIES, ReadTransfer, WriteTransfer
 from ..traffic import ServiceTap
 from ..transfers import TransferRegistry
 from .listen import local_address, plain_address
 from .tftp_admission import TftpAdmission
+from .tftp_policy import TftpPolicy
 from .timed import receive_until
 
 log = logging.getLogger(__name__)
@@ -37,7 +50,7 @@ DEFAULT_MAX_UPLOAD = 1 << 30
 class TftpServer(DatagramServer):
     def __init__(self, sock: socket.socket, tap: ServiceTap, store: FileStore, transfers: TransferRegistry,
                  allow_write: bool, max_upload: int = DEFAULT_MAX_UPLOAD, overwrite: bool = False,
-                 retries: int = DEFAULT_RETRIES, **limits: int) -> None:
+                 retries: int = DEFAULT_RETRIES, policy: TftpPolicy | None = None, **limits: object) -> None:
         """``limits``: the keyword arguments of TftpAdmission (max_transfers, max_per_peer, ...)."""
         # handle each datagram in the reading greenlet (no greenlet per datagram): under a
         # flood the kernel's socket buffer is the bounded queue and drops the excess, instead
@@ -47,7 +60,9 @@ class TftpServer(DatagramServer):
         self.store = store
         self.transfers = transfers
         self.allow_write = allow_write
-        self.admission = TftpAdmission(**limits)
+        self.admission = TftpAdmission(**limits)  # type: ignore[arg-type]
+        self.policy = policy or TftpPolicy(store)
+        self.policy.warn = self.admission.warn  # one throttle for every TFTP warning
         self.max_upload = max_upload
         self.overwrite = overwrite
         self.retries = retries
@@ -58,28 +73,43 @@ class TftpServer(DatagramServer):
 
     def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
         peer = plain_address(address)
-        self.tap.received(self.local, peer, data)
+        who = format_address(peer)
         # every datagram to the well-known port counts, repeats too: a repeated 14-byte RRQ
         # answered by a 516-byte DATA would otherwise be an unlimited amplifier for a spoofed source
-        if not self.admission.allow_datagram(peer[0]):
-            return
-        if address in self.active:  # the client repeating its request: it missed our answer
-            repeat = self.repeats.get(address)
-            if repeat is not None and data[:2] in (b"\x00\x01", b"\x00\x02"):
+        allowed = self.admission.allow_datagram(peer[0])
+        fresh = allowed and address not in self.active
+        packet: Packet | MalformedPacket | None = None
+        if fresh:
+            try:
+                packet = decode(data)
+            except MalformedPacket as exc:
+                packet = exc
+        # the request is ruled on before it is logged: its log line names the file served too
+        ruling = self.policy.rule(packet, peer[0], who) if isinstance(packet, Request) else None
+        self.tap.received(self.local, peer, data, ruling.summary(data) if ruling is not None else "")
+        if not fresh:
+            repeat = self.repeats.get(address)  # the client repeating its request: it missed our answer
+            if allowed and repeat is not None and data[:2] in (b"\x00\x01", b"\x00\x02"):
                 repeat()
             return
-        try:
-            request = decode(data)
-        except MalformedPacket as exc:
-            self._refuse(address, len(data), exc.code, str(exc))
+        if isinstance(packet, MalformedPacket):
+            self._refuse(address, len(data), packet.code, str(packet))
             return
-        if not isinstance(request, Request):
+        if ruling is None:
             return  # a stray packet
-        refusal = self.admission.refusal(peer[0], format_address(peer), request)
+        direction = "download" if ruling.request.opcode == RRQ else "upload"
+        if ruling.refusal is not None:
+            log.info("tftp: %s %r from %s refused: %s", direction, ruling.asked, who, ruling.refusal)
+            self.transfers.refused("tftp", direction, who, ruling.asked, f"ERROR {ERR_ACCESS}: {ruling.refusal}",
+                                   ruling.request.mode)
+            self._refuse(address, len(data), ERR_ACCESS, ruling.message)
+            return
+        request = ruling.request
+        refusal = self.admission.refusal(peer[0], who, request)
         if refusal is not None:
             self._refuse(address, len(data), ERR_UNDEFINED, refusal)
             return
-        self.active[address] = gevent.spawn(self._serve, request, address, len(data))
+        self.active[address] = gevent.spawn(self._serve, request, address, len(data), ruling.asked)
         self.admission.admit(peer[0])
         self.active[address].link(lambda greenlet: self._forget(address, greenlet))
         self.tap.counters.clients = len(self.active)
@@ -97,23 +127,35 @@ class TftpServer(DatagramServer):
             self.admission.release(plain_address(address)[0])
         self.tap.counters.clients = len(self.active)
 
-    def _serve(self, request: Request, address: tuple, request_size: int) -> None:  # type: ignore[type-arg]
+    def _serve(self, request: Request, address: tuple, request_size: int, asked: str) -> None:  # type: ignore[type-arg]
         sock = gsocket.socket(self.socket.family, socket.SOCK_DGRAM)
         held = 0  # window bytes this download holds
+        who = format_address(plain_address(address))
+        direction = "download" if request.opcode == RRQ else "upload"
         try:
-            sock.bind((self.local[0], 0))
-            local = local_address(sock)
             budget = self.admission.window_budget()
-            transfer, finish = self._open(request, sock, local, address, request_size, budget)
-            if transfer is None:
+            transfer, finish, refusal = self._open(request, budget)  # the store's checks, the options
+            bound = self.admission.bind_transfer_port(sock, self.local[0], who, request.filename)
+            if transfer is None or not bound:
+                if transfer is not None:  # no port: the file opened is closed, an upload's part removed
+                    finish(False)
+                code, reason = refusal or (ERR_UNDEFINED, "no free transfer port")
+                log.info("tftp: %s %r from %s refused: %s", direction, request.filename, who, reason)
+                self.transfers.refused("tftp", direction, who, request.filename,
+                                       f"ERROR {code}: " + ("File not found" if code == ERR_NOT_FOUND else reason),
+                                       request.mode, asked)
+                packet = error_reply.fit(encode_error(code, reason), request_size)
+                if bound:
+                    self._reply(sock, local_address(sock), address, packet)
+                else:  # from the well-known port, as the other refusals there
+                    self._reply(self.socket, self.local, address, packet)
                 return
+            local = local_address(sock)
             if isinstance(transfer, ReadTransfer):
-                held = self.admission.hold_window(request, budget, transfer.windowsize, transfer.blksize,
-                                                  format_address(plain_address(address)))
+                held = self.admission.hold_window(request, budget, transfer.windowsize, transfer.blksize, who)
             record = self.transfers.begin(
-                "tftp", "download" if request.opcode == RRQ else "upload",
-                format_address(plain_address(address)), request.filename, transfer.size,
-                " ".join(f"{k}={v}" for k, v in transfer.options.items()) or request.mode)
+                "tftp", direction, who, request.filename, transfer.size,
+                " ".join(f"{k}={v}" for k, v in transfer.options.items()) or request.mode, asked)
             try:
                 self._run(transfer, sock, local, address, record.advance, request_size)
             except Exception as exc:  # a full disk, an I/O error: tell the client, keep nothing
@@ -122,13 +164,15 @@ class TftpServer(DatagramServer):
                 self._reply(sock, local, address, encode_error(ERR_UNDEFINED, "Server error, transfer abandoned"))
             ok = transfer.done and transfer.error is None
             try:
-                finish(ok)  # commits an upload only when it is complete
+                stored = finish(ok)  # commits an upload only when it is complete
             except OSError as exc:
                 transfer.error = f"could not store the file: {exc}"
                 log.warning("tftp: upload of %r could not be stored: %s", request.filename, exc)
-                ok = False
+                ok, stored = False, None
+            if stored is not None and (name := self.store.relative(stored)) != record.file:  # --tftp-rename
+                record.file, record.asked = name, asked
             record.finish(transfer.error)
-            self._log_result(request, address, transfer)
+            self._log_result(request, address, transfer, record.file)
             if ok and isinstance(transfer, WriteTransfer):
                 self._forget(address, gevent.getcurrent())  # done: the slot is free while it lingers
                 self._dally(transfer, sock, local, address)
@@ -154,33 +198,26 @@ class TftpServer(DatagramServer):
         finally:
             self.lingering -= 1
 
-    def _open(self, request: Request, sock: socket.socket, local: tuple[str, int], address: tuple,  # type: ignore[no-untyped-def,type-arg]
-              request_size: int, window_bytes: int):
-        who = format_address(plain_address(address))
+    def _open(self, request: Request, window_bytes: int):  # type: ignore[no-untyped-def]
+        """(transfer, finish(ok) -> the path an upload is stored at, None) or (None, None, (code, reason))."""
         try:
             if request.opcode == RRQ:
                 path, size = self.store.open_for_reading(request.filename)
                 source = open(path, "rb")
                 return (ReadTransfer(request, source.read, size, self.retries, window_bytes),
-                        lambda ok: source.close())
+                        lambda ok: source.close(), None)
             if not self.allow_write:
                 raise PermissionError("uploads are disabled (start sockdash with --tftp-write)")
-            writer = self.store.writer(request.filename, overwrite=self.overwrite)
+            writer = self.policy.writer(request.filename, overwrite=self.overwrite)
             room = min(self.max_upload, shutil.disk_usage(self.store.root).free)  # tsize over it: ERROR 3
             transfer = WriteTransfer(request, writer.write, room, self.retries, self.admission.window_bytes)
-            return transfer, lambda ok: _commit_or_abort(writer, ok)
+            return transfer, lambda ok: self.policy.commit(writer, ok), None
         except (UnsafePath, PermissionError, IsADirectoryError) as exc:
-            code, reason = ERR_ACCESS, str(exc)
+            return None, None, (ERR_ACCESS, str(exc))
         except FileNotFoundError:
-            code, reason = ERR_NOT_FOUND, "Not found"  # short: the reply may not outgrow the request
+            return None, None, (ERR_NOT_FOUND, "Not found")  # short: the reply may not outgrow the request
         except FileExistsError:
-            code, reason = ERR_EXISTS, "File already exists"
-        log.info("tftp: %s %r from %s refused: %s", "RRQ" if request.opcode == RRQ else "WRQ",
-                 request.filename, who, reason)
-        self.transfers.refused("tftp", "download" if request.opcode == RRQ else "upload", who, request.filename,
-                               f"ERROR {code}: " + ("File not found" if code == ERR_NOT_FOUND else reason), request.mode)
-        self._reply(sock, local, address, error_reply.fit(encode_error(code, reason), request_size))
-        return None, None
+            return None, None, (ERR_EXISTS, "File already exists")
 
     def _run(self, transfer: ReadTransfer | WriteTransfer, sock: socket.socket,
              local: tuple[str, int], address: tuple, progress: Callable[[int], None],  # type: ignore[type-arg]
@@ -222,21 +259,13 @@ class TftpServer(DatagramServer):
             return
         self.tap.sent(local, plain_address(address), packet)
 
-    def _log_result(self, request: Request, address: tuple, transfer: ReadTransfer | WriteTransfer) -> None:  # type: ignore[type-arg]
+    def _log_result(self, request: Request, address: tuple, transfer: ReadTransfer | WriteTransfer,  # type: ignore[type-arg]
+                    stored: str) -> None:
         kind = "download" if request.opcode == RRQ else "upload"
         who = format_address(plain_address(address))
+        renamed = f", stored as {stored!r}" if stored != request.filename else ""
         if transfer.error is None:
-            log.info("tftp: %s of %r by %s done, %d bytes", kind, request.filename, who, transfer.bytes_moved)
+            log.info("tftp: %s of %r by %s done, %d bytes%s", kind, request.filename, who, transfer.bytes_moved,
+                     renamed)
         else:
             log.warning("tftp: %s of %r by %s failed: %s", kind, request.filename, who, transfer.error)
-
-
-def _commit_or_abort(writer: AtomicWriter, ok: bool) -> None:
-    if not ok:
-        writer.abort()
-        return
-    try:
-        writer.commit()
-    except OSError:
-        writer.abort()
-        raise

@@ -4,15 +4,20 @@ One host must not lock the server nor eat its memory: new requests per second pe
 (--tftp-requests-per-peer), transfers at once per IP (--tftp-max-per-peer) and in all
 (--tftp-max-transfers), bytes one window may hold (--tftp-window-bytes, lowered in the
 OACK) and the windows of all downloads together (--tftp-window-bytes-total: a new
-download gets what is left, one block at the least). Every limit that bites logs a
-WARNING with the peer and the count, rate-limited (logthrottle) so a flood cannot
-flood the log.
+download gets what is left, one block at the least), and the ports transfers may use
+(--tftp-port-range: a firewall opens just those). Every limit that bites logs a WARNING
+with the peer and the count, rate-limited (logthrottle) so a flood cannot flood the log.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import random
+import socket
 import time
+
+import gevent
 
 from ..logthrottle import ThrottledWarning
 from ..ratelimit import PerSecondLimit
@@ -33,7 +38,8 @@ DEFAULT_WINDOW_BYTES_TOTAL = 16 << 20
 class TftpAdmission:
     def __init__(self, max_transfers: int = DEFAULT_MAX_TRANSFERS, max_per_peer: int = DEFAULT_MAX_PER_PEER,
                  requests_per_peer: int = DEFAULT_REQUESTS_PER_PEER, window_bytes: int = DEFAULT_WINDOW_BYTES,
-                 window_bytes_total: int = DEFAULT_WINDOW_BYTES_TOTAL) -> None:
+                 window_bytes_total: int = DEFAULT_WINDOW_BYTES_TOTAL,
+                 port_range: tuple[int, int] | None = None) -> None:
         self.max_transfers = max_transfers
         self.max_per_peer = max_per_peer
         self.request_limit = PerSecondLimit(requests_per_peer)
@@ -42,6 +48,7 @@ class TftpAdmission:
         self.window_bytes_used = 0  # held by the windows of running downloads
         self.running = 0
         self.per_peer: dict[str, int] = {}  # running transfers by IP
+        self.port_range = port_range
         self.warnings = ThrottledWarning(log)
 
     def warn(self, key: str, message: str, *args: object) -> None:
@@ -101,3 +108,26 @@ class TftpAdmission:
 
     def release_window(self, held: int) -> None:
         self.window_bytes_used -= held
+
+    def bind_transfer_port(self, sock: socket.socket, host: str, peer: str, filename: str) -> bool:
+        """Bind a transfer's socket: any free port, or one of --tftp-port-range, starting at a
+        random one (the next transfer's port is not guessable) and trying each once. False
+        (and a WARNING) when every port of the range is taken."""
+        if self.port_range is None:
+            sock.bind((host, 0))
+            return True
+        low, high = self.port_range
+        count = high - low + 1
+        first = random.randrange(count)
+        for attempt in range(count):
+            try:
+                sock.bind((host, low + (first + attempt) % count))
+                return True
+            except OSError as exc:
+                if exc.errno not in (errno.EADDRINUSE, errno.EACCES):  # EACCES: below 1024, not root
+                    raise
+            if attempt % 1024 == 1023:
+                gevent.sleep(0)  # a wide range all taken: let the other transfers run meanwhile
+        self.warn("*ports", "tftp: all %d ports of --tftp-port-range %d:%d are taken: refused %r from %s",
+                  count, low, high, filename, peer)
+        return False

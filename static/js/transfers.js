@@ -99,7 +99,7 @@ function fill(tr, t) {
   kind.replaceChildren(...kindNodes(t));
   kind.title = `${t.kind.toUpperCase()} ${t.direction}`;
   peer.textContent = t.peer;
-  file.textContent = t.file;
+  file.textContent = t.asked ? `asked ${t.asked}, ${t.direction === 'upload' ? 'stored' : 'served'} ${t.file}` : t.file;
   progress(t, prog.querySelector('progress'), prog.querySelector('.progress-text'));
   time.textContent = t.status === 'refused' ? '—' : formatDuration(elapsed(t));
   const remaining = eta(t);
