@@ -236,13 +236,12 @@ class ChatSession:
                  [:self.hub.limits.rooms_per_client]] or ["lobby"]
         holder = self.hub.find(nick)
         if (holder is not None and holder.transport == "web"
-                and chat_identity.same_secret(str(holder.extra.get("client", "")), self.client)):
+                and chat_identity.same_secret(holder.client, self.client)):
             self.hub.leave(holder, time.time())  # this tab's previous connection, not yet noticed gone
         if self.member is not None:
             self.hub.leave(self.member, time.time())
             self.member = None
-        member = Member(nick, "web", self._deliver, room=rooms[0])
-        member.extra.update(client=self.client, peer=self.peer)
+        member = Member(nick, "web", self._deliver, room=rooms[0], client=self.client, address=self.peer)
         self.hub.join(member, time.time(), rooms)
         self.member = member
         log.info("web chat: %s joined as %s", self.peer, member.nick)

@@ -20,10 +20,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..bus import Bus
 from ..logthrottle import ThrottledWarning
+from ..privacy import PrivateSpans
+from ..textcodec import UTF8
 from .events import ChatEvent
 from .limits import WARNING_INTERVAL, ChatLimits
 from .names import ChatError, check_nick, check_room
@@ -59,13 +61,20 @@ class Member:
     deliver: Callable[[ChatEvent], None]
     room: str = DEFAULT_ROOM
     rooms: set[str] = field(default_factory=set)
-    extra: dict[str, Any] = field(default_factory=dict)  # adapters' state; "peer": its address, for logs
     opened: set[str] = field(default_factory=set)  # rooms it created that still exist (its room budget)
     fanout: Fanout | None = None  # if set, room events reach it through fanout.deliver_many
+    # what the adapters keep per member
+    address: str = ""  # its address as shown ("10.0.0.7:5000"): named in the chat's limit warnings
+    encoding: str = UTF8  # what a native client last wrote in: its lines go out in it
+    client: str = ""  # web: the browser's client secret, which alone may take the nick back after a reload
+    private_out: PrivateSpans | None = None  # TCP: which of its queued bytes carry direct messages
+    last_seen: float = 0.0  # UDP: when it last sent (the server's monotonic clock), for the peer TTL
+    sockaddr: tuple | None = None  # type: ignore[type-arg]  # UDP: where its datagrams go
+    gone: bool = False  # UDP: expired or left; what is still queued for it is not sent
 
     @property
     def peer(self) -> str:
-        return str(self.extra.get("peer") or self.nick)
+        return self.address or self.nick
 
 
 class ChatHub:

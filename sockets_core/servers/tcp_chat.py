@@ -19,7 +19,7 @@ from ..chat.commands import HELP, handle_line
 from ..chat.framing import Line, LineFramer
 from ..chat.hub import ChatEvent, ChatHub, Member
 from ..privacy import DirectMessageLines, PrivateSpans, is_direct_message
-from ..textcodec import ESCAPED, UTF8, decode, encode
+from ..textcodec import ESCAPED, decode, encode
 from ..traffic import ServiceTap
 from .outbound import OutboundQueue
 from .stream import TappedStreamServer
@@ -50,14 +50,11 @@ class TcpChatServer(TappedStreamServer):
         nick = self.hub.default_nick("tcp", who, peer[1])
 
         def deliver(event: ChatEvent) -> None:
-            line = event.encoded_line(member.extra["encoding"])
+            line = event.encoded_line(member.encoding)
             outgoing_dms.queued(len(line), event.kind == "dm")
             outbound.put(line)
 
-        member = Member(nick, "tcp", deliver)
-        member.extra["encoding"] = UTF8
-        member.extra["peer"] = who  # named in the chat's limit warnings
-        member.extra["private_out"] = outgoing_dms
+        member = Member(nick, "tcp", deliver, address=who, private_out=outgoing_dms)
         self.hub.join(member, time.time())
         framer = LineFramer()
         try:
@@ -91,7 +88,7 @@ class TcpChatServer(TappedStreamServer):
         """Act on one line; False ends the session."""
         text, encoding = decode(line.data)
         if encoding != ESCAPED:
-            member.extra["encoding"] = encoding
+            member.encoding = encoding
         if line.truncated:
             self._notice(outbound, member, f"your line was cut at {len(line.data)} bytes (the limit)")
             log.info("tcp_chat: line from %s cut at %d bytes", member.nick, len(line.data))
@@ -111,8 +108,9 @@ class TcpChatServer(TappedStreamServer):
 
     @staticmethod
     def _send(outbound: OutboundQueue, member: Member, text: str, private: bool = False) -> None:
-        data = encode(text, str(member.extra["encoding"]))
-        member.extra["private_out"].queued(len(data), private)
+        data = encode(text, member.encoding)
+        if member.private_out is not None:
+            member.private_out.queued(len(data), private)
         outbound.put(data)
 
 

@@ -34,7 +34,7 @@ from ..chat.hub import ChatError, ChatEvent, ChatHub, Member
 from ..chat.limits import WARNING_INTERVAL
 from ..logthrottle import ThrottledWarning
 from ..privacy import is_direct_message, line_is_direct_message
-from ..textcodec import ESCAPED, UTF8, decode, encode
+from ..textcodec import ESCAPED, decode, encode
 from ..traffic import ServiceTap
 from .listen import local_address, plain_address
 
@@ -95,10 +95,10 @@ class UdpChatServer(DatagramServer):
         member = self.peers.get(address) or self._new_member(address, now, seen)
         if member is None:
             return
-        member.extra["seen"] = seen
+        member.last_seen = seen
         text, encoding = decode(data)
         if encoding != ESCAPED:
-            member.extra["encoding"] = encoding
+            member.encoding = encoding
         outcome = handle_line(self.hub, member, text, now)
         private = is_direct_message(text)  # the "-> bob: text" echo of a /msg
         for reply in outcome.replies:
@@ -121,8 +121,8 @@ class UdpChatServer(DatagramServer):
                                 self.max_per_ip, peer[0], who, key="per-ip:" + peer[0])
             return None
         member = Member(self.hub.default_nick("udp", who, peer[1]), "udp",
-                        lambda event: self.deliver_many(event, [member]), fanout=self)
-        member.extra.update(encoding=UTF8, seen=seen, peer=who, address=address)
+                        lambda event: self.deliver_many(event, [member]), fanout=self, address=who,
+                        last_seen=seen, sockaddr=address)
         try:
             self.hub.join(member, now)
         except ChatError:
@@ -137,7 +137,7 @@ class UdpChatServer(DatagramServer):
         self._queue(Outgoing(members, event, private=event.kind == "dm"))
 
     def _send(self, address: tuple, member: Member, text: str, private: bool = False) -> None:  # type: ignore[type-arg]
-        self._queue(Outgoing([member], None, encode(text, str(member.extra["encoding"])), private))
+        self._queue(Outgoing([member], None, encode(text, member.encoding), private))
 
     def _queue(self, item: Outgoing) -> None:
         self.outbox.append(item)
@@ -165,17 +165,16 @@ class UdpChatServer(DatagramServer):
                 oldest_seen = self.clock() - self.peer_ttl
                 lines: dict[str, bytes] = {}  # the event's line, once per encoding
                 for member in item.members:
-                    extra = member.extra
                     if item.event is not None:
-                        if extra["seen"] < oldest_seen or extra.get("gone"):
+                        if member.last_seen < oldest_seen or member.gone:
                             continue
-                        encoding = extra["encoding"]
+                        encoding = member.encoding
                         data = lines.get(encoding) or lines.setdefault(encoding, item.event.encoded_line(encoding))
                     else:
                         data = item.data
-                    if not self._sendto(data, extra["address"]):
+                    if member.sockaddr is None or not self._sendto(data, member.sockaddr):
                         continue
-                    tap.sent(local, plain_address(extra["address"]), data, private=item.private)
+                    tap.sent(local, plain_address(member.sockaddr), data, private=item.private)
                     sent += 1
                     if sent % SENDS_PER_YIELD == 0:
                         gevent.sleep(0)
@@ -216,13 +215,13 @@ class UdpChatServer(DatagramServer):
 
     def _expire(self, now: float) -> None:
         """Forget the peers silent for longer than the TTL; ``now`` is of ``self.clock``."""
-        self._forget([a for a, m in self.peers.items() if now - float(m.extra["seen"]) > self.peer_ttl])
+        self._forget([a for a, m in self.peers.items() if now - m.last_seen > self.peer_ttl])
 
     def _forget(self, addresses: list[tuple]) -> None:  # type: ignore[type-arg]
         members = [m for m in (self.peers.pop(a, None) for a in addresses) if m is not None]
         for member in members:
-            member.extra["gone"] = True  # what is still queued for it is not sent
-            host = plain_address(member.extra["address"])[0]
+            member.gone = True  # what is still queued for it is not sent
+            host = plain_address(member.sockaddr)[0] if member.sockaddr is not None else ""
             left = self.per_ip.pop(host, 1) - 1
             if left > 0:
                 self.per_ip[host] = left

@@ -273,7 +273,7 @@ def test_the_rooms_in_total_are_capped_closing_the_longest_empty_first(caplog: p
 def test_a_client_refused_in_a_loop_writes_one_warning_line(caplog: pytest.LogCaptureFixture) -> None:
     hub = limited_hub(rooms_per_client=1)
     a, _ = member(hub, "alice")
-    a.extra["peer"] = "10.0.0.7:5000"
+    a.address = "10.0.0.7:5000"
     hub.switch(a, "r0", 0.0)
     for i in range(1, 2_000):
         assert handle_line(hub, a, f"/join r{i}", 1.0).replies[0].startswith("error: you opened 1 rooms")
@@ -416,3 +416,12 @@ def test_rooms_lists_no_room_that_has_expired_even_without_a_join_since() -> Non
     hub.switch(a, "lobby", 1.0)
     assert handle_line(hub, a, "/rooms", 30.0).replies == ["rooms: #games (0), #lobby (1)"]
     assert handle_line(hub, a, "/rooms", 62.0).replies == ["rooms: #lobby (1)"]
+
+
+def test_a_members_adapter_state_is_typed_fields() -> None:
+    """What the adapters keep per member (address, encoding, the web client's secret, the UDP
+    peer's last datagram and socket address) are fields with defaults, not a dict of anything."""
+    web = Member("carol", "web", lambda event: None, client="secret", address="[::1]:5000")
+    assert (web.peer, web.client, web.encoding, web.sockaddr, web.gone) == ("[::1]:5000", "secret", "utf-8", None, False)
+    assert Member("dave", "tcp", lambda event: None).peer == "dave"  # no address: the nick names it in logs
+    assert not hasattr(web, "extra")

@@ -106,7 +106,7 @@ def test_the_chats_warnings_are_capped_in_all(caplog: pytest.LogCaptureFixture) 
     hub = ChatHub(limits=ChatLimits(rooms_per_client=1))
     for i in range(300):
         m = Member(f"user{i}", "udp", lambda event: None)
-        m.extra["peer"] = f"10.0.{i // 250}.{i % 250}:5000"
+        m.address = f"10.0.{i // 250}.{i % 250}:5000"
         hub.join(m, 0.0)
         hub.switch(m, f"own{i}", 0.0)
         assert handle_line(hub, m, "/join another", 1.0).replies[0].startswith("error: you opened 1 rooms")
