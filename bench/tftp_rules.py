@@ -36,7 +36,7 @@ from tests.integration.test_tftp_remap_interop import rrq  # noqa: E402
 CIDRS = [f"10.{n}.0.0/16" for n in range(10)] + ["192.0.2.0/24", "2001:db8::/32"]
 CLIENT = "10.9.1.2"
 NAMES = {
-    "one rule matches": "pxelinux.cfg/01-52-54-00-12-34-37",
+    "one rule matches": "PXELINUX.cfg/01-52-54-00-12-34-2A",  # ri: host 42
     "no rule matches": "boot/vmlinuz-6.1",
     "backslashes (rg)": "\\boot\\x86_64\\initrd.img",
 }

@@ -63,6 +63,11 @@ class RemapRefused(Exception):
         super().__init__(message)
         self.message, self.line = message, line
 
+    @property
+    def looped(self) -> bool:
+        """The map did not finish (a limit that bit: worth a WARNING), not a rule's refusal."""
+        return self.line is None and self.message == LOOP_MESSAGE
+
 
 class _Rule:
     """One line of the map, its flags as attributes (apply reads them for every rule)."""

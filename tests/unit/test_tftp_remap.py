@@ -54,7 +54,7 @@ def test_sample_rules(name: str, expected: str) -> None:
 def test_sample_rules_refuse_private_files() -> None:
     with pytest.raises(RemapRefused) as caught:
         remap(SAMPLE, "keys.pvt")
-    assert caught.value.line == 10 and str(caught.value) == "Access denied"
+    assert caught.value.line == 10 and str(caught.value) == "Access denied" and not caught.value.looped
 
 
 @pytest.mark.parametrize("ip, i_text, x_text", [
@@ -195,7 +195,7 @@ def test_a_looping_map_is_refused_after_max_steps() -> None:
     for rules in ("rs ^a b\nrs ^b a\n", "rg a a\n"):
         with pytest.raises(RemapRefused) as caught:
             remap(rules, "a")
-        assert str(caught.value) == LOOP_MESSAGE and caught.value.line is None
+        assert str(caught.value) == LOOP_MESSAGE and caught.value.line is None and caught.value.looped
     assert MAX_STEPS == 4096  # tftp-hpa's DAEMON_DEFAULT_MAP_STEPS
 
 
