@@ -360,7 +360,8 @@ def build_parser(prog: str = "sockdash") -> argparse.ArgumentParser:
     parser.add_argument("--tftp-write", dest="tftp_write", action="store_true", default=None,
                         help="allow TFTP uploads (off by default) [SOCKDASH_TFTP_WRITE]")
     parser.add_argument("--tftp-overwrite", dest="tftp_overwrite", action="store_true", default=None,
-                        help="let TFTP uploads replace existing files (off by default) [SOCKDASH_TFTP_OVERWRITE]")
+                        help="let TFTP uploads replace existing files (off by default; not with --tftp-rename) "
+                        "[SOCKDASH_TFTP_OVERWRITE]")
     parser.add_argument("--tftp-rename", dest="tftp_rename", action="store_true", default=None,
                         help="store a TFTP upload whose name exists as NAME.1, NAME.2, ... (the first free); "
                         "not with --tftp-overwrite [SOCKDASH_TFTP_RENAME]")

@@ -111,18 +111,9 @@ class TftpPolicy:
         return writer
 
     def commit(self, writer: AtomicWriter, ok: bool) -> Path | None:
-        """Keep a complete upload (the path it is stored at), throw away any other."""
-        if not ok:
-            writer.abort()
-            return None
-        try:
-            if self.rename:
-                return writer.commit_first_free(RENAME_TRIES)
-            writer.commit()
-            return writer.target
-        except OSError:
-            writer.abort()
-            raise
+        """Keep a complete upload (returns the path it is stored at), throw away any other."""
+        writer.finish(ok, (lambda: writer.commit_first_free(RENAME_TRIES)) if self.rename else None)
+        return writer.target if ok else None
 
 
 def _numbered(path: Path, number: int) -> Path:
