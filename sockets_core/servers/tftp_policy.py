@@ -87,6 +87,9 @@ class TftpPolicy:
             try:
                 name = self.remap.rules().apply(name, ip, write)
             except RemapRefused as exc:  # an 'a' rule, its text the client's; or a map that never ended
+                if exc.looped:  # a limit that bit (a rule like "rg a a"): the map's author must hear of it
+                    self.warn("*map", "tftp: the --tftp-map rules took over %d steps on %r from %s: refused "
+                              "(the map loops?)", self.remap.rules().max_steps, name, peer)
                 where = f"line {exc.line}" if exc.line is not None else "no end"
                 return Ruling(request, request.filename, f"{exc} (--tftp-map, {where})", str(exc))
         if write and self.write_dir is not None:

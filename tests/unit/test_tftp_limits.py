@@ -14,6 +14,7 @@ from gevent import socket
 from sockets_core.bus import Bus
 from sockets_core.files import AtomicWriter, FileStore
 from sockets_core.packetlog import PacketLog
+from sockets_core.servers.tftp_admission import TftpAdmission
 from sockets_core.servers.tftp_policy import TftpPolicy
 from sockets_core.services import Services
 from sockets_core.settings import Settings, SettingsError, parse_settings
@@ -361,3 +362,15 @@ def test_the_readme_pxe_map_does_what_the_readme_says(tmp_path: Path) -> None:
     assert served("/pxelinux.cfg/default") == "clients/10.0.0.7/default"
     refused = policy.rule(Request(RRQ, "host.key", "octet"), "10.0.0.7", "p")
     assert refused.message == "no keys"
+
+
+def test_a_map_that_never_ends_is_refused_and_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    policy = policy_with(tmp_path, "rg a aa\n")
+    policy.warn = TftpAdmission().warn  # as the server sets it: throttled
+    with caplog.at_level(logging.WARNING, "sockets_core.servers.tftp"):
+        for _ in range(5):
+            ruling = policy.rule(Request(RRQ, "a.cfg", "octet"), "10.0.0.7", "10.0.0.7:1000")
+            assert ruling.message == "Remap table failure"
+            assert ruling.refusal == "Remap table failure (--tftp-map, no end)"
+    warnings = [r.getMessage() for r in caplog.records if "steps" in r.getMessage()]
+    assert len(warnings) == 1 and "took over 4096 steps on 'a.cfg' from 10.0.0.7:1000" in warnings[0]
