@@ -135,7 +135,12 @@ class TftpServer(DatagramServer):
         try:
             budget = self.admission.window_budget()
             transfer, finish, refusal = self._open(request, budget)  # the store's checks, the options
-            bound = self.admission.bind_transfer_port(sock, self.local[0], who, request.filename)
+            try:
+                bound = self.admission.bind_transfer_port(sock, self.local[0], who, request.filename)
+            except OSError:
+                if transfer is not None:
+                    finish(False)  # nothing opened is left behind
+                raise
             if transfer is None or not bound:
                 if transfer is not None:  # no port: the file opened is closed, an upload's part removed
                     finish(False)

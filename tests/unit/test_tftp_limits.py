@@ -27,6 +27,7 @@ from sockets_core.tftp.packets import (
     OptionAck,
     Request,
     decode,
+    encode_ack,
     encode_data,
     encode_error,
     encode_request,
@@ -374,3 +375,21 @@ def test_a_map_that_never_ends_is_refused_and_logged_once(tmp_path: Path, caplog
             assert ruling.refusal == "Remap table failure (--tftp-map, no end)"
     warnings = [r.getMessage() for r in caplog.records if "steps" in r.getMessage()]
     assert len(warnings) == 1 and "took over 4096 steps on 'a.cfg' from 10.0.0.7:1000" in warnings[0]
+
+
+@pytest.mark.parametrize("tftp", [{"host": "::", "tftp_allow": ("127.0.0.0/8",), "tftp_port_range": (61990, 61999)}],
+                         indirect=True)
+def test_the_rules_on_a_dual_stack_socket(tftp: tuple[Services, tuple[str, int]]) -> None:
+    """With --host :: an IPv4 client is ::ffff:127.0.0.1: the IPv4 allow list still takes it,
+    its transfer port is in the range; ::1 is not in the list."""
+    svc, (_, port) = tftp
+    (svc.store.root / "boot.cfg").write_text("x" * 10)
+    with udp() as sock:
+        sock.sendto(encode_request(RRQ, "boot.cfg", "octet"), ("127.0.0.1", port))
+        answer, source = sock.recvfrom(100)
+        sock.sendto(encode_ack(1), source)
+    assert answer == encode_data(1, b"x" * 10) and 61990 <= source[1] <= 61999
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as six:
+        six.settimeout(5)
+        six.sendto(encode_request(RRQ, "boot.cfg", "octet", {"timeout": "5"}), ("::1", port))
+        assert decode(six.recvfrom(100)[0]) == Error(2, "Access violation")
