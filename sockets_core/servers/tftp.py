@@ -38,8 +38,8 @@ from ..traffic import ServiceTap
 from ..transfers import TransferRegistry
 from .listen import local_address, plain_address
 from .tftp_admission import TftpAdmission
+from .tftp_drive import TftpDrive
 from .tftp_policy import TftpPolicy
-from .timed import receive_until
 
 log = logging.getLogger(__name__)
 LAZY_SUMMARIES["tftp"] = summarize  # decoded for the log only when somebody looks
@@ -155,18 +155,24 @@ class TftpServer(DatagramServer):
                 else:  # from the well-known port, as the other refusals there
                     self._reply(self.socket, self.local, address, packet)
                 return
-            local = local_address(sock)
             if isinstance(transfer, ReadTransfer):
                 held = self.admission.hold_window(request, budget, transfer.windowsize, transfer.blksize, who)
             record = self.transfers.begin(
                 "tftp", direction, who, request.filename, transfer.size,
                 " ".join(f"{k}={v}" for k, v in transfer.options.items()) or request.mode, asked)
+            drive = TftpDrive(sock, self.tap, peer=address, limit_errors=True, quiet_send_errors=True)
+            # the client repeating its request (it missed our first answer) is heard on the well-known port
+            self.repeats[address] = lambda: drive.send_all(transfer.repeated_request(time.monotonic()),
+                                                           limit=request_size)
             try:
-                self._run(transfer, sock, local, address, record.advance, request_size)
+                drive.run(transfer, transfer.start(time.monotonic()), request_size=request_size,
+                          on_progress=record.advance)
             except Exception as exc:  # a full disk, an I/O error: tell the client, keep nothing
                 log.exception("tftp: transfer of %r failed", request.filename)
                 transfer.done, transfer.error = True, f"server error: {exc}"
-                self._reply(sock, local, address, encode_error(ERR_UNDEFINED, "Server error, transfer abandoned"))
+                drive.send_all([encode_error(ERR_UNDEFINED, "Server error, transfer abandoned")])
+            finally:
+                self.repeats.pop(address, None)
             ok = transfer.done and transfer.error is None
             try:
                 stored = finish(ok)  # commits an upload only when it is complete
@@ -180,13 +186,12 @@ class TftpServer(DatagramServer):
             self._log_result(request, address, transfer, record.file)
             if ok and isinstance(transfer, WriteTransfer):
                 self._forget(address, gevent.getcurrent())  # done: the slot is free while it lingers
-                self._dally(transfer, sock, local, address)
+                self._dally(transfer, drive)
         finally:
             self.admission.release_window(held)
             sock.close()
 
-    def _dally(self, transfer: WriteTransfer, sock: socket.socket, local: tuple[str, int],
-               address: tuple) -> None:  # type: ignore[type-arg]
+    def _dally(self, transfer: WriteTransfer, drive: TftpDrive) -> None:
         """Stay a while after an upload: if our final ACK was lost the client repeats its last
         DATA, on its own timer (tftp-hpa: 5 s), so a second of lingering (tftpd-hpa's) is
         not enough: two of its resends fit in. At most as many uploads linger as transfers
@@ -194,12 +199,8 @@ class TftpServer(DatagramServer):
         if self.lingering >= self.admission.max_transfers:
             return
         self.lingering += 1
-        deadline = time.monotonic() + transfer.peer_timer + 1
         try:
-            while (received := receive_until(sock, deadline)) is not None:
-                if received[1] == address:
-                    for packet in transfer.receive(received[0], time.monotonic()):
-                        self._reply(sock, local, address, packet)
+            drive.linger(transfer, transfer.peer_timer + 1)
         finally:
             self.lingering -= 1
 
@@ -223,38 +224,6 @@ class TftpServer(DatagramServer):
             return None, None, (ERR_NOT_FOUND, "Not found")  # short: the reply may not outgrow the request
         except FileExistsError:
             return None, None, (ERR_EXISTS, "File already exists")
-
-    def _run(self, transfer: ReadTransfer | WriteTransfer, sock: socket.socket,
-             local: tuple[str, int], address: tuple, progress: Callable[[int], None],  # type: ignore[type-arg]
-             request_size: int) -> None:
-        for packet in transfer.start(time.monotonic()):
-            self._reply(sock, local, address, error_reply.fit(packet, request_size))
-        self.repeats[address] = lambda: [self._reply(sock, local, address, packet)
-                                         for packet in transfer.repeated_request(time.monotonic())]
-        try:
-            self._exchange(transfer, sock, local, address, progress)
-        finally:
-            self.repeats.pop(address, None)
-
-    def _exchange(self, transfer: ReadTransfer | WriteTransfer, sock: socket.socket,
-                  local: tuple[str, int], address: tuple, progress: Callable[[int], None]) -> None:  # type: ignore[type-arg]
-        moved = 0
-        while not transfer.done:
-            received = receive_until(sock, transfer.get_timer())
-            if received is None:
-                replies = transfer.handle_timer(time.monotonic())
-            else:
-                data, source = received
-                self.tap.received(local, plain_address(source), data)
-                if source != address:
-                    self._reply(sock, local, source, error_reply.fit(transfer.wrong_source_reply(), len(data)))
-                    continue
-                replies = [error_reply.fit(p, len(data)) for p in transfer.receive(data, time.monotonic())]
-            if transfer.bytes_moved != moved:
-                progress(transfer.bytes_moved - moved)
-                moved = transfer.bytes_moved
-            for packet in replies:
-                self._reply(sock, local, address, packet)
 
     def _reply(self, sock: socket.socket, local: tuple[str, int], address: tuple, packet: bytes) -> None:  # type: ignore[type-arg]
         try:
