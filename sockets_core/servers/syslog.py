@@ -56,7 +56,7 @@ class SyslogServer(DatagramServer):
 
     def do_read(self) -> tuple[bytes, tuple] | None:  # type: ignore[override, type-arg]
         try:
-            size, address = self._socket.recvfrom_into(self._buffer)
+            size, address = self._socket.recvfrom_into(self._buffer)  # type: ignore[attr-defined]
         except OSError as exc:
             if exc.errno in (EAGAIN, EWOULDBLOCK):
                 return None
@@ -65,7 +65,7 @@ class SyslogServer(DatagramServer):
         # the packet log keeps its own first bytes; the store the first MAX_MESSAGE
         return bytes(self._view[:kept]), (address, size)
 
-    def handle(self, data: bytes, where: tuple) -> None:  # type: ignore[type-arg]
+    def handle(self, data: bytes, where: tuple) -> None:  # type: ignore[type-arg, override]
         address, size = where
         peer = plain_address(address)
         self.tap.received(self.local, peer, data)

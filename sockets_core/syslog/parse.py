@@ -92,7 +92,7 @@ def parse(data: bytes, sender: str) -> SyslogMessage:
     text, encoding = decode(data)
     try:
         return _parse_text(text, sender, encoding)
-    except Exception:  # noqa: BLE001 - one odd datagram must not lose the message
+    except Exception:  # one odd datagram must not lose the message
         return SyslogMessage(raw=text, sender=sender, format="raw", host=sender, message=text, encoding=encoding)
 
 

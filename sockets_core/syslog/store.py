@@ -34,7 +34,7 @@ FILE_BACKUPS = 3  # rotated files kept besides the current one, as for --packet-
 class SyslogEntry:
     """One received datagram; ``message`` parses it on first use."""
 
-    __slots__ = ("id", "time", "sender", "data", "length", "_parsed")
+    __slots__ = ("_parsed", "data", "id", "length", "sender", "time")
 
     def __init__(self, id: int, time: float, sender: str, data: bytes, length: int) -> None:
         self.id = id
@@ -62,8 +62,9 @@ class SyslogEntry:
         """One line of text: receive time (UTC), sender and the datagram as sent, its control
         characters (newlines too) as \\xNN so that one message stays one line."""
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.time)) + f".{int(self.time * 1000) % 1000:03d}Z"
+        text = printable(decode(self.data)[0].rstrip("\r\n\x00"))
         mark = " [truncated]" if self.truncated else ""
-        return f"{stamp} {self.sender} {printable(decode(self.data)[0].rstrip(chr(10) + chr(13) + chr(0)))}{mark}"
+        return f"{stamp} {self.sender} {text}{mark}"
 
 
 class SyslogFilter:

@@ -57,7 +57,7 @@ def test_filters_by_host_severity_and_text(page: Page, sockdash: harness.Sockdas
     expect(rows).to_have_count(1)
     expect(rows.nth(0)).to_contain_text("error from a")
     page.fill("#s-host", "")
-    page.fill("#s-text", f"from b")
+    page.fill("#s-text", "from b")
     expect(page.locator("#s-rows tr", has_text="error from b")).to_have_count(1)
     expect(page.locator("#s-rows tr", has_text="from a")).to_have_count(0)
     expect(page.locator("#s-export-log")).to_have_attribute("href", "/api/syslog.log?severity=3&q=from+b")

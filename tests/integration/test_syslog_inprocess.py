@@ -1,6 +1,7 @@
 """The syslog service in-process: 514 -> 5514 fallback (one rule with TFTP's 69 -> 6969) and
 datagrams into the ring and the packet log. Binds loopback sockets, so it is an integration test."""
 
+import contextlib
 import errno
 import socket
 from pathlib import Path
@@ -16,10 +17,8 @@ from tests.integration.test_services_inprocess import make
 
 def test_syslog_takes_5514_when_514_is_taken(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
-        try:
+        with contextlib.suppress(OSError):  # else another process holds it: the same situation
             holder.bind(("127.0.0.1", 514))
-        except OSError:
-            pass  # another process holds it: the same situation
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             try:
                 probe.bind(("127.0.0.1", 5514))

@@ -1,6 +1,7 @@
 """The syslog receiver in the real process: native senders (a UDP socket, util-linux logger),
 the API, the packet log, --disable, --syslog-max and --syslog-file."""
 
+import contextlib
 import json
 import shutil
 import socket
@@ -124,10 +125,8 @@ def test_status_stays_quick_while_a_sender_floods(sockdash: harness.Sockdash) ->
 
 def test_default_port_514_taken_falls_back_to_5514(tmp_path: Path) -> None:
     holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
+    with contextlib.suppress(OSError):  # else held by another process already: the same situation
         holder.bind(("127.0.0.1", 514))
-    except OSError:
-        pass  # held by another process already: the same situation
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             try:
