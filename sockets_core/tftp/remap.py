@@ -218,10 +218,11 @@ class RemapRules:
                 changed = True
                 if not rule.repeat:
                     break
-                steps -= 1  # g: each repetition is a step, so "rg a a" ends (tftp-hpa 5.2 spun)
-                if steps < 0:
-                    raise RemapRefused(LOOP_MESSAGE, None)
                 match = rule.regex.search(current)
+                if match is not None:  # g: each repetition is a step, so "rg a a" ends (5.2 spun)
+                    steps -= 1
+                    if steps < 0:
+                        raise RemapRefused(LOOP_MESSAGE, None)
             if rule.end:
                 break
             if rule.restart:
