@@ -92,8 +92,11 @@ class TftpPolicy:
                               "(the map loops?)", self.remap.rules().max_steps, name, peer)
                 where = f"line {exc.line}" if exc.line is not None else "no end"
                 return Ruling(request, request.filename, f"{exc} (--tftp-map, {where})", str(exc))
+        # the file root is the client's "/", as with tftpd-hpa -s (what PXE ROMs and switches
+        # expect): "/boot/x" and "\\boot\\x" are boot/x; the store's checks then apply as always
+        name = name.lstrip("/\\") or name
         if write and self.write_dir is not None:
-            try:  # the client's name on its own: "/x" or "../x" stays refused inside the folder too
+            try:  # the client's name on its own: "../x" stays refused inside the folder too
                 parts = self.store.check_name(name)
             except UnsafePath as exc:
                 return Ruling(request, request.filename, f"{ACCESS_VIOLATION} (refused name: {exc})")

@@ -101,14 +101,33 @@ def test_missing_file_is_reported_as_not_found(tftpd: harness.Sockdash, tmp_path
     assert atftp.returncode != 0 and "not found" in (atftp.stdout + atftp.stderr).lower()
 
 
-@pytest.mark.parametrize("name", ["../../../etc/passwd", "/etc/passwd", "//etc/passwd", "..\\..\\etc\\passwd",
-                                  "C:\\Windows\\win.ini", "sub/../../x"])
+@pytest.mark.parametrize("name", ["../../../etc/passwd", "..\\..\\etc\\passwd", "/../etc/passwd",
+                                  "sub\\..\\..\\x", "sub/../../x"])  # (tftp-hpa reads "C:\\x" as host C)
 def test_traversal_names_are_refused(tftpd: harness.Sockdash, tmp_path: Path, name: str) -> None:
     result = subprocess.run(["tftp", HOST, str(tftpd.ports["tftp"]), "-m", "binary", "-c", "get", name,
                              str(tmp_path / "stolen")], capture_output=True, text=True, timeout=30)
     output = (result.stdout + result.stderr).lower()
     assert "error code 2" in output or "access violation" in output or "outside" in output, output
     assert not (tmp_path / "stolen").exists() or (tmp_path / "stolen").stat().st_size == 0
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "//etc/passwd"])
+def test_a_leading_slash_is_the_file_root_as_with_tftpd_hpa(tftpd: harness.Sockdash, tmp_path: Path,
+                                                            name: str) -> None:
+    """in.tftpd -s: "/x" is x under the root, never the machine's /x."""
+    result = subprocess.run(["tftp", HOST, str(tftpd.ports["tftp"]), "-m", "binary", "-c", "get", name,
+                             str(tmp_path / "stolen")], capture_output=True, text=True, timeout=30)
+    assert "error code 1" in (result.stdout + result.stderr).lower()  # not found under the root
+    assert not (tmp_path / "stolen").exists() or (tmp_path / "stolen").stat().st_size == 0
+    (tftpd.root / "etc").mkdir()
+    (tftpd.root / "etc" / "passwd").write_bytes(b"the root's own etc/passwd\n")
+    try:
+        served = subprocess.run(["tftp", HOST, str(tftpd.ports["tftp"]), "-m", "binary", "-c", "get", name,
+                                 str(tmp_path / "served")], capture_output=True, text=True, timeout=30)
+        assert (tmp_path / "served").read_bytes() == b"the root's own etc/passwd\n", served.stderr
+    finally:
+        (tftpd.root / "etc" / "passwd").unlink()
+        (tftpd.root / "etc").rmdir()
 
 
 def test_a_greedy_window_is_lowered_and_the_download_still_completes(tftpd: harness.Sockdash, tmp_path: Path) -> None:

@@ -314,9 +314,12 @@ def test_uploads_land_in_the_write_dir_and_reads_do_not(uploads: harness.Sockdas
     assert not (uploads.root / "switch1.cfg").exists()
     hpa(port, "get", "hello.txt", "hello.txt", cwd=tmp_path)  # reads: the whole root, as before
     assert (tmp_path / "hello.txt").read_bytes() == (uploads.root / "hello.txt").read_bytes()
-    for name in ("../escape.cfg", "/etc/escape.cfg"):
-        assert "error code 2" in hpa(port, "put", "switch1.cfg", name, cwd=tmp_path), name
-    assert sorted(p.name for p in (uploads.root / "incoming").iterdir()) == ["switch1.cfg"]
+    assert "error code 2" in hpa(port, "put", "switch1.cfg", "../escape.cfg", cwd=tmp_path)
+    # "/" is the file root (tftpd-hpa -s): "/etc/escape.cfg" is etc/escape.cfg, in the folder too
+    hpa(port, "put", "switch1.cfg", "/etc/escape.cfg", cwd=tmp_path)
+    uploads.wait_for(lambda: transfers(uploads, file="incoming/etc/escape.cfg", status="ok"))
+    assert not (uploads.root / "etc").exists()
+    assert sorted(p.name for p in (uploads.root / "incoming").iterdir()) == ["etc", "switch1.cfg"]
 
 
 def test_an_upload_to_a_taken_name_is_stored_under_the_first_free_number(

@@ -305,8 +305,17 @@ def test_the_map_then_the_upload_folder_then_the_refused_options(tmp_path: Path)
     assert policy.rule(Request(RRQ, "boot.cfg", "octet"), "10.0.0.7", "p").request.filename == "10.0.0.7/boot.cfg"
     # the client's own name is checked before it goes into the folder: no escape through it
     plain = policy_with(tmp_path, write_dir="incoming")
-    for name in ("../x", "/etc/x", "a/../../x"):
+    for name in ("../x", "/../x", "a/../../x"):
         assert plain.rule(Request(WRQ, name, "octet"), "10.0.0.7", "p").refusal is not None, name
+    # a leading "/" names the file root (tftpd-hpa -s): the upload still lands in the folder
+    assert plain.rule(Request(WRQ, "/etc/x", "octet"), "10.0.0.7", "p").request.filename == "incoming/etc/x"
+
+
+def test_a_leading_slash_names_the_file_root_as_with_tftpd_hpa(tmp_path: Path) -> None:
+    policy = policy_with(tmp_path)
+    for asked in ("/boot/pxelinux.0", "//boot/pxelinux.0", "\\boot\\pxelinux.0"):
+        assert policy.rule(Request(RRQ, asked, "octet"), "10.0.0.7", "p").request.filename.replace("\\", "/") \
+            == "boot/pxelinux.0", asked
 
 
 def test_the_packet_log_line_names_both_files_only_when_they_differ(tmp_path: Path) -> None:
