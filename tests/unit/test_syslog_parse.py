@@ -1,10 +1,13 @@
 """The syslog parser: RFC 5424, RFC 3164 and the deviations real devices send."""
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sockets_core.syslog.parse import SEVERITIES, parse, parse_severity
+from sockets_core.textcodec import decode
 
 SENDER = "10.0.0.5"
 
@@ -90,10 +93,12 @@ def test_bad_severity_names_the_choices(text: str) -> None:
 @given(st.binary(max_size=600))
 def test_any_bytes_parse_and_keep_the_raw_text(data: bytes) -> None:
     m = parse(data, SENDER)
+    assert (m.raw, m.encoding) == decode(data)  # the whole datagram, as text, whatever it held
+    if m.encoding != "escaped":
+        assert m.raw.encode(m.encoding) == data  # and from it the very bytes
     assert m.severity is None or 0 <= m.severity < len(SEVERITIES)
-    assert m.raw.encode(m.encoding if m.encoding != "escaped" else "utf-8", "backslashreplace") == data \
-        or m.encoding == "escaped"
-    assert isinstance(m.to_dict(), dict)
+    assert m.message in m.raw or m.format == "rfc5424"  # 5424 unescapes nothing in MSG but drops a BOM
+    json.dumps(m.to_dict(), ensure_ascii=False)
 
 
 @settings(max_examples=300, deadline=None)
