@@ -116,7 +116,11 @@ def main(argv: list[str]) -> int:
         return 2
 
     bus = Bus()
-    services = Services(settings, bus, PacketLog(bus, settings.packet_log_size), store, history)
+    try:
+        services = Services(settings, bus, PacketLog(bus, settings.packet_log_size), store, history)
+    except OSError as exc:  # --syslog-file that cannot be opened: one line, as for --root
+        print(f"sockdash: error: {exc}", file=sys.stderr)
+        return 2
     services.load_autoreplies()
     lan = lan_addresses(include_ipv6=":" in settings.host)
     app = create_app(services, token, lan)

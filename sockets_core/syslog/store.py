@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,24 @@ SYSLOG_TOPIC = "syslog"
 MAX_MESSAGE = 8 << 10  # bytes kept of one datagram (RFC 5424 6.1: receivers should take 2048)
 DEFAULT_CAPACITY = 10_000
 FILE_BACKUPS = 3  # rotated files kept besides the current one, as for --packet-log-file
+
+
+class SyslogFileError(OSError):
+    """--syslog-file cannot be opened; the message names the flag, the path and why."""
+
+
+class SyslogFile(logging.handlers.RotatingFileHandler):
+    """The rotated --syslog-file. A failed write (disk full, file removed under us) is counted
+    and reported by ``on_error``, rate-limited, instead of logging's traceback per record,
+    which a device sending 20,000 messages a second would turn into a flood on stderr."""
+
+    def __init__(self, path: Path, max_bytes: int, on_error: Callable[[BaseException | None], None]) -> None:
+        super().__init__(path, maxBytes=max_bytes, backupCount=FILE_BACKUPS, encoding="utf-8")
+        self.setFormatter(logging.Formatter("%(message)s"))
+        self.on_error = on_error
+
+    def handleError(self, record: logging.LogRecord) -> None:  # logging's name for it
+        self.on_error(sys.exc_info()[1])
 
 
 class SyslogEntry:
@@ -100,16 +119,18 @@ class SyslogStore:
         self.received = 0
         self.truncated = 0
         self.evicted = 0
+        self.file_errors = 0
         self._ring: deque[SyslogEntry] = deque(maxlen=capacity)
         self._bus = bus
         self._warnings = ThrottledWarning(log)
         self._next_eviction_warning = float("-inf")
-        self._file: logging.handlers.RotatingFileHandler | None = None
+        self._file: SyslogFile | None = None
         if file is not None:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            self._file = logging.handlers.RotatingFileHandler(file, maxBytes=file_max, backupCount=FILE_BACKUPS,
-                                                              encoding="utf-8")
-            self._file.setFormatter(logging.Formatter("%(message)s"))
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+                self._file = SyslogFile(file, file_max, self._file_failed)
+            except OSError as exc:
+                raise SyslogFileError(f"--syslog-file {file} cannot be written: {exc.strerror or exc}") from None
 
     def add(self, data: bytes, sender: str, length: int | None = None, now: float | None = None) -> SyslogEntry:
         """Keep one datagram (``length``: its size when ``data`` is already cut short)."""
@@ -139,8 +160,14 @@ class SyslogStore:
         now = time.monotonic()
         if now >= self._next_eviction_warning:
             self._next_eviction_warning = now + self._warnings.interval
-            self._warnings.warn("syslog: %d messages kept (--syslog-max); %d older ones dropped from the dashboard "
-                                "so far", self.capacity, self.evicted, key="ring")
+            self._warnings.warn("syslog: the ring of %d messages (--syslog-max) is full: the oldest leave the "
+                                "dashboard, %d so far", self.capacity, self.evicted, key="ring")
+
+    def _file_failed(self, error: BaseException | None) -> None:
+        self.file_errors += 1
+        assert self._file is not None
+        self._warnings.warn("syslog: a message was not written to %s: %s; it stays in the dashboard's ring",
+                            self._file.baseFilename, error, key="file")
 
     def _write(self, entry: SyslogEntry) -> None:
         assert self._file is not None
@@ -170,7 +197,7 @@ class SyslogStore:
 
     def status(self) -> dict[str, int]:
         return {"messages": len(self._ring), "capacity": self.capacity, "received": self.received,
-                "truncated": self.truncated, "evicted": self.evicted}
+                "truncated": self.truncated, "evicted": self.evicted, "file_errors": self.file_errors}
 
     def close(self) -> None:
         if self._file is not None:

@@ -144,3 +144,12 @@ def test_default_port_514_taken_falls_back_to_5514(tmp_path: Path) -> None:
             proc.stop()
     finally:
         holder.close()
+
+
+def test_a_syslog_file_that_cannot_be_written_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "not-a-folder").write_text("")
+    result = harness.run_to_exit(tmp_path, *harness.ALL_PORTS_ZERO, "--syslog-file",
+                                 str(tmp_path / "not-a-folder" / "switches.log"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"sockdash: error: --syslog-file {tmp_path}/not-a-folder/switches.log cannot be written: File exists"]

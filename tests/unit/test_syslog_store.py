@@ -1,12 +1,13 @@
 """The syslog ring: bounds, filters, truncation, lazy parsing and the rotated file."""
 
+import errno
 import logging
 from pathlib import Path
 
 import pytest
 
 from sockets_core.bus import Bus
-from sockets_core.syslog.store import SYSLOG_TOPIC, SyslogFilter, SyslogStore
+from sockets_core.syslog.store import SYSLOG_TOPIC, SyslogFileError, SyslogFilter, SyslogStore
 
 
 def test_the_ring_keeps_the_newest_and_warns_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
@@ -15,7 +16,8 @@ def test_the_ring_keeps_the_newest_and_warns_once_per_interval(caplog: pytest.Lo
         for i in range(10):
             store.add(b"<13>m%d" % i, "10.0.0.1")
     assert [e.message.message for e in store.query()] == ["m7", "m8", "m9"]
-    assert store.status() == {"messages": 3, "capacity": 3, "received": 10, "truncated": 0, "evicted": 7}
+    assert store.status() == {"messages": 3, "capacity": 3, "received": 10, "truncated": 0, "evicted": 7,
+                              "file_errors": 0}
     lines = [r for r in caplog.records if "--syslog-max" in r.getMessage()]
     assert len(lines) == 1  # throttled: one line for seven evictions
 
@@ -68,3 +70,28 @@ def test_the_file_gets_one_line_per_message_and_rotates(tmp_path: Path) -> None:
     assert current and all(" 10.0.0.1 <13>line " in line and "\\x0asecond half" in line for line in current)
     assert (tmp_path / "logs" / "syslog.log.1").exists() and not (tmp_path / "logs" / "syslog.log.4").exists()
     assert current[-1].endswith("line 59\\x0asecond half")
+
+
+def test_a_file_that_cannot_be_opened_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(SyslogFileError, match=r"--syslog-file .*a-file/syslog.log cannot be written"):
+        SyslogStore(file=tmp_path / "a-file" / "syslog.log")
+
+
+def test_failed_writes_are_counted_and_warned_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    store = SyslogStore(file=tmp_path / "syslog.log")
+
+    def full(text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    assert store._file is not None and store._file.stream is not None
+    store._file.stream.write = full  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING):
+        for i in range(50):
+            store.add(b"<13>m%d" % i, "10.0.0.1")
+    store.close()
+    assert len(store) == 50 and store.status()["file_errors"] == 50
+    lines = [r.getMessage() for r in caplog.records if "was not written" in r.getMessage()]
+    assert len(lines) == 1 and "No space left on device" in lines[0]
+    assert "Traceback" not in capsys.readouterr().err  # logging's own report would print one per message
