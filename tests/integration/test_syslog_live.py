@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import harness
+from tests import harness, wsclient
 
 
 def send(port: int, *datagrams: bytes) -> None:
@@ -153,3 +153,17 @@ def test_a_syslog_file_that_cannot_be_written_is_one_line_and_exit_2(tmp_path: P
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"sockdash: error: --syslog-file {tmp_path}/not-a-folder/switches.log cannot be written: File exists"]
+
+
+def test_the_live_feed_refuses_other_origins_and_streams_to_its_own(sockdash: harness.Sockdash) -> None:
+    port = sockdash.ports["http"]
+    with wsclient.connect("127.0.0.1", port, "/ws/syslog", origin="http://evil.example") as refused:
+        assert refused.status == 403
+    with wsclient.connect("127.0.0.1", port, "/ws/syslog", origin=f"http://127.0.0.1:{port}") as ws:
+        assert ws.accepted
+        assert json.loads(ws.receive() or "null")["reset"] is True
+        ws.send_text(json.dumps({"filter": {"q": "feed-origin-check"}}))
+        assert json.loads(ws.receive() or "null")["messages"] == []  # the reset for the filter
+        send(sockdash.ports["syslog"], b"<13>feed-origin-check arrives live")
+        frame = json.loads(ws.receive() or "null")
+        assert [m["message"] for m in frame["messages"]] == ["feed-origin-check arrives live"]
