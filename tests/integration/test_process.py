@@ -199,15 +199,16 @@ def test_unreadable_root_and_unwritable_data_are_one_line_errors(open_tmp: Path,
         assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_without_root_tftp_falls_back_to_6969(open_tmp: Path, portable: PortableSockdash) -> None:
+def test_without_root_tftp_falls_back_to_6969_and_syslog_to_5514(open_tmp: Path, portable: PortableSockdash) -> None:
     tmp_path = open_tmp
     argv = [*portable.command(), "--host", "127.0.0.1", "--root", str(tmp_path / "r"), "--data", str(tmp_path / "d"),
             "--http-port", "0", "--tcp-chat-port", "0", "--udp-chat-port", "0", "--file-port", "0"]
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", 6969))
-        except OSError:
-            pytest.fail("port 6969 is taken on this machine; the fallback cannot be shown")
+    for port in (6969, 5514):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                pytest.fail(f"port {port} is taken on this machine; the fallback cannot be shown")
     with subprocess.Popen(as_nobody(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                           cwd=tmp_path, env=portable.env()) as proc:
         assert proc.stdout is not None
@@ -220,6 +221,8 @@ def test_without_root_tftp_falls_back_to_6969(open_tmp: Path, portable: Portable
         assert proc.wait(10) == 0
     tftp_line = next(line for line in banner if line.startswith("  tftp"))
     assert ":6969" in tftp_line and "port 69 needs root" in tftp_line
+    syslog_line = next(line for line in banner if line.startswith("  syslog"))
+    assert ":5514" in syslog_line and "port 514 needs root; using 5514 instead" in syslog_line
 
 
 def test_the_unprivileged_tests_skip_an_interpreter_nobody_cannot_start(open_tmp: Path) -> None:
