@@ -44,7 +44,8 @@ def test_port_in_use_prints_one_line_and_exits_2(tmp_path: Path, service: str, f
         if kind == socket.SOCK_STREAM:
             taken.listen()
         port = taken.getsockname()[1]
-        ports = [a for pair in zip([f for f in harness.ALL_PORTS_ZERO[::2] if f != flag], ["0"] * 5) for a in pair]
+        others = [f for f in harness.ALL_PORTS_ZERO[::2] if f != flag]
+        ports = [a for pair in zip(others, ["0"] * len(others), strict=True) for a in pair]
         result = harness.run_to_exit(tmp_path, "--host", "127.0.0.1", *ports, flag, str(port))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
