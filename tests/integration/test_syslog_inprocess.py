@@ -12,7 +12,8 @@ import pytest
 from sockets_core import services as services_module
 from sockets_core.servers.listen import BindError
 from tests import harness
-from tests.integration.test_services_inprocess import make
+
+ONLY_SYSLOG = frozenset({"tcp_chat", "udp_chat", "file", "tftp"})  # the services disabled
 
 
 def test_syslog_takes_5514_when_514_is_taken(tmp_path: Path) -> None:
@@ -24,7 +25,7 @@ def test_syslog_takes_5514_when_514_is_taken(tmp_path: Path) -> None:
                 probe.bind(("127.0.0.1", 5514))
             except OSError:
                 pytest.fail("port 5514 is taken on this machine; the fallback cannot be shown")
-        svc = make(tmp_path, syslog_port=514, disabled=frozenset({"tcp_chat", "udp_chat", "file", "tftp"}))
+        svc = harness.make_services(tmp_path, syslog_port=514, disabled=ONLY_SYSLOG)
         try:
             svc.start_all()
             entry = svc.status()["services"]["syslog"]
@@ -44,7 +45,7 @@ def test_syslog_falls_back_when_514_needs_root(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setattr(services_module, "udp_socket", udp_socket)
     monkeypatch.setattr(services_module, "SYSLOG_FALLBACK_PORT", 0)  # any free port stands in for 5514
-    svc = make(tmp_path, syslog_port=514, disabled=frozenset({"tcp_chat", "udp_chat", "file", "tftp"}))
+    svc = harness.make_services(tmp_path, syslog_port=514, disabled=ONLY_SYSLOG)
     svc.start_all()
     try:
         entry = svc.status()["services"]["syslog"]
@@ -68,7 +69,7 @@ def test_one_fallback_rule_for_tftp_and_syslog() -> None:
 
 
 def test_datagrams_reach_the_ring_and_the_packet_log_with_a_lazy_summary(tmp_path: Path) -> None:
-    svc = make(tmp_path, disabled=frozenset({"tcp_chat", "udp_chat", "file", "tftp"}))
+    svc = harness.make_services(tmp_path, disabled=ONLY_SYSLOG)
     svc.start_all()
     try:
         port = svc.endpoints["syslog"].port

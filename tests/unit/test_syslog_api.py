@@ -1,19 +1,26 @@
 """The syslog HTTP API over the ring: filters, polling, 400s and the streamed exports."""
 
+from pathlib import Path
+
 import pytest
 from flask import Flask
 
-from tests.unit.test_webapp import app  # noqa: F401  (the app fixture)
+from tests.harness import make_app
 
 
-def fill(app: Flask) -> None:  # noqa: F811
+@pytest.fixture
+def app(tmp_path: Path) -> Flask:
+    return make_app(tmp_path)
+
+
+def fill(app: Flask) -> None:
     store = app.extensions["sockdash"].syslog
     store.add(b"<11>Mar  1 00:00:00 sw1 app: link down", "10.0.0.5")
     store.add(b"<14>Mar  1 00:00:01 sw1 app: link up", "10.0.0.5")
     store.add(b"<12>Mar  1 00:00:02 rtr app: CPU <b>high</b>", "10.0.0.6")
 
 
-def test_api_filters_and_polls(app: Flask) -> None:  # noqa: F811
+def test_api_filters_and_polls(app: Flask) -> None:
     fill(app)
     client = app.test_client()
     body = client.get("/api/syslog").get_json()
@@ -30,12 +37,12 @@ def test_api_filters_and_polls(app: Flask) -> None:  # noqa: F811
                                                ("after=x", "after='x' is not a number"),
                                                ("limit=0", "limit=0 must be between 1 and 10000"),
                                                ("q=" + "x" * 300, "at most 200 characters")])
-def test_api_bad_parameters_are_400_with_a_reason(app: Flask, query: str, needle: str) -> None:  # noqa: F811
+def test_api_bad_parameters_are_400_with_a_reason(app: Flask, query: str, needle: str) -> None:
     response = app.test_client().get("/api/syslog?" + query)
     assert response.status_code == 400 and needle in response.get_json()["error"]
 
 
-def test_exports_stream_the_filtered_messages(app: Flask) -> None:  # noqa: F811
+def test_exports_stream_the_filtered_messages(app: Flask) -> None:
     fill(app)
     client = app.test_client()
     log = client.get("/api/syslog.log?host=10.0.0.5")
@@ -49,7 +56,7 @@ def test_exports_stream_the_filtered_messages(app: Flask) -> None:  # noqa: F811
     assert len(rows) == 2 and '"message":"CPU <b>high</b>"' in rows[1]
 
 
-def test_a_first_filter_over_a_full_ring_lets_the_process_run(app: Flask) -> None:  # noqa: F811
+def test_a_first_filter_over_a_full_ring_lets_the_process_run(app: Flask) -> None:
     """Each entry is parsed the first time a filter looks at it: 10,000 at once took ~0.2 s
     in one piece before; now the hub runs between slices of the work."""
     import gevent
