@@ -167,3 +167,21 @@ def test_the_live_feed_refuses_other_origins_and_streams_to_its_own(sockdash: ha
         send(sockdash.ports["syslog"], b"<13>feed-origin-check arrives live")
         frame = json.loads(ws.receive() or "null")
         assert [m["message"] for m in frame["messages"]] == ["feed-origin-check arrives live"]
+
+
+def test_the_admin_stops_and_starts_syslog_and_the_ring_stays(fresh_sockdash: harness.Sockdash) -> None:
+    proc = fresh_sockdash
+    port = proc.ports["syslog"]
+    send(port, b"<14>before the stop")
+    proc.wait_for(lambda: messages(proc), timeout=3, what="the first message")
+    auth = {"Authorization": f"Bearer {proc.token}"}
+    base = f"{proc.base_url}/api/services/syslog"
+    urllib.request.urlopen(urllib.request.Request(base + "/stop", method="POST", headers=auth), timeout=5).close()
+    assert proc.status()["services"]["syslog"]["running"] is False
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", port))  # released
+    urllib.request.urlopen(urllib.request.Request(base + "/start", method="POST", headers=auth), timeout=5).close()
+    assert proc.status()["services"]["syslog"]["port"] == port
+    send(port, b"<14>after the start")
+    got = proc.wait_for(lambda: len(found := messages(proc)) == 2 and found, timeout=3, what="both messages")
+    assert [m["message"] for m in got] == ["before the stop", "after the start"]
