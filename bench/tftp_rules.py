@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from sockets_core.tftp.access import AccessList  # noqa: E402
 from sockets_core.tftp.remap import RemapRules  # noqa: E402
 from tests import harness  # noqa: E402
-from tests.integration.test_tftp_remap_interop import rrq  # noqa: E402
+from tests.tftp_requests import rrq  # noqa: E402
 
 CIDRS = [f"10.{n}.0.0/16" for n in range(10)] + ["192.0.2.0/24", "2001:db8::/32"]
 CLIENT = "10.9.1.2"

@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ import pytest
 from sockets_core.names import from_bytes, to_bytes
 from sockets_core.tftp.remap import RemapRefused, RemapRules
 from tests import harness
+from tests.tftp_requests import rrq, wrq
 
 GBK = "你好".encode("gbk")
 MAP = rb"""
@@ -66,38 +65,6 @@ READS_V4 = ["\\boot\\pxelinux.0", "C:\\boot\\pxelinux.0", "c:/boot/pxelinux.0", 
             "café", "cafe", from_bytes(b"raw/" + GBK + b".BIN"), from_bytes(b"RAW/" + GBK + b".bin"),
             "nothere", "loop-a", "x"]
 READS_V6 = ["mine", "hex", "x"]
-
-
-def rrq(host: str, port: int, name: str, timeout: float = 3.0) -> tuple[str, bytes | int]:
-    """("data", content) or ("error", TFTP error code), from a one-file octet RRQ."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        sock.sendto(b"\x00\x01" + to_bytes(name) + b"\x00octet\x00", (host, port))
-        content, expected = b"", 1
-        for _ in range(100):  # every file here is one block
-            packet, peer = sock.recvfrom(1024)
-            opcode, number = struct.unpack("!HH", packet[:4])
-            if opcode == 5:
-                return "error", number
-            sock.sendto(struct.pack("!HH", 4, number), peer)
-            if number == expected:
-                content, expected = content + packet[4:], expected + 1
-                if len(packet) - 4 < 512:
-                    return "data", content
-    raise AssertionError(f"no end of {name!r} from in.tftpd")
-
-
-def wrq(host: str, port: int, name: str, content: bytes, timeout: float = 3.0) -> tuple[str, int]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        sock.sendto(b"\x00\x02" + to_bytes(name) + b"\x00octet\x00", (host, port))
-        packet, peer = sock.recvfrom(1024)
-        if packet[:2] == b"\x00\x05":
-            return "error", struct.unpack("!H", packet[2:4])[0]
-        sock.sendto(struct.pack("!HH", 3, 1) + content, peer)
-        packet, _ = sock.recvfrom(1024)
-        return ("ack", 1) if packet[:4] == b"\x00\x04\x00\x01" else ("error", struct.unpack("!H", packet[2:4])[0])
 
 
 def _answers(host: str, port: int) -> bool:
