@@ -37,6 +37,7 @@ from ..tftp.transfer import DEFAULT_RETRIES, ReadTransfer, WriteTransfer
 from ..traffic import ServiceTap
 from ..transfers import TransferRegistry
 from .listen import local_address, plain_address
+from .mmsg import detect as detect_batch_path
 from .tftp_admission import TftpAdmission
 from .tftp_drive import TftpDrive
 from .tftp_policy import TftpPolicy
@@ -70,6 +71,7 @@ class TftpServer(DatagramServer):
         self.active: dict[tuple, gevent.Greenlet] = {}  # type: ignore[type-arg]
         self.repeats: dict[tuple, Callable[[], None]] = {}  # type: ignore[type-arg]  # by client address
         self.lingering = 0  # finished uploads still listening for a repeated last DATA
+        detect_batch_path()  # once, at start (a window is one send: GSO, sendmmsg or sendto); logs which
 
     def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
         peer = plain_address(address)

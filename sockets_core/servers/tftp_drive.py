@@ -23,16 +23,17 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..addresses import Address
 from ..tftp import error_reply
 from .listen import plain_address
+from .mmsg import BatchSender
 from .timed import receive_until
 
 log = logging.getLogger(__name__)
 
-SockAddress = tuple  # type: ignore[type-arg]  # what recvfrom gives: (host, port) or (host, port, flow, scope)
+SockAddress = tuple[Any, ...]  # what recvfrom gives: (host, port) or (host, port, flow, scope)
 
 
 class Machine(Protocol):
@@ -81,6 +82,7 @@ class TftpDrive:
         self.limit_errors = limit_errors
         self.quiet_send_errors = quiet_send_errors
         self.unreachable = unreachable
+        self.batches = BatchSender(sock)  # a window to one address: one system call (GSO or sendmmsg)
 
     # -- one packet ---------------------------------------------------------------------------
     def send(self, packet: bytes, to: SockAddress) -> None:
@@ -95,13 +97,26 @@ class TftpDrive:
             self.tap.sent(self.local, plain_address(to), packet)
 
     def send_all(self, packets: Iterable[bytes], to: SockAddress | None = None, limit: int | None = None) -> None:
-        """Send ``packets`` (to the partner by default); with ``limit_errors``, each ERROR cut
-        to ``limit`` bytes (the size of what it answers)."""
+        """Send ``packets`` (to the partner by default) in as few system calls as the system
+        allows (mmsg.py); with ``limit_errors``, each ERROR cut to ``limit`` bytes (the size
+        of what it answers). Every packet that went is tapped; one that failed is dropped
+        (quiet_send_errors) or raised, as by ``send``."""
         target = to if to is not None else self.peer
         if target is None:
             raise ValueError("no partner to send to yet")
-        for packet in packets:
-            self.send(self._fit(packet, limit), target)
+        rest = [self._fit(packet, limit) for packet in packets]
+        while rest:
+            sent, error = self.batches.send(rest, target)
+            if self.tap is not None:
+                peer = plain_address(target)
+                for packet in rest[:sent]:
+                    self.tap.sent(self.local, peer, packet)
+            if error is not None:
+                if not self.quiet_send_errors:
+                    raise error
+                log.debug("tftp: send to %s failed: %s", target, error)
+                sent += 1  # dropped, as a single send drops it; the resend timer covers it
+            rest = rest[sent:]
 
     def receive(self, deadline: float | None) -> tuple[bytes, SockAddress] | None:
         """A datagram (tapped) and its source, or None at ``deadline``."""
