@@ -81,6 +81,8 @@ class Settings:
     http_head_timeout: float = 10.0
     http_idle_timeout: float = 60.0
     http_write_timeout: float = 60.0
+    ws_send_timeout: float = 30.0  # a WebSocket frame the browser does not take in this time: cut (webapp.feed)
+    workers: int = 1  # processes serving the same ports (webapp.workers); more than 1 needs a bus
 
     def port_of(self, service: str) -> int:
         return {
@@ -209,6 +211,16 @@ def parse_positive(text: str) -> int:
     return value
 
 
+def parse_workers(text: str) -> int:
+    """--workers: a number of processes, or ``auto`` for one per core this process may use."""
+    if text.strip().lower() == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    try:
+        return parse_positive(text)
+    except SettingsError:
+        raise SettingsError(f"invalid number of workers {text!r}: a number from 1 up, or auto") from None
+
+
 def parse_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -328,6 +340,10 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
     ("--http-write-timeout", "http_write_timeout", parse_seconds,
      "seconds an HTTP response (or request body) may make no progress before the connection is dropped "
      "(default 60)"),
+    ("--ws-send-timeout", "ws_send_timeout", parse_seconds,
+     "seconds a WebSocket frame may wait for the browser to take it before the connection is cut (default 30)"),
+    ("--workers", "workers", parse_workers,
+     "processes serving the same ports, or auto (one per core); more than 1 needs a bus (default 1)"),
 ]
 
 

@@ -6,7 +6,21 @@ this reason). The `sockdash tftp` client needs neither gevent nor Flask: it skip
 and starts in a fraction of the time (bench/tftp.py times it).
 """
 
+import os
 import sys
+
+
+def _workers_wanted(argv: list[str]) -> int:
+    """--workers N, read before anything imports gevent; 1 in a worker itself (webapp.workers sets
+    SOCKDASH_WORKER) or when a flag is bad (the one-process path then names the problem)."""
+    from sockets_core.settings import SettingsError, parse_settings
+
+    if os.environ.get("SOCKDASH_WORKER"):
+        return 1
+    try:
+        return parse_settings(argv).workers
+    except SettingsError:
+        return 1
 
 
 def main() -> int:
@@ -14,6 +28,10 @@ def main() -> int:
         from .tftp_cli import main as tftp_client
 
         return tftp_client(sys.argv[2:])
+    if _workers_wanted(sys.argv[1:]) > 1:  # the supervisor of --workers N serves nothing: no gevent
+        from .workers import supervise
+
+        return supervise(sys.argv[1:])
     from gevent import monkey
 
     monkey.patch_all()

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import gevent
+from flask import Response
 from gevent.event import Event
 
 from sockets_core import __version__
@@ -18,11 +19,11 @@ from sockets_core.files import FileStore
 from sockets_core.netinfo import lan_addresses, url_host
 from sockets_core.packetlog import PacketLog
 from sockets_core.servers.admission import raise_fd_limit
-from sockets_core.servers.listen import BindError, tcp_listener
+from sockets_core.servers.listen import BindError, adopt_handed_down, tcp_listener
 from sockets_core.services import Endpoint, Services
 from sockets_core.settings import SERVICES, Settings, SettingsError, parse_settings
 
-from . import logformat
+from . import logformat, workers
 from .app import create_app
 from .auth import load_or_create_token
 from .http_server import DashboardServer
@@ -87,6 +88,11 @@ def banner(settings: Settings, services: Services, token: str, lan: list[str]) -
     return "\n".join(lines)
 
 
+def _say_worker(response: Response, number: int) -> Response:
+    response.headers["X-Sockdash-Worker"] = str(number)  # which of --workers N answered
+    return response
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["tftp"]:
         from .tftp_cli import main as tftp_main
@@ -98,6 +104,10 @@ def main(argv: list[str]) -> int:
         print(f"sockdash: error: {exc}", file=sys.stderr)
         return 2
     logformat.configure(settings.log_level, settings.log_format)
+    worker = workers.worker_number()
+    if worker is not None:  # one of --workers N: the supervisor bound our sockets
+        adopt_handed_down()
+        workers.tag_logs(worker, settings.log_format)
     # every connection is a descriptor: take all the kernel allows before the budget reads it
     before, after = raise_fd_limit()
     if after != before:
@@ -136,6 +146,9 @@ def main(argv: list[str]) -> int:
         print(f"sockdash: error: {exc}", file=sys.stderr)
         return 2
     services.http = Endpoint(settings.host, http_socket.getsockname()[1])
+    if worker is not None:
+        services.notes.update(workers.handed_down_notes())  # the fallback ports the supervisor took
+        app.after_request(lambda response: _say_worker(response, worker))
     http = DashboardServer(http_socket, app, services.admission["http"], head_timeout=settings.http_head_timeout,
                            idle_timeout=settings.http_idle_timeout, write_timeout=settings.http_write_timeout)
     services.http_limits = http.status

@@ -4,14 +4,30 @@
 IPV6_V6ONLY off. TCP listeners set SO_REUSEADDR so a restart does not wait for TIME_WAIT;
 UDP sockets do not, because on Linux it would let two processes share a UDP port and the
 "port in use" check would never fire.
+
+Workers (``--workers N``, webapp.workers): N processes serve the same ports with SO_REUSEPORT,
+the kernel spreading connections and datagrams over them by a hash of the 4-tuple (so a TFTP
+client's repeated request reaches the worker that has its transfer). The supervisor binds each
+worker's sockets and hands them down (``handed_down``); a worker adopts them here
+(``adopt_handed_down``), so ``tcp_listener``/``udp_socket`` return the socket it was given, and a
+service restarted from the dashboard binds its port again with SO_REUSEPORT to rejoin the group.
+A plain bind (no SO_REUSEPORT) stays the rule everywhere else: transfer ports and tool sockets
+must never be shared.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import socket
+from collections.abc import Mapping
 
 from gevent import socket as gsocket
+
+HANDED_DOWN_ENV = "SOCKDASH_WORKER_SOCKETS"  # "http=5,tftp=7,...": service -> descriptor
+# service -> descriptor a supervisor handed down, each taken once; service -> port the workers share
+_handed_down: dict[str, int] = {}
+_shared_ports: dict[str, int] = {}
 
 
 class BindError(OSError):
@@ -49,28 +65,58 @@ def _bind(sock: gsocket.socket, host: str, port: int, family: int) -> None:
         sock.bind((host, port))
 
 
+def _shares(service: str, port: int) -> bool:
+    return port != 0 and _shared_ports.get(service) == port
+
+
 def tcp_listener(service: str, host: str, port: int, backlog: int = 1024) -> gsocket.socket:
-    family = _family(host)
-    sock = gsocket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        _bind(sock, host, port, family)
-        sock.listen(backlog)
-    except OSError as exc:
-        sock.close()
-        raise BindError(service, host, port, exc) from exc
-    return sock
+    if service in _handed_down:
+        return gsocket.socket(fileno=_handed_down.pop(service))
+    return bind_socket(service, host, port, socket.SOCK_STREAM, _shares(service, port), gsocket.socket, backlog)
 
 
 def udp_socket(service: str, host: str, port: int) -> gsocket.socket:
+    if service in _handed_down:
+        return gsocket.socket(fileno=_handed_down.pop(service))
+    return bind_socket(service, host, port, socket.SOCK_DGRAM, _shares(service, port), gsocket.socket)
+
+
+def bind_socket(service: str, host: str, port: int, kind: int, reuse_port: bool = False,
+                make: type[socket.socket] = socket.socket, backlog: int = 1024) -> socket.socket:
+    """A bound (and for TCP listening) socket; ``make`` is gevent's socket class in a server and
+    the standard one in the supervisor, which runs no event loop."""
     family = _family(host)
-    sock = gsocket.socket(family, socket.SOCK_DGRAM)
+    sock = make(family, kind)
     try:
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         _bind(sock, host, port, family)
+        if kind == socket.SOCK_STREAM:
+            sock.listen(backlog)
     except OSError as exc:
         sock.close()
         raise BindError(service, host, port, exc) from exc
     return sock
+
+
+def hand_down(sockets: Mapping[str, socket.socket]) -> str:
+    """The environment value that tells a worker which inherited descriptor is which service's."""
+    return ",".join(f"{service}={sock.fileno()}" for service, sock in sockets.items())
+
+
+def adopt_handed_down(environ: Mapping[str, str] = os.environ) -> bool:
+    """In a worker: take the sockets the supervisor handed down (False when this is no worker)."""
+    spec = environ.get(HANDED_DOWN_ENV)
+    if not spec:
+        return False
+    for entry in spec.split(","):
+        service, _, fd = entry.partition("=")
+        _handed_down[service] = int(fd)
+        with socket.socket(fileno=os.dup(int(fd))) as probe:  # its port, shared with the other workers
+            _shared_ports[service] = probe.getsockname()[1]
+    return True
 
 
 def local_address(sock: gsocket.socket) -> tuple[str, int]:

@@ -1,0 +1,163 @@
+"""`--workers 2`: two processes serve the same ports (SO_REUSEPORT), under one supervisor that
+restarts a dead worker, stops everything on SIGTERM and starts a private redis-server as the bus.
+
+Which worker served is read from the workers themselves: every HTTP answer says
+``X-Sockdash-Worker: N`` and /api/status holds that worker's own counters; a fresh connection
+per request lets the kernel pick the worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tests.harness import Sockdash, command, start, tftp_answers, wait_for
+
+HOST = "127.0.0.1"
+DOWNLOADS = 20
+SIZE = 256 * 1024
+
+
+def children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(p) for p in text.split()]
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
+
+
+def worker_pids(sd: Sockdash) -> list[int]:
+    return [p for p in children(sd.proc.pid) if "-m webapp" in cmdline(p)]
+
+
+def redis_pids(sd: Sockdash) -> list[int]:
+    return [p for p in children(sd.proc.pid) if "redis-server" in cmdline(p)]
+
+
+def alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def status_from_some_worker(sd: Sockdash) -> tuple[int, dict[str, Any]]:
+    """One /api/status on a new connection: (the worker that answered, its status)."""
+    with urllib.request.urlopen(sd.base_url + "/api/status", timeout=5) as response:
+        return int(response.headers["X-Sockdash-Worker"]), json.load(response)
+
+
+def status_of_each_worker(sd: Sockdash, count: int = 2) -> dict[int, dict[str, Any]]:
+    seen: dict[int, dict[str, Any]] = {}
+
+    def all_answered() -> bool:
+        number, status = status_from_some_worker(sd)
+        seen[number] = status
+        return len(seen) == count
+
+    sd.wait_for(all_answered, timeout=10, what=f"answers from all {count} workers")
+    return seen
+
+
+def start_workers(tmp_path: Path, *args: str) -> Sockdash:
+    return start(tmp_path, "--workers", "2", *args)
+
+
+def test_both_workers_serve_and_share_tftp_downloads(tmp_path: Path) -> None:
+    sd = start_workers(tmp_path, "--tftp-max-per-peer", str(DOWNLOADS))  # all from 127.0.0.1
+    try:
+        assert any(line.startswith("  2 workers") for line in sd.output), sd.output
+        assert len(worker_pids(sd)) == 2 and len(redis_pids(sd)) == 1
+        payload = os.urandom(SIZE)
+        (sd.root / "image.bin").write_bytes(payload)
+        url = f"tftp://{HOST}:{sd.ports['tftp']}/image.bin"
+
+        def fetch(i: int) -> bytes:
+            out = tmp_path / f"got{i}"
+            subprocess.run(["curl", "-sS", "--tftp-blksize", "1468", "-o", str(out), url], check=True, timeout=30)
+            return out.read_bytes()
+
+        with ThreadPoolExecutor(DOWNLOADS) as pool:
+            assert all(got == payload for got in pool.map(fetch, range(DOWNLOADS)))
+        per_worker = {n: s["services"]["tftp"]["bytes_out"] for n, s in status_of_each_worker(sd).items()}
+        # the kernel hashed the 20 clients' requests over both workers; each sent its share
+        assert all(sent >= SIZE for sent in per_worker.values()), per_worker
+        assert sum(per_worker.values()) >= DOWNLOADS * SIZE, per_worker
+    finally:
+        assert sd.stop() == 0
+
+
+def test_a_killed_worker_is_started_again_and_the_ports_keep_answering(tmp_path: Path) -> None:
+    sd = start_workers(tmp_path)
+    try:
+        first, second = worker_pids(sd)
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: not alive(first) or "Z" in Path(f"/proc/{first}/stat").read_text().split()[2],
+                 what="the killed worker gone")
+        # meanwhile the other worker holds the ports alone: every probe is answered
+        assert all(tftp_answers(HOST, sd.ports["tftp"], timeout=1) for _ in range(10))
+        assert all(status_from_some_worker(sd)[1]["version"] for _ in range(10))
+        restarted = wait_for(lambda: [p for p in worker_pids(sd) if p not in (first, second)], timeout=15,
+                             what="a new worker")
+        assert second in worker_pids(sd)
+        assert set(status_of_each_worker(sd)) == {1, 2}  # the new one serves too
+        assert any(f"(pid {first}) was killed by SIGKILL; starting it again" in line for line in sd.output)
+        assert restarted
+    finally:
+        assert sd.stop() == 0
+
+
+def test_sigterm_stops_every_process_and_removes_the_redis_socket(tmp_path: Path) -> None:
+    sd = start_workers(tmp_path)
+    pids = worker_pids(sd) + redis_pids(sd)
+    assert len(pids) == 3
+    assert (sd.data / "redis.sock").exists()
+    assert sd.stop(signal.SIGTERM) == 0
+    assert [p for p in pids if alive(p)] == []
+    assert not (sd.data / "redis.sock").exists()
+    assert sd.output[-1] == "sockdash stopped"
+    assert sum(line == "sockdash stopped" for line in sd.output) == 1  # said once, by the supervisor
+
+
+def test_workers_without_redis_server_name_what_to_install(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    done = subprocess.run([*command(), "--workers", "2", "--host", HOST, "--root", str(tmp_path / "root"),
+                           "--data", str(tmp_path / "data"), "--http-port", "0", "--tftp-port", "0"],
+                          capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PATH": str(empty), "SOCKDASH_BUS": ""})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "sockdash: error: --workers 2 needs a bus: install redis-server (apt-get install redis-server) "
+        "or give --bus redis://HOST:PORT"]
+
+
+def test_a_stale_redis_socket_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(tmp_path / "data" / "redis.sock"))  # a socket file nothing listens on any more
+    stale.close()
+    sd = start_workers(tmp_path)
+    try:
+        assert len(status_of_each_worker(sd)) == 2
+    finally:
+        assert sd.stop() == 0
+
+
+def test_a_port_in_use_is_said_once_by_the_supervisor(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind((HOST, 0))
+        held.listen()
+        port = held.getsockname()[1]
+        done = subprocess.run([*command(), "--workers", "2", "--host", HOST, "--root", str(tmp_path / "root"),
+                               "--data", str(tmp_path / "data"), "--http-port", str(port)],
+                              capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"sockdash: error: http: port {port} on {HOST} is already in use"]

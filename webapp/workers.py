@@ -1,0 +1,362 @@
+"""``--workers N``: N sockdash processes serve the same ports, so every core does work.
+
+How it works. This process (the supervisor) serves nothing and runs no event loop. It decides
+each service's port once — port 0 becomes a real port, 69 -> 6969 and 514 -> 5514 when the
+well-known port cannot be bound — by a plain bind that fails when anything holds the port.
+Then, for every worker it starts (and restarts), it binds a fresh set of sockets on those ports
+with SO_REUSEPORT, hands them to the child (pass_fds; sockets_core.servers.listen adopts them)
+and closes its own copies: only workers hold sockets, so nothing queues where nobody reads.
+
+Why SO_REUSEPORT and not one acceptor handing descriptors over (measured in
+docs/BENCHMARKS.md, "Workers"): the kernel spreads TCP connections and UDP datagrams over the
+workers by a hash of the 4-tuple, with no extra hop and no process in the path that could be
+the bottleneck or the single point of failure; a TFTP client's repeated request hashes to the
+same worker as its first one, so a retransmitted RRQ never starts a second transfer elsewhere.
+An acceptor would have to read every TFTP request and UDP chat datagram itself and pass each on.
+
+N > 1 needs a bus (the chat, the packet log and the transfer list are one world): ``--bus`` as
+given, else a private redis-server on a unix socket in ``--data`` (sockets_core.redis_local).
+
+A worker that dies is started again after a delay that doubles with each quick death (0.5 s up
+to 10 s), so a crash loop does not spin. SIGTERM and SIGINT stop every worker and then the
+private Redis; SIGHUP is passed on (each worker reads the --tftp-map again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+from sockets_core.servers.listen import HANDED_DOWN_ENV, BindError, bind_socket, hand_down
+from sockets_core.settings import SERVICES, Settings
+
+if TYPE_CHECKING:
+    import subprocess
+
+log = logging.getLogger("sockdash.workers")
+
+WORKER_ENV = "SOCKDASH_WORKER"  # the worker's number, 1..N (its log lines and X-Sockdash-Worker say it)
+NOTES_ENV = "SOCKDASH_WORKER_NOTES"  # JSON: service -> why its port is not the one asked for
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 10.0
+STABLE_AFTER = 30.0  # a worker that served this long before dying starts again at once
+STOP_TIMEOUT = 3.0  # a worker stops within 2 s (README); after this it is killed
+KINDS = {"http": socket.SOCK_STREAM, "tcp_chat": socket.SOCK_STREAM, "udp_chat": socket.SOCK_DGRAM,
+         "file": socket.SOCK_STREAM, "tftp": socket.SOCK_DGRAM, "syslog": socket.SOCK_DGRAM}
+TEXT_FORMAT = "%(asctime)s %(levelname)s worker %(worker)s %(name)s: %(message)s"
+
+
+# -- in a worker ---------------------------------------------------------------------------
+def worker_number(environ: dict[str, str] | None = None) -> int | None:
+    value = (os.environ if environ is None else environ).get(WORKER_ENV)
+    return int(value) if value else None
+
+
+def handed_down_notes() -> dict[str, str]:
+    return dict(json.loads(os.environ.get(NOTES_ENV) or "{}"))
+
+
+class _WorkerTag(logging.Filter):
+    def __init__(self, number: int) -> None:
+        super().__init__()
+        self.number = number
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.number  # a field of its own in --log-format json
+        return True
+
+
+def tag_logs(number: int, log_format: str) -> None:
+    """Every log line of this worker says which worker wrote it."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_WorkerTag(number))
+        if log_format == "text":
+            handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+
+
+# -- in the supervisor -----------------------------------------------------------------------
+def decide_ports(settings: Settings) -> tuple[dict[str, int], dict[str, str]]:
+    """Each enabled service's port, decided once for every worker, and the notes of those that
+    took their fallback port. A plain bind: it fails when anything holds the port, even a
+    sockdash whose workers share it (SO_REUSEPORT would join that group)."""
+    from sockets_core.services import fallback_port
+
+    ports: dict[str, int] = {}
+    notes: dict[str, str] = {}
+    for name in ("http", *(s for s in SERVICES if s not in settings.disabled)):
+        port = settings.port_of(name)
+        try:
+            probe = bind_socket(name, settings.host, port, KINDS[name])
+        except BindError as exc:
+            fallback = fallback_port(name, port, exc)
+            if fallback is None:
+                raise
+            probe = bind_socket(name, settings.host, fallback, KINDS[name])
+            reason = "is in use" if exc.cause.errno == errno.EADDRINUSE else "needs root"
+            notes[name] = f"port {port} {reason}; using {fallback} instead"
+        ports[name] = probe.getsockname()[1]
+        probe.close()  # closed before the workers bind: a bound probe would take part of the traffic
+    return ports, notes
+
+
+def bind_shared(host: str, ports: dict[str, int]) -> dict[str, socket.socket]:
+    """One worker's sockets, on the decided ports, in the SO_REUSEPORT group."""
+    sockets: dict[str, socket.socket] = {}
+    try:
+        for name, port in ports.items():
+            sockets[name] = bind_socket(name, host, port, KINDS[name], reuse_port=True)
+    except BindError:
+        for sock in sockets.values():
+            sock.close()
+        raise
+    return sockets
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, f"{parts.username or ''}:***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: no orphan after kill -9
+
+
+def describe_exit(code: int) -> str:
+    return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+
+
+@dataclass
+class Worker:
+    number: int
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    ready: bool = False
+    quick_deaths: int = 0
+    restart_at: float | None = None
+    banner: list[str] = field(default_factory=list)
+    pending: bytes = b""
+
+
+class Supervisor:
+    def __init__(self, argv: list[str], settings: Settings, ports: dict[str, int], env: dict[str, str],
+                 bus_shown: str) -> None:
+        self.argv = argv
+        self.bus_shown = bus_shown
+        self.settings = settings
+        self.ports = ports
+        self.env = env  # what every worker gets besides its sockets and its number
+        self.workers = [Worker(n) for n in range(1, settings.workers + 1)]
+        self.selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._signals: list[int] = []
+        self.stopping = False
+        self.serving = False  # every worker was ready once: from then on a death means a restart
+        self.failed: int | None = None
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._signals.append(signum)
+
+    def spawn(self, worker: Worker) -> None:
+        import subprocess
+
+        worker.restart_at = None
+        try:
+            sockets = bind_shared(self.settings.host, self.ports)
+        except BindError as exc:
+            log.error("worker %d not started: %s", worker.number, exc)
+            self._schedule_restart(worker, time.monotonic())
+            return
+        env = {**os.environ, **self.env, HANDED_DOWN_ENV: hand_down(sockets), WORKER_ENV: str(worker.number)}
+        try:
+            worker.proc = subprocess.Popen([sys.executable, "-m", "webapp", *self.argv], env=env,
+                                           pass_fds=[s.fileno() for s in sockets.values()],
+                                           stdout=subprocess.PIPE, preexec_fn=_die_with_parent)
+        finally:
+            for sock in sockets.values():
+                sock.close()  # the worker holds them now
+        assert worker.proc.stdout is not None
+        os.set_blocking(worker.proc.stdout.fileno(), False)
+        self.selector.register(worker.proc.stdout, selectors.EVENT_READ, worker)
+        worker.started, worker.ready, worker.banner, worker.pending = time.monotonic(), False, [], b""
+
+    def _read(self, worker: Worker, stream: IO[bytes]) -> None:
+        chunk = os.read(stream.fileno(), 65536)
+        if not chunk:
+            self.selector.unregister(stream)
+            stream.close()
+            return
+        *lines, worker.pending = (worker.pending + chunk).split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", "replace")
+            if not worker.ready:
+                worker.banner.append(line)
+                if line.startswith("Admin:"):
+                    worker.ready = True
+                    if self.serving:
+                        log.info("worker %d (pid %d) serves again", worker.number, worker.proc.pid)  # type: ignore[union-attr]
+            elif line != "sockdash stopped":  # the supervisor says it once for all
+                print(line, flush=True)
+
+    def _schedule_restart(self, worker: Worker, now: float) -> None:
+        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** worker.quick_deaths)
+        worker.quick_deaths += 1
+        worker.restart_at = now + delay
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.proc is None or (code := worker.proc.poll()) is None:
+                continue
+            if worker.proc.stdout is not None and not worker.proc.stdout.closed:
+                self.selector.unregister(worker.proc.stdout)
+                worker.proc.stdout.close()
+            pid, worker.proc = worker.proc.pid, None
+            if self.stopping:
+                continue
+            if not self.serving:  # a worker that cannot start: its error is on stderr already
+                self.failed = code if code > 0 else 1
+                self.stopping = True
+                continue
+            if now - worker.started >= STABLE_AFTER:
+                worker.quick_deaths = 0
+            self._schedule_restart(worker, now)
+            log.warning("worker %d (pid %d) %s; starting it again in %.1f s", worker.number, pid,
+                        describe_exit(code), worker.restart_at - now)  # type: ignore[operator]
+
+    def _handle_signals(self) -> None:
+        while self._signals:
+            signum = self._signals.pop(0)
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                self.stopping = True
+            elif signum == signal.SIGHUP:
+                if self.settings.tftp_map is None:
+                    log.info("SIGHUP: nothing to reload (no --tftp-map)")
+                    continue
+                for worker in self.workers:
+                    if worker.proc is not None:
+                        worker.proc.send_signal(signal.SIGHUP)
+
+    def step(self, timeout: float) -> None:
+        for key, _ in self.selector.select(timeout):
+            if key.fileobj is self._wake_r:
+                with contextlib.suppress(BlockingIOError):  # the signal itself is in self._signals
+                    self._wake_r.recv(4096)
+            else:
+                self._read(key.data, key.fileobj)  # type: ignore[arg-type]  # a worker's stdout
+        self._handle_signals()
+        self._reap()
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.restart_at is not None and worker.restart_at <= now and not self.stopping:
+                self.spawn(worker)
+
+    def _next_timeout(self) -> float:
+        due = [w.restart_at for w in self.workers if w.restart_at is not None]
+        return max(0.0, min([0.5, *(t - time.monotonic() for t in due)]))
+
+    def _wait_ready(self, workers: list[Worker]) -> bool:
+        while not self.stopping and not all(w.ready for w in workers):
+            self.step(0.5)
+        return not self.stopping
+
+    def run(self) -> int:
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.selector.register(self._wake_r, selectors.EVENT_READ)
+        old_wakeup = signal.set_wakeup_fd(self._wake_w.fileno())
+        handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        previous = {s: signal.signal(s, self._on_signal) for s in handled}
+        try:
+            self.spawn(self.workers[0])  # first alone: a bad start is said once, not N times
+            if self._wait_ready(self.workers[:1]):
+                for worker in self.workers[1:]:
+                    self.spawn(worker)
+                if self._wait_ready(self.workers):
+                    self.serving = True
+                    print(self.banner(), flush=True)
+                    while not self.stopping:
+                        self.step(self._next_timeout())
+            log.info("stopping")
+        finally:
+            self.stop_all()
+            signal.set_wakeup_fd(old_wakeup)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            self.selector.close()
+            self._wake_r.close()
+            self._wake_w.close()
+        return self.failed or 0
+
+    def banner(self) -> str:
+        lines = list(self.workers[0].banner)
+        pids = " ".join(str(w.proc.pid) for w in self.workers if w.proc is not None)
+        lines.insert(1, f"  {len(self.workers)} workers (pids {pids}) share these ports; bus {self.bus_shown}")
+        return "\n".join(lines)
+
+    def stop_all(self) -> None:
+        self.stopping = True
+        live = [w for w in self.workers if w.proc is not None]
+        for worker in live:
+            worker.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while any(w.proc is not None for w in self.workers) and time.monotonic() < deadline:
+            self.step(0.05)
+        for worker in self.workers:
+            if worker.proc is not None:
+                log.warning("worker %d (pid %d) did not stop within %.0f s: killed", worker.number,
+                            worker.proc.pid, STOP_TIMEOUT)
+                worker.proc.kill()
+                worker.proc.wait()
+                worker.proc = None
+
+
+def supervise(argv: list[str]) -> int:
+    """The `sockdash --workers N` command (N > 1): checks once, then runs the workers."""
+    from sockets_core.redis_local import LocalRedis, RedisUnavailable
+    from sockets_core.settings import parse_settings
+
+    from . import logformat
+    from .auth import load_or_create_token
+    from .cli import StartupError, prepare_data, prepare_root
+
+    settings = parse_settings(argv)  # wanted() parsed it already: no error here
+    logformat.configure(settings.log_level, settings.log_format)
+    bus = getattr(settings, "bus", None) or os.environ.get("SOCKDASH_BUS")
+    local = None
+    try:
+        prepare_root(settings.root)
+        data = prepare_data(settings.data)
+        # the token, the ports and the fallbacks are decided here once, not by each worker
+        env = {"SOCKDASH_ADMIN_TOKEN": load_or_create_token(data, settings.admin_token)}
+        ports, notes = decide_ports(settings)
+        env[NOTES_ENV] = json.dumps(notes)
+        if not bus:
+            local = LocalRedis(data, settings.workers)
+            bus = env["SOCKDASH_BUS"] = local.start()
+    except (StartupError, BindError, RedisUnavailable, OSError) as exc:
+        print(f"sockdash: error: {exc}", file=sys.stderr)
+        return 2
+    shown = f"{redact(bus)} (a private redis-server)" if local is not None else redact(bus)
+    try:
+        code = Supervisor(argv, settings, ports, env, shown).run()
+    finally:
+        if local is not None:
+            local.stop()
+    print("sockdash stopped", flush=True)
+    return code
