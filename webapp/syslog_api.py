@@ -35,7 +35,7 @@ MAX_FILTER_TEXT = 200
 BATCH_INTERVAL = 0.2  # seconds between two frames of the live feed
 BATCH_CAP = 200  # messages per frame; the rest are counted ("N more not shown")
 FEED_QUEUE = 5_000  # messages a subscription holds before the oldest are dropped
-WAIT = 1.0
+WAIT = 0.1  # seconds the feed waits on the bus before it looks for a new filter from the browser
 
 
 def filter_from(args: Any) -> SyslogFilter:
@@ -163,7 +163,7 @@ def syslog_feed(ws: Any) -> None:
         recent = newest(match, 0, BATCH_CAP)
         send_json(ws, {"type": "messages", "reset": True, "messages": [e.to_dict() for e in recent],
                        "more": 0, "status": svc.syslog.status(),
-                       "transfers": _transfers_of(match.host, svc.transfers.snapshot())})
+                       "transfers": _transfers_of(match.host, svc.transfers.snapshot()), "filter": match.asked})
 
     with svc.bus.subscribe([SYSLOG_TOPIC, TRANSFER_TOPIC], limit=FEED_QUEUE, name="ws/syslog") as sub:
         reset()

@@ -95,6 +95,7 @@ class SyslogFilter:
         self.host = host.strip().lower()
         self.severity = severity
         self.text = text.casefold()
+        self.asked = {"host": host.strip(), "severity": severity, "q": text}  # as given: echoed to the page
 
     def __call__(self, entry: SyslogEntry) -> bool:
         message = entry.message

@@ -81,6 +81,8 @@ function onMessages(message) {
     notShown = 0;
     transfers.clear();
     applyTransfers(message.transfers || []);
+    // what the server now filters by (tests wait on it; the rows below are its answer)
+    document.getElementById('syslog-filters').dataset.applied = JSON.stringify(message.filter || {});
   }
   if (message.status) {
     stateText.textContent = `${message.status.messages} of at most ${message.status.capacity} messages kept, ` +

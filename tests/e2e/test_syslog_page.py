@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import uuid
@@ -89,3 +90,16 @@ def test_a_hosts_tftp_transfers_show_beside_its_syslog(page: Page, sockdash: har
     expect(page.locator("#s-transfers")).to_be_visible()
     expect(page.locator("#s-transfer-list li", has_text=name)).to_contain_text("TFTP download")
     expect(page.locator("#s-transfer-list li", has_text=name)).to_contain_text("ok")
+
+
+def test_a_burst_shows_the_newest_and_counts_the_rest(page: Page, sockdash: harness.Sockdash) -> None:
+    open_page(page, sockdash)
+    tag = uuid.uuid4().hex[:8]
+    page.fill("#s-text", f"burst-{tag}")
+    expect(page.locator("#syslog-filters")).to_have_attribute("data-applied", re.compile(f"burst-{tag}"))
+    send(sockdash, *[f"<14>burst-{tag} {i:04d}".encode() for i in range(1_000)])
+    expect(page.locator("#s-more")).to_contain_text("more not shown")
+    expect(page.locator("#s-rows tr").last).to_contain_text(f"burst-{tag} 0999")  # the newest are shown
+    shown = page.locator("#s-rows tr").count()
+    more = int(page.locator("#s-more").inner_text().split()[0])
+    assert shown < 1_000 and shown + more == 1_000

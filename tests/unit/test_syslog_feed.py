@@ -31,7 +31,10 @@ class FeedSocket:
         self.frames.append(json.loads(text))
 
     def receive(self, timeout: float | None = None) -> str | None:
-        return self.requests.popleft() if self.requests else None
+        if self.requests:
+            return self.requests.popleft()
+        gevent.sleep(timeout or 0)  # as a socket does: nothing came within the timeout
+        return None
 
 
 def run_feed(app: Flask, ws: FeedSocket) -> gevent.Greenlet:
@@ -99,3 +102,19 @@ def test_transfer_hosts_are_read_from_peer_addresses() -> None:
     assert syslog_api.transfer_host("10.0.0.5:49152") == "10.0.0.5"
     assert syslog_api.transfer_host("[::1]:5000") == "::1"
     assert syslog_api.transfer_host("[2001:DB8::5]:69") == "2001:db8::5"
+
+
+def test_a_filter_sent_while_nothing_arrives_applies_at_once(app: Flask) -> None:  # noqa: F811
+    """Before, the feed looked for a request only between waits of 1 s on the bus: messages
+    arriving meanwhile were sent through the old filter."""
+    ws = FeedSocket()
+    feed = run_feed(app, ws)
+    try:
+        ws.requests.append(json.dumps({"filter": {"q": "upgrade"}}))
+        with gevent.Timeout(0.5):
+            while len(ws.frames) < 2:
+                gevent.sleep(0.01)
+        assert ws.frames[1]["reset"] and ws.frames[1]["filter"] == {"host": "", "severity": None, "q": "upgrade"}
+    finally:
+        ws.connected = False
+        feed.join(timeout=3)
