@@ -17,6 +17,7 @@ command -v tshark >/dev/null || missing+=(tshark)
 [ -x /usr/sbin/in.tftpd ] || missing+=(tftpd-hpa)  # the peer server of the client tests and bench/tftp.py
 command -v nft >/dev/null || missing+=(nftables)  # the lossy network namespace of test_tftp_faults.py
 command -v logger >/dev/null || missing+=(bsdutils)  # util-linux logger: a native syslog sender (test_syslog_live.py)
+command -v redis-server >/dev/null || missing+=(redis-server)  # the --bus redis:// tests (tests/redis_server.py)
 
 if ! "$python" "$here/browser.py" >/dev/null; then
   echo "ensure_peers: no Chromium found; trying 'playwright install chromium'" >&2
