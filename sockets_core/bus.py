@@ -98,6 +98,12 @@ class BoundedQueue(Generic[T]):
             self._ready.clear()
         return Batch(items, dropped)
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for an item without taking it; whether one is there."""
+        if not self._items and not self.closed:
+            self._ready.wait(timeout)
+        return bool(self._items)
+
     def pending(self) -> int:
         return len(self._items)
 

@@ -29,7 +29,7 @@ from typing import Any
 import gevent
 from flask import request
 
-from sockets_core.bus import Bus
+from sockets_core.bus import BoundedQueue
 from sockets_core.chat.history import RECENT_LIMIT
 from sockets_core.chat.hub import ChatError, ChatEvent, ChatHub, Member, check_room
 from sockets_core.chat.limits import WARNING_INTERVAL, RecentIds
@@ -86,8 +86,8 @@ class ChatSession:
         http = self.svc.http
         self.local = (http.host, http.port) if http is not None else ("0.0.0.0", 0)
         self.remote = (str(request.remote_addr), int(request.environ.get("REMOTE_PORT") or 0))
-        self._queue_bus = Bus()
-        self._queue = self._queue_bus.subscribe(limit=QUEUE_LIMIT, name=f"web chat {self.peer}")
+        # the hub's deliveries to this tab, for the writer (bounded: a slow browser loses the oldest)
+        self._queue: BoundedQueue[ChatEvent] = BoundedQueue(QUEUE_LIMIT, f"web chat {self.peer}")
         self._rooms_sent = -1  # the hub's rooms_version this browser last got
         self._stale_members: set[str] = set()  # rooms whose member list changed since last sent
         self._snapshot_at = float("-inf")  # monotonic time of the last snapshots
@@ -136,13 +136,13 @@ class ChatSession:
             if batch.items:
                 # one frame per batch: a busy room costs a browser a few frames a second;
                 # direct messages in a frame of their own, which the packet log keeps private
-                events = [e for _, e in batch.items]
+                events = batch.items
                 for group, private in (([e for e in events if e.kind != "dm"], False),
                                        ([e for e in events if e.kind == "dm"], True)):
                     if group:
                         self._out('{"type":"events","events":[' + ",".join(_event_json(e) for e in group) + "]}",
                                   private)
-            for _, event in batch.items:
+            for event in batch.items:
                 if event.kind in ("join", "leave", "nick") and self.member is not None:
                     changed_rooms.update([event.room] if event.room else self.member.rooms)
             self._stale_members |= changed_rooms
@@ -214,7 +214,7 @@ class ChatSession:
         """The hub's delivery to this tab (must not block): queued for the writer."""
         if event.kind == "dm":
             self._keep_dm(event.nick, event)
-        self._queue_bus.publish("event", event)
+        self._queue.put(event)
 
     def _keep_dm(self, partner: str, event: ChatEvent) -> None:
         if not self.client:

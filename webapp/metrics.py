@@ -119,6 +119,7 @@ class EventCounters:
                                           ["kind", "direction"], buckets=SECONDS_BUCKETS, registry=registry)
         self.chat = Counter("sockdash_chat_messages", "chat messages, actions (/me) and direct messages",
                             ["kind", "transport"], registry=registry)
+        self._instance = services.bus.instance
         self._sub = services.bus.subscribe([TRANSFER_TOPIC, CHAT_TOPIC], limit=QUEUE_LIMIT, name="metrics")
         self._greenlet = gevent.spawn(self._run)
 
@@ -137,8 +138,9 @@ class EventCounters:
             if status != "refused":  # a refusal moved nothing and took no time
                 self.transfer_bytes.labels(kind, direction).observe(item["bytes"])
                 self.transfer_seconds.labels(kind, direction).observe(item["elapsed"])
-        elif topic == CHAT_TOPIC and item.kind in CHAT_KINDS:
-            self.chat.labels(item.kind, item.transport).inc()
+        elif topic == CHAT_TOPIC and item["kind"] in CHAT_KINDS and item["instance"] == self._instance:
+            # chat items are dicts (chat/wire.py); each instance counts what its members said
+            self.chat.labels(item["kind"], item["transport"]).inc()
 
     def close(self) -> None:
         self._sub.close()

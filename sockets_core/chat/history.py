@@ -95,7 +95,8 @@ class ChatHistory:
         return int(self._db.execute(f"SELECT COALESCE(SUM({_ROW_SIZE}), 0) FROM messages").fetchone()[0])
 
     def last_id(self) -> int:
-        """The highest id stored or waiting to be (the hub draws new ids above it)."""
+        """The highest id stored or waiting to be, of any instance (the hub draws new ids
+        above it; ids are cluster-unique: ``counter * ID_SLOTS + slot``, hub.py)."""
         stored = int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0])
         return max([stored, *(row[0] or 0 for row in self._pending)])
 
@@ -121,10 +122,12 @@ class ChatHistory:
         try:
             with self._db:
                 self._db.execute("BEGIN")
-                self._db.executemany(
-                    "INSERT INTO messages (id, room, time, nick, transport, kind, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    rows)
-                self.size += pending_bytes
+                # OR IGNORE: a message stored already (a backfill replaying the cluster's stream,
+                # another process on the same file) is kept once, not an error that loses the batch
+                inserted = self._db.executemany(
+                    "INSERT OR IGNORE INTO messages (id, room, time, nick, transport, kind, text) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", rows).rowcount
+                self.size = self.size + pending_bytes if inserted == len(rows) else self._measure()
                 for room in sorted({row[1] for row in rows}):
                     self._trim_room(room)
                 if self.size > self.max_bytes:

@@ -58,6 +58,13 @@ class RoomTable(Generic[M]):
         self.version += 1
         return evicted
 
+    def adopt(self, room: str) -> None:
+        """A room someone on another instance is in: listed here too, past the cap if need
+        be (that instance checked its own; refusing would only make the views differ)."""
+        if room not in self._rooms:
+            self._rooms[room] = _Room()
+            self.version += 1
+
     def has_space(self) -> bool:
         """Whether ``open`` would succeed: below the cap, or an empty room to close."""
         return len(self._rooms) < self.max_rooms or bool(self._empty)

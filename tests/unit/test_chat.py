@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,9 @@ def test_messages_reach_everyone_in_the_room_but_the_author() -> None:
     hub.say(a, "hello", 1.0)
     assert [e.text for e in b_in if e.kind == "message"] == ["hello"]
     assert not [e for e in a_in if e.kind == "message"] and not [e for e in c_in if e.kind == "message"]
-    assert any(item.kind == "message" for _, item in sub.get_batch(timeout=0).items)
+    # on the bus as a JSON-able dict (what a Redis bus carries between instances)
+    said = [item for _, item in sub.get_batch(timeout=0).items if item["kind"] == "message"]
+    assert said == [json.loads(json.dumps(said[0]))] and said[0]["instance"] == "local"
 
 
 def test_nicks_are_unique_across_transports_case_insensitively() -> None:
@@ -422,6 +425,7 @@ def test_a_members_adapter_state_is_typed_fields() -> None:
     """What the adapters keep per member (address, encoding, the web client's secret, the UDP
     peer's last datagram and socket address) are fields with defaults, not a dict of anything."""
     web = Member("carol", "web", lambda event: None, client="secret", address="[::1]:5000")
-    assert (web.peer, web.client, web.encoding, web.sockaddr, web.gone) == ("[::1]:5000", "secret", "utf-8", None, False)
+    assert (web.peer, web.client, web.encoding, web.sockaddr, web.gone) == (
+        "[::1]:5000", "secret", "utf-8", None, False)
     assert Member("dave", "tcp", lambda event: None).peer == "dave"  # no address: the nick names it in logs
     assert not hasattr(web, "extra")

@@ -8,6 +8,7 @@ import pytest
 from sockets_core.chat.commands import WEB_HELP, handle_line, run_command
 from sockets_core.chat.history import ChatHistory
 from sockets_core.chat.hub import ChatError, ChatEvent, ChatHub, Member
+from sockets_core.chat.presence import ID_SLOTS
 from sockets_core.chat.private import ENTRY_OVERHEAD, PrivateMessages
 
 
@@ -58,14 +59,16 @@ def test_message_ids_rise_across_a_restart_even_after_the_history_was_cleared(tm
     hub = ChatHub(history=history)
     a, _ = member(hub, "alice")
     ids = [hub.say(a, f"m{i}", 1_000.0).id for i in range(3)]
-    assert ids == [1_000_000, 1_000_001, 1_000_002]  # the time in ms, then one more each
-    assert hub.direct(a, "alice", "note to self", 1_000.0).id == 1_000_003  # direct messages draw from them too
+    # the time in ms, then one more each, times ID_SLOTS plus this instance's slot (0 alone)
+    assert ids == [1_000_000 * ID_SLOTS, 1_000_001 * ID_SLOTS, 1_000_002 * ID_SLOTS]
+    assert hub.direct(a, "alice", "note to self", 1_000.0).id == 1_000_003 * ID_SLOTS  # direct messages too
     assert [e.id for e in history.recent("lobby")] == ids  # stored under their ids
     history.close()
     reopened = ChatHistory(path)
-    assert ChatHub(history=reopened)._new_id(10.0) == 1_000_003  # a clock behind: still above what is stored
+    # a clock behind: still above what is stored
+    assert ChatHub(history=reopened)._new_id(10.0) == 1_000_003 * ID_SLOTS
     reopened.clear("lobby")
-    assert ChatHub(history=reopened)._new_id(2_000.0) == 2_000_000  # a cleared store: the clock keeps them rising
+    assert ChatHub(history=reopened)._new_id(2_000.0) == 2_000_000 * ID_SLOTS  # a cleared store: the clock
     reopened.close()
 
 
