@@ -9,6 +9,10 @@
 #               LOCK_ARGS=--upgrade (or --upgrade-package NAME) says otherwise
 #   make lint   ruff check and mypy with their settings in pyproject.toml (strict for sockets_core/);
 #               not part of make test yet
+# A try of the cluster (issue 12):
+#   make cluster  a redis-server on a unix socket in .sockdash/cluster and two sockdash instances on it:
+#               A (--workers 2, dashboard on 8000) and B (dashboard on 8001, its services on other ports);
+#               Ctrl-C stops all three. ARGS go to both instances
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,7 +23,9 @@ ARGS ?=
 PYTEST_ARGS ?= tests/unit tests/integration tests/e2e
 LOCK_ARGS ?=
 
-.PHONY: run test install peers lock lint clean
+CLUSTER := $(CURDIR)/.sockdash/cluster
+
+.PHONY: run test install peers lock lint clean cluster
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -59,6 +65,21 @@ lint: $(STAMP)
 	$(BIN)/ruff check . || status=1; \
 	$(BIN)/mypy || status=1; \
 	exit $$status
+
+# Redis without a TCP port or a file on disk (a bus, not a store); the instances find it through
+# SOCKDASH_BUS. The trap stops the three processes however the recipe ends.
+cluster: $(STAMP)
+	@command -v redis-server >/dev/null || { echo "make cluster needs redis-server (apt-get install redis-server)" >&2; exit 1; }
+	@mkdir -p $(CLUSTER)/a $(CLUSTER)/b; rm -f $(CLUSTER)/redis.sock; \
+	trap 'kill $$a $$b $$redis 2>/dev/null; wait' EXIT INT TERM; \
+	redis-server --save '' --appendonly no --port 0 --unixsocket $(CLUSTER)/redis.sock --unixsocketperm 700 \
+	  --dir $(CLUSTER) --logfile redis.log & redis=$$!; \
+	for i in $$(seq 100); do [ -S $(CLUSTER)/redis.sock ] && break; sleep 0.1; done; \
+	export SOCKDASH_BUS=unix://$(CLUSTER)/redis.sock; \
+	$(BIN)/sockdash --workers 2 --data $(CLUSTER)/a $(ARGS) & a=$$!; \
+	$(BIN)/sockdash --data $(CLUSTER)/b --http-port 8001 --tcp-chat-port 8889 --udp-chat-port 8990 \
+	  --file-port 8081 --tftp-port 6970 --syslog-port 5515 $(ARGS) & b=$$!; \
+	wait $$a $$b
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -25,7 +25,6 @@ private Redis; SIGHUP is passed on (each worker reads the --tftp-map again).
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -38,8 +37,10 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from sockets_core.servers.listen import HANDED_DOWN_ENV, BindError, bind_socket, hand_down
-from sockets_core.settings import SERVICES, Settings
+from sockets_core.servers.listen import HANDED_DOWN_ENV, BindError, hand_down
+from sockets_core.settings import Settings
+
+from .worker_ports import bind_shared, decide_ports
 
 if TYPE_CHECKING:
     import subprocess
@@ -51,9 +52,8 @@ NOTES_ENV = "SOCKDASH_WORKER_NOTES"  # JSON: service -> why its port is not the 
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 10.0
 STABLE_AFTER = 30.0  # a worker that served this long before dying starts again at once
+START_TIMEOUT = 60.0  # a worker that has not printed its banner by then is taken as failed
 STOP_TIMEOUT = 3.0  # a worker stops within 2 s (README); after this it is killed
-KINDS = {"http": socket.SOCK_STREAM, "tcp_chat": socket.SOCK_STREAM, "udp_chat": socket.SOCK_DGRAM,
-         "file": socket.SOCK_STREAM, "tftp": socket.SOCK_DGRAM, "syslog": socket.SOCK_DGRAM}
 TEXT_FORMAT = "%(asctime)s %(levelname)s worker %(worker)s %(name)s: %(message)s"
 
 
@@ -86,43 +86,6 @@ def tag_logs(number: int, log_format: str) -> None:
 
 
 # -- in the supervisor -----------------------------------------------------------------------
-def decide_ports(settings: Settings) -> tuple[dict[str, int], dict[str, str]]:
-    """Each enabled service's port, decided once for every worker, and the notes of those that
-    took their fallback port. A plain bind: it fails when anything holds the port, even a
-    sockdash whose workers share it (SO_REUSEPORT would join that group)."""
-    from sockets_core.services import fallback_port
-
-    ports: dict[str, int] = {}
-    notes: dict[str, str] = {}
-    for name in ("http", *(s for s in SERVICES if s not in settings.disabled)):
-        port = settings.port_of(name)
-        try:
-            probe = bind_socket(name, settings.host, port, KINDS[name])
-        except BindError as exc:
-            fallback = fallback_port(name, port, exc)
-            if fallback is None:
-                raise
-            probe = bind_socket(name, settings.host, fallback, KINDS[name])
-            reason = "is in use" if exc.cause.errno == errno.EADDRINUSE else "needs root"
-            notes[name] = f"port {port} {reason}; using {fallback} instead"
-        ports[name] = probe.getsockname()[1]
-        probe.close()  # closed before the workers bind: a bound probe would take part of the traffic
-    return ports, notes
-
-
-def bind_shared(host: str, ports: dict[str, int]) -> dict[str, socket.socket]:
-    """One worker's sockets, on the decided ports, in the SO_REUSEPORT group."""
-    sockets: dict[str, socket.socket] = {}
-    try:
-        for name, port in ports.items():
-            sockets[name] = bind_socket(name, host, port, KINDS[name], reuse_port=True)
-    except BindError:
-        for sock in sockets.values():
-            sock.close()
-        raise
-    return sockets
-
-
 def redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
@@ -138,7 +101,12 @@ def _die_with_parent() -> None:
 
 
 def describe_exit(code: int) -> str:
-    return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"
 
 
 @dataclass
@@ -271,7 +239,11 @@ class Supervisor:
         return max(0.0, min([0.5, *(t - time.monotonic() for t in due)]))
 
     def _wait_ready(self, workers: list[Worker]) -> bool:
+        deadline = time.monotonic() + START_TIMEOUT
         while not self.stopping and not all(w.ready for w in workers):
+            if time.monotonic() > deadline:
+                log.error("the workers did not start within %.0f s", START_TIMEOUT)
+                self.failed, self.stopping = 1, True
             self.step(0.5)
         return not self.stopping
 
