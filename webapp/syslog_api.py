@@ -15,17 +15,19 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-import gevent
 from flask import Blueprint, Response, abort, jsonify, request
 from flask_sock import Sock
 
+from sockets_core.bus import Batch
+from sockets_core.services import Services
 from sockets_core.syslog.parse import parse_severity
 from sockets_core.syslog.store import SYSLOG_TOPIC, SyslogEntry, SyslogFilter
 from sockets_core.transfers import TRANSFER_TOPIC
 
 from .api import CHUNK_EVENTS, _export_name, _stepped
 from .context import services
-from .frames import expect, parse_request, send_json, to_json
+from .feed import Feed, FeedRoute, Out, feed
+from .frames import expect, to_json
 
 bp = Blueprint("syslog_api", __name__)
 
@@ -35,7 +37,6 @@ MAX_FILTER_TEXT = 200
 BATCH_INTERVAL = 0.2  # seconds between two frames of the live feed
 BATCH_CAP = 200  # messages per frame; the rest are counted ("N more not shown")
 FEED_QUEUE = 5_000  # messages a subscription holds before the oldest are dropped
-WAIT = 0.1  # seconds the feed waits on the bus before it looks for a new filter from the browser
 
 
 def filter_from(args: Any) -> SyslogFilter:
@@ -146,51 +147,56 @@ def _transfers_of(host: str, transfers: Iterable[dict[str, Any]]) -> list[dict[s
 FILTER_HELP = 'send {"filter": {"host": ..., "severity": ..., "q": ...}} with severity a name or 0-7'
 
 
-def _feed_filter(text: str | bytes) -> SyslogFilter:
-    """The filter a browser asked for; ValueError (FrameError is one) says what is wrong."""
-    wanted = expect(parse_request(text), "filter", dict)
-    if wanted is None:
-        raise ValueError(FILTER_HELP)
-    return filter_from(wanted)
+class SyslogRoute(FeedRoute):
+    """The /ws/syslog feed: the newest messages on connect and after each filter ("reset"),
+    then each batch's matching ones (at most BATCH_CAP, the rest counted in "more") and,
+    for a host, its transfers."""
+
+    drop_note = False  # "more" counts them
+
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        self.match = SyslogFilter()
+        self.feed: Feed | None = None
+
+    def opening(self) -> list[Out]:
+        recent = newest(self.match, 0, BATCH_CAP)
+        return [{"type": "messages", "reset": True, "messages": [e.to_dict() for e in recent], "more": 0,
+                 "status": self.svc.syslog.status(),
+                 "transfers": _transfers_of(self.match.host, self.svc.transfers.snapshot()),
+                 "filter": self.match.asked}]
+
+    def on_request(self, message: dict[str, Any]) -> list[Out]:
+        wanted = expect(message, "filter", dict)
+        if wanted is None:
+            raise ValueError(FILTER_HELP)
+        self.match = filter_from(wanted)  # a ValueError leaves the filter in force
+        if self.feed is not None:
+            self.feed.discard_pending()  # what came before the reset is in it
+        return self.opening()
+
+    def render(self, batch: Batch) -> list[Out]:
+        frames: list[Out] = []
+        entries = [item for topic, item in batch.items if topic == SYSLOG_TOPIC]
+        if not self.match.empty:  # parsing them for the filter, in steps (see newest())
+            entries = [e for e in _paced(entries) if self.match(e)]
+        transfers = _transfers_of(self.match.host,
+                                  (item for topic, item in batch.items if topic == TRANSFER_TOPIC))
+        if entries or batch.dropped:
+            kept = entries[-BATCH_CAP:]
+            frames.append({"type": "messages", "messages": [e.to_dict() for e in kept],
+                           "more": batch.dropped + len(entries) - len(kept), "status": self.svc.syslog.status()})
+        if transfers:
+            frames.append({"type": "transfer-updates", "transfers": transfers})
+        return frames
 
 
 def syslog_feed(ws: Any) -> None:
     """The /ws/syslog session (a flask-sock WebSocket; run inside a request)."""
-    svc = services()
-    match = SyslogFilter()
-
-    def reset() -> None:
-        recent = newest(match, 0, BATCH_CAP)
-        send_json(ws, {"type": "messages", "reset": True, "messages": [e.to_dict() for e in recent],
-                       "more": 0, "status": svc.syslog.status(),
-                       "transfers": _transfers_of(match.host, svc.transfers.snapshot()), "filter": match.asked})
-
-    with svc.bus.subscribe([SYSLOG_TOPIC, TRANSFER_TOPIC], limit=FEED_QUEUE, name="ws/syslog") as sub:
-        reset()
-        while ws.connected:
-            text = ws.receive(timeout=0)
-            if text:
-                try:
-                    match = _feed_filter(text)
-                except ValueError as exc:  # the filter in force stays
-                    send_json(ws, {"type": "error", "error": str(exc)})
-                else:
-                    sub.get_batch(timeout=0)  # what came before the reset is in it
-                    reset()
-                    continue
-            batch = sub.get_batch(timeout=WAIT)
-            entries = [item for topic, item in batch.items if topic == SYSLOG_TOPIC]
-            if not match.empty:  # parsing them for the filter, in steps (see newest())
-                entries = [e for e in _paced(entries) if match(e)]
-            transfers = _transfers_of(match.host, (item for topic, item in batch.items if topic == TRANSFER_TOPIC))
-            if entries or batch.dropped:
-                kept = entries[-BATCH_CAP:]
-                send_json(ws, {"type": "messages", "messages": [e.to_dict() for e in kept],
-                               "more": batch.dropped + len(entries) - len(kept), "status": svc.syslog.status()})
-            if transfers:
-                send_json(ws, {"type": "transfer-updates", "transfers": transfers})
-            if entries or batch.dropped or transfers:
-                gevent.sleep(BATCH_INTERVAL)  # let the next batch gather
+    route = SyslogRoute(services())
+    route.feed = feed(ws, route, [SYSLOG_TOPIC, TRANSFER_TOPIC], limit=FEED_QUEUE, name="ws/syslog",
+                      batch_interval=BATCH_INTERVAL)
+    route.feed.run()
 
 
 def register(sock: Sock) -> None:

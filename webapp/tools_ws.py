@@ -12,15 +12,19 @@ import logging
 from typing import Any
 
 from sockets_core.addresses import parse_hostport
+from sockets_core.bus import Batch
 from sockets_core.chat.autoreply import RuleError
 from sockets_core.tools.payload import PayloadError, build
 from sockets_core.tools.sessions import TOOLS_TOPIC, ToolError, open_tftp
 from webapp.tftp_cli import TFTP_PORT
 
 from .context import services
-from .frames import parse_request, send_json
+from .feed import FeedRoute, Out, serve
+from .frames import FrameError, parse_request
 
 log = logging.getLogger(__name__)
+
+TOOLS_QUEUE = 5_000
 
 
 def _int(value: Any, default: int | None = None) -> int | None:
@@ -88,21 +92,49 @@ def handle(message: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def answer(text: str) -> dict[str, Any] | None:
+def answer(text: str | bytes) -> dict[str, Any] | None:
     """The reply to one request from the page, errors included, carrying its ``ref``."""
-    message: Any = None
     try:
         message = parse_request(text)
-        reply = handle(message)
-    except (ToolError, PayloadError, RuleError, ValueError, OSError) as exc:
-        reply = {"type": "error", "text": str(exc)}
-    except Exception as exc:  # a tool's failure must not end the admin's page
-        log.exception("tools: request failed")
-        reply = {"type": "error", "text": f"failed: {exc}"}
-    ref = message.get("ref") if isinstance(message, dict) else None
-    if isinstance(ref, str):
-        reply = {**(reply or {"type": "done"}), "ref": ref}  # "done": the page clears that form's error
-    return reply
+    except FrameError as exc:
+        return ToolsRoute().error_frame(str(exc))
+    return ToolsRoute().reply(message)
+
+
+class ToolsRoute(FeedRoute):
+    """Every open session with its recent events first, then their events and state changes;
+    after a drop the whole list again."""
+
+    drop_note = False
+
+    def opening(self) -> list[Out]:
+        return [{"type": "sessions", "sessions": services().tools.snapshot()},
+                {"type": "autoreply", "services": _service_rules()}]
+
+    def on_request(self, message: dict[str, Any]) -> list[Out]:
+        reply = self.reply(message)
+        return [reply] if reply is not None else []
+
+    def reply(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            reply = handle(message)
+        except (ToolError, PayloadError, RuleError, ValueError, OSError) as exc:
+            reply = self.error_frame(str(exc))
+        except Exception as exc:  # a tool's failure must not end the admin's page
+            log.exception("tools: request failed")
+            reply = self.error_frame(f"failed: {exc}")
+        ref = message.get("ref")
+        if isinstance(ref, str):
+            reply = {**(reply or {"type": "done"}), "ref": ref}  # "done": the page clears that form's error
+        return reply
+
+    def error_frame(self, text: str) -> dict[str, Any]:
+        return {"type": "error", "text": text}
+
+    def render(self, batch: Batch) -> list[Out]:
+        if batch.dropped:
+            return [{"type": "sessions", "sessions": services().tools.snapshot()}]
+        return [{"type": "updates", "updates": [item for _, item in batch.items]}] if batch.items else []
 
 
 def _service_rules() -> dict[str, list[dict[str, str]]]:
@@ -112,18 +144,4 @@ def _service_rules() -> dict[str, list[dict[str, str]]]:
 def register(sock: Any) -> None:
     @sock.route("/ws/tools")
     def tools_feed(ws: Any) -> None:
-        svc = services()
-        with svc.bus.subscribe([TOOLS_TOPIC], limit=5_000, name="ws/tools") as sub:
-            send_json(ws, {"type": "sessions", "sessions": svc.tools.snapshot()})
-            send_json(ws, {"type": "autoreply", "services": _service_rules()})
-            while ws.connected:
-                text = ws.receive(timeout=0)
-                if text:
-                    reply = answer(text)
-                    if reply is not None:
-                        send_json(ws, reply)
-                batch = sub.get_batch(timeout=0.1)
-                if batch.dropped:
-                    send_json(ws, {"type": "sessions", "sessions": svc.tools.snapshot()})
-                elif batch.items:
-                    send_json(ws, {"type": "updates", "updates": [item for _, item in batch.items]})
+        serve(ws, ToolsRoute(), [TOOLS_TOPIC], limit=TOOLS_QUEUE, name="ws/tools")

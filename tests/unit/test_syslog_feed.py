@@ -31,10 +31,11 @@ class FeedSocket:
         self.frames.append(json.loads(text))
 
     def receive(self, timeout: float | None = None) -> str | None:
-        if self.requests:
-            return self.requests.popleft()
-        gevent.sleep(timeout or 0)  # as a socket does: nothing came within the timeout
-        return None
+        # as a socket does: wait up to ``timeout`` for a request (the feed's reader blocks here)
+        with gevent.Timeout(timeout, False):
+            while not self.requests:
+                gevent.sleep(0.005)
+        return self.requests.popleft() if self.requests else None
 
 
 def run_feed(app: Flask, ws: FeedSocket) -> gevent.Greenlet:
