@@ -161,3 +161,47 @@ def test_a_port_in_use_is_said_once_by_the_supervisor(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"sockdash: error: http: port {port} on {HOST} is already in use"]
+
+
+def test_sighup_reaches_every_worker_and_kills_none(tmp_path: Path) -> None:
+    rules = tmp_path / "map"
+    rules.write_text("r ^old new\n")
+    sd = start_workers(tmp_path, "--tftp-map", str(rules))
+    try:
+        pids = worker_pids(sd)
+        sd.proc.send_signal(signal.SIGHUP)
+        for number in (1, 2):
+            sd.wait_for(lambda n=number: any(f"worker {n} " in line and f"tftp map {rules} reloaded" in line
+                                             for line in sd.output), what=f"worker {number} reloads the map")
+        assert worker_pids(sd) == pids
+    finally:
+        assert sd.stop() == 0
+
+
+def test_sighup_without_a_map_is_no_reason_to_die(tmp_path: Path) -> None:
+    sd = start_workers(tmp_path)
+    try:
+        pids = worker_pids(sd)
+        sd.proc.send_signal(signal.SIGHUP)
+        sd.wait_for(lambda: any("SIGHUP: nothing to reload" in line for line in sd.output), what="the note")
+        assert worker_pids(sd) == pids and sd.proc.poll() is None
+    finally:
+        assert sd.stop() == 0
+
+
+def test_a_given_bus_is_used_and_no_private_redis_is_started(tmp_path: Path) -> None:
+    from sockets_core.redis_local import LocalRedis
+
+    (tmp_path / "theirs").mkdir()
+    theirs = LocalRedis(tmp_path / "theirs", 2)  # a Redis of the user's, here on a unix socket
+    url = theirs.start()
+    try:
+        sd = start(tmp_path, "--workers", "2", env={"SOCKDASH_BUS": url})
+        try:
+            assert redis_pids(sd) == [] and not (sd.data / "redis.sock").exists()
+            assert any(line.startswith("  2 workers") and line.endswith(f"bus {url}") for line in sd.output)
+            assert len(status_of_each_worker(sd)) == 2
+        finally:
+            assert sd.stop() == 0
+    finally:
+        theirs.stop()
