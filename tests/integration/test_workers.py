@@ -205,3 +205,28 @@ def test_a_given_bus_is_used_and_no_private_redis_is_started(tmp_path: Path) -> 
             assert sd.stop() == 0
     finally:
         theirs.stop()
+
+
+def test_workers_auto_is_one_per_core_and_the_environment_sets_it() -> None:
+    from sockets_core.settings import parse_settings
+
+    assert parse_settings(["--workers", "auto"], {}).workers == len(os.sched_getaffinity(0))
+    assert parse_settings([], {"SOCKDASH_WORKERS": "3"}).workers == 3
+    assert parse_settings([], {}).workers == 1
+
+
+def test_a_killed_supervisor_leaves_no_worker_and_no_redis_behind(tmp_path: Path) -> None:
+    sd = start_workers(tmp_path)
+    pids = worker_pids(sd) + redis_pids(sd)
+    sd.proc.kill()  # no chance to stop anything: the kernel's parent-death signal does it
+    sd.proc.wait(5)
+    wait_for(lambda: not [p for p in pids if alive(p)], timeout=10, what="workers and redis gone")
+    sd.stop()
+
+
+def test_json_log_lines_carry_the_worker_number(tmp_path: Path) -> None:
+    sd = start_workers(tmp_path, "--log-format", "json")
+    assert sd.stop() == 0
+    records = [json.loads(line) for line in sd.output if line.startswith("{")]
+    stopping = {r.get("worker") for r in records if r["message"] == "stopping"}
+    assert {1, 2} <= stopping, records
