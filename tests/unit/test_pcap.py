@@ -1,32 +1,16 @@
-import shutil
 import struct
-import subprocess
+from itertools import pairwise
 from pathlib import Path
 
 from sockets_core.bus import Bus
 from sockets_core.packetfile import PacketFileWriter
 from sockets_core.packetlog import PacketLog
-from sockets_core.pcap import LINKTYPE_RAW, to_pcap
+from sockets_core.pcap import to_pcap
+from tests.harness import pcap_records as records
+from tests.harness import pcap_tcp_fields as tcp_fields
 
 SERVER = ("127.0.0.1", 8888)
 CLIENT = ("127.0.0.1", 50000)
-
-
-def records(data: bytes) -> list[tuple[bytes, int]]:
-    magic, _, _, _, _, _, linktype = struct.unpack("<IHHiIII", data[:24])
-    assert magic == 0xA1B2C3D4 and linktype == LINKTYPE_RAW
-    out, offset = [], 24
-    while offset < len(data):
-        _, _, incl, orig = struct.unpack("<IIII", data[offset:offset + 16])
-        out.append((data[offset + 16:offset + 16 + incl], orig))
-        offset += 16 + incl
-    return out
-
-
-def tcp_fields(frame: bytes) -> tuple[int, int, int, bytes]:
-    ihl = (frame[0] & 0x0F) * 4
-    seq, ack, _, flags = struct.unpack("!IIBB", frame[ihl + 4:ihl + 14])
-    return seq, ack, flags, frame[ihl + 20:]
 
 
 def test_tcp_connection_becomes_a_consistent_stream() -> None:
@@ -73,11 +57,11 @@ def test_ipv6_frames() -> None:
 def test_rings_are_per_service_so_a_bulk_flow_keeps_the_chat() -> None:
     log = PacketLog(capacity=100)
     log.record("tcp_chat", "tcp", "data", "in", SERVER, CLIENT, b"important line\n")
-    for i in range(10_000):
+    for _ in range(10_000):
         log.record("tftp", "udp", "data", "out", ("127.0.0.1", 69), CLIENT, b"x")
     assert [e.payload for e in log.events(service="tcp_chat")] == [b"important line\n"]
     assert len(log.events(service="tftp")) == 100 and len(log) == 101
-    assert [e.service for e in log.events()][0] == "tcp_chat"  # merged in time order
+    assert next(e.service for e in log.events()) == "tcp_chat"  # merged in time order
     assert len(log.events(peer="127.0.0.1:50000")) == 101 and log.events(peer="10.0.0.1") == []
 
 
@@ -105,7 +89,7 @@ def test_events_larger_than_an_ip_packet_are_split() -> None:
     data = frames[3:]
     assert sum(orig - 40 for _, orig in data) == 1 << 20 and all(orig <= 65535 for _, orig in data)
     seqs = [tcp_fields(f)[0] for f, _ in data]
-    assert all(b - a == 65495 for a, b in zip(seqs, seqs[1:]))
+    assert all(b - a == 65495 for a, b in pairwise(seqs))
 
 
 def test_a_client_port_used_twice_gets_new_sequence_numbers() -> None:
@@ -146,45 +130,3 @@ def test_the_file_is_written_as_the_events_are_read() -> None:
     rest = list(chunks)
     assert read == 2_000 and len(rest) == 19 and all(rest)  # never an empty chunk
     assert len(records(header + first + b"".join(rest))) == 1_000
-
-
-def _tshark(pcap: Path, *args: str) -> list[list[str]]:
-    assert shutil.which("tshark"), "tshark is missing: run make test (tests/tools/ensure_peers.sh installs it)"
-    out = subprocess.run(["tshark", "-r", str(pcap), *args], check=False, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return [line.split("\t") for line in out.stdout.splitlines()]
-
-
-def test_a_connection_sockdash_opened_has_its_syn_from_sockdash(tmp_path: Path) -> None:
-    """The TCP client tool connects out: in the export the SYN goes from its port to the
-    server's, and tshark sees its request as the client's (not client and server swapped)."""
-    from gevent import socket
-
-    from sockets_core.tools.sessions import ToolManager
-
-    packetlog = PacketLog()
-    manager = ToolManager(Bus(), packetlog, "127.0.0.1", lambda: set())
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
-    try:
-        client = manager.open("tcp-client", "127.0.0.1", server.getsockname()[1])
-        accepted, _ = server.accept()
-        client.send(b"GET / HTTP/1.0\r\n\r\n", None)
-        assert accepted.recv(100) == b"GET / HTTP/1.0\r\n\r\n"
-        accepted.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
-        accepted.close()
-        client._greenlets[-1].join(5)  # the reader sees the close and taps it
-        pcap = tmp_path / "tools.pcap"
-        pcap.write_bytes(b"".join(to_pcap(packetlog.events(service="tools"))))
-        tool_port, server_port = str(client.local[1]), str(server.getsockname()[1])
-        syn = _tshark(pcap, "-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0", "-T", "fields",
-                      "-e", "tcp.srcport", "-e", "tcp.dstport")
-        assert syn == [[tool_port, server_port]]
-        requests = _tshark(pcap, "-d", f"tcp.port=={server_port},http", "-Y", "http.request",
-                           "-T", "fields", "-e", "tcp.srcport")
-        assert requests == [[tool_port]]
-        assert _tshark(pcap, "-Y", "tcp.analysis.flags && !tcp.analysis.window_update") == []
-    finally:
-        server.close()
-        manager.close_all()
