@@ -126,7 +126,9 @@ class TftpDrive:
         return received
 
     def _fit(self, packet: bytes, limit: int | None) -> bytes:
-        return error_reply.fit(packet, limit) if self.limit_errors and limit is not None else packet
+        if self.limit_errors and limit is not None and len(packet) > limit:  # only an ERROR is ever cut
+            return error_reply.fit(packet, limit)
+        return packet
 
     # -- the transfer ---------------------------------------------------------------------------
     def run(self, machine: Machine, start: Iterable[bytes], *, server: SockAddress | None = None,

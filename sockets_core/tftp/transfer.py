@@ -35,12 +35,25 @@ from collections.abc import Callable
 
 from .netascii import NetasciiDecoder, to_netascii
 from .options import DEFAULT_BLKSIZE, DEFAULT_TIMEOUT, DEFAULT_WINDOW_BYTES, MAX_BLKSIZE, MAX_WINDOWSIZE, negotiate
-from .packets import (DATA, ERR_DISK_FULL, ERR_ILLEGAL, Ack, Data, Request, encode_ack, encode_data, encode_error,
-                      encode_oack)
+from .packets import (
+    ACK,
+    DATA,
+    ERR_DISK_FULL,
+    ERR_ILLEGAL,
+    Ack,
+    Data,
+    Request,
+    encode_ack,
+    encode_data,
+    encode_error,
+    encode_oack,
+)
 from .retransmit import CLIENT_RESEND, DEFAULT_RETRIES, TransferBase
 
 __all__ = ["CLIENT_RESEND", "DEFAULT_BLKSIZE", "DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_WINDOW_BYTES",
            "MAX_BLKSIZE", "MAX_WINDOWSIZE", "ReadTransfer", "WriteTransfer", "negotiate", "to_netascii"]
+
+ACK_OPCODE = ACK.to_bytes(2, "big")
 
 
 
@@ -54,7 +67,8 @@ class ReadTransfer(TransferBase):
         self.size = None if netascii else size  # what goes on the wire; netascii grows by its CRs
         self._read = read
         self._netascii = netascii
-        self._pending = b""
+        self._pending = b""  # read from the file, not yet in a block: from _offset on
+        self._offset = 0
         self._eof = False
         self._oack: bytes | None = None
         self._acked = 0  # blocks acknowledged so far (absolute count)
@@ -77,17 +91,24 @@ class ReadTransfer(TransferBase):
 
     def _produce(self) -> None:
         """Fill the window with new blocks, as many as fit and the file has."""
+        blksize = self.blksize
         while self._last_block is None and len(self._window) < self.windowsize:
-            while len(self._pending) < self.blksize and not self._eof:
-                chunk = self._read(max(self.blksize, 65536))
-                if not chunk:
-                    self._eof = True
-                self._pending += to_netascii(chunk) if self._netascii else chunk
-            payload, self._pending = self._pending[:self.blksize], self._pending[self.blksize:]
+            if len(self._pending) - self._offset < blksize and not self._eof:
+                # refill in 64 KiB reads; the block is cut at an offset (slicing the rest of
+                # the buffer off at each block copied ~32 KiB a block: 8% of a transfer's CPU)
+                rest = self._pending[self._offset:]
+                while len(rest) < blksize and not self._eof:
+                    chunk = self._read(max(blksize, 65536))
+                    if not chunk:
+                        self._eof = True
+                    rest += to_netascii(chunk) if self._netascii else chunk
+                self._pending, self._offset = rest, 0
+            payload = self._pending[self._offset:self._offset + blksize]
+            self._offset += len(payload)
             number = self._acked + len(self._window) + 1
             self._window.append(encode_data(number, payload))
             self.bytes_moved += len(payload)
-            if len(payload) < self.blksize:
+            if len(payload) < blksize:
                 self._last_block = number
 
     def _send_window(self) -> list[bytes]:
@@ -114,21 +135,25 @@ class ReadTransfer(TransferBase):
     def receive(self, data: bytes, now: float) -> list[bytes]:
         if self.done:
             return []
-        packet = self._decode(data)
-        if packet is None:
-            return []
-        if isinstance(packet, Data):
-            self._finish("client sent DATA during a download")
-            return [encode_error(ERR_ILLEGAL, "Unexpected DATA")]
+        if len(data) == 4 and data[:2] == ACK_OPCODE:
+            block = int.from_bytes(data[2:], "big")  # the usual ACK: no decode (a lock-step block's hot path)
+        else:
+            packet = self._decode(data)
+            if packet is None:
+                return []
+            if isinstance(packet, Data):
+                self._finish("client sent DATA during a download")
+                return [encode_error(ERR_ILLEGAL, "Unexpected DATA")]
+            block = packet.block
         if self._oack is not None:
-            if packet.block != 0:
+            if block != 0:
                 return []
             self._oack = None
             self._progress(now)
             self._arm(now)
             return self._send_window()
         # which block of the window does this ACK name? (16-bit numbers wrap)
-        ahead = (packet.block - self._acked) & 0xFFFF
+        ahead = (block - self._acked) & 0xFFFF
         if ahead == 0 or ahead > len(self._window):
             return []  # a duplicate or stale ACK: never resend on it
         for _ in range(ahead):
