@@ -230,3 +230,27 @@ def test_json_log_lines_carry_the_worker_number(tmp_path: Path) -> None:
     records = [json.loads(line) for line in sd.output if line.startswith("{")]
     stopping = {r.get("worker") for r in records if r["message"] == "stopping"}
     assert {1, 2} <= stopping, records
+
+
+def post_as_admin(sd: Sockdash, path: str) -> int:
+    """POST on a new connection; the worker that answered."""
+    request = urllib.request.Request(sd.base_url + path, method="POST",
+                                     headers={"Authorization": f"Bearer {sd.token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return int(response.headers["X-Sockdash-Worker"])
+
+
+def test_a_service_the_admin_restarts_in_one_worker_rejoins_the_shared_port(tmp_path: Path) -> None:
+    sd = start_workers(tmp_path)
+    try:
+        stopped = post_as_admin(sd, "/api/services/tcp_chat/stop")
+        for _ in range(10):  # the other worker still holds the port: every connection is served
+            with socket.create_connection((HOST, sd.ports["tcp_chat"]), timeout=5) as conn:
+                assert conn.recv(100)
+        # asked until the worker that stopped it answers (a start of a running service changes nothing)
+        sd.wait_for(lambda: post_as_admin(sd, "/api/services/tcp_chat/start") == stopped, timeout=10,
+                    what=f"worker {stopped} starting tcp_chat again")
+        chat = status_of_each_worker(sd)[stopped]["services"]["tcp_chat"]
+        assert chat["running"] and chat["port"] == sd.ports["tcp_chat"]
+    finally:
+        assert sd.stop() == 0
