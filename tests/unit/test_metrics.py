@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from sockets_core.packetlog import PacketLog
 from sockets_core.services import Services
 from sockets_core.settings import parse_settings
 from sockets_core.transfers import TransferRegistry
+from tests.harness import wait_for
 from webapp.app import create_app
 
 log = logging.getLogger("test.metrics")
@@ -87,9 +87,7 @@ def test_a_full_disk_costs_the_packet_file_one_batch_then_it_writes_again(tmp_pa
         packets.record("udp_chat", "udp", "data", "in", SERVER, CLIENT, b"lost too")
         with caplog.at_level(logging.ERROR):
             writer._greenlet = gevent.spawn(writer._run)
-            deadline = time.monotonic() + 5
-            while writer.dropped == 0 and time.monotonic() < deadline:
-                gevent.sleep(0.01)
+            wait_for(lambda: writer.dropped, 5, "the failed batch counted", sleep=gevent.sleep)
         packets.record("udp_chat", "udp", "data", "in", SERVER, CLIENT, b"kept")
     finally:
         writer.close()
