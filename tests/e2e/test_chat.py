@@ -7,31 +7,10 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from tests import harness
+from tests.e2e.pages import join, notice, say, shown
 from tests.harness import chat_client, recv_until
 
 HOST = "127.0.0.1"
-
-
-def join(page: Page, proc: harness.Sockdash, nick: str) -> None:
-    page.goto(f"{proc.base_url}/chat")
-    page.get_by_label("Your nickname").fill(nick)
-    page.get_by_role("button", name="Join the chat").click()
-    expect(page.locator("#me")).to_have_text(f"you are {nick}")
-
-
-def say(page: Page, text: str) -> None:
-    page.get_by_role("textbox", name="Message", exact=True).fill(text)
-    page.get_by_role("button", name="Send").click()
-
-
-def notice(page: Page, text: str) -> None:
-    """A line for this browser only (a command's answer) is shown."""
-    expect(page.locator("#messages li.notice", has_text=text).last).to_be_visible()
-
-
-def shown(page: Page, nick: str, text: str) -> None:
-    expect(page.locator("#messages li", has=page.locator(".nick", has_text=nick)).filter(
-        has=page.locator(".text", has_text=text)).last).to_be_visible()
 
 
 def test_browsers_netcat_course_script_and_udp_talk_in_every_direction(

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Locator, Page, WebSocketRoute, expect
 from sockets_core.chat.history import ChatHistory
 from sockets_core.chat.hub import ChatEvent
 from tests import harness
-from tests.e2e.test_chat import join, say, shown
+from tests.e2e.pages import join, say, shown
 from tests.harness import chat_client, recv_until
 
 PHONE = {"width": 390, "height": 844}
@@ -217,7 +217,8 @@ def test_a_dropped_connection_says_when_the_next_try_is_and_clears_when_back(
     for route in routes:
         route.close()
     note = page.locator("#composer-note")
-    expect(note).to_have_text(re.compile(r"^Connection lost — trying again in \d+(\.\d)? s; messages you type will be sent then\.$"))
+    expect(note).to_have_text(re.compile(r"^Connection lost — trying again in \d+(\.\d)? s; "
+                                         r"messages you type will be sent then\.$"))
     expect(page.locator("#live-state")).to_have_attribute("data-state", "offline")
     down = False
     expect(page.locator("#live-state")).to_have_text("live", timeout=20_000)
@@ -250,7 +251,8 @@ MODEL_CHECK = """async () => {
   out.prepended = c.prepend([ev(8, 'eight'), ev(9, 'nine'), ev(10, 'a')], false);
   out.first = c.items[0].event.text;
   const { loadPref } = await import('/static/js/common.js');
-  Object.entries({ bad: '{nope', wrong: '[1, 2]', good: '["lab"]' }).forEach(([k, v]) => sessionStorage.setItem(`t.${k}`, v));
+  Object.entries({ bad: '{nope', wrong: '[1, 2]', good: '["lab"]' })
+    .forEach(([k, v]) => sessionStorage.setItem(`t.${k}`, v));
   out.stored = ['bad', 'wrong', 'good', 'missing'].map((k) => loadPref(`t.${k}`, ['lobby'], m.isRoomList, 'session'));
   out.typed = [m.checkTyped('/who'), m.checkTyped('//etc'), m.checkTyped('/me a\\nb'), m.checkTyped('  ')];
   return out;

@@ -1,6 +1,5 @@
 import re
 import socket
-import time
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
@@ -30,12 +29,17 @@ def test_counters_move_when_a_native_tcp_client_connects_and_sends(page: Page, s
     card = page.locator("#card-tcp_chat")
     clients_before = int(card.locator('[data-field="clients"]').inner_text())
     packets_before = int(card.locator('[data-field="packets_in"]').inner_text())
+
+    def packets_in() -> int:
+        return int(sockdash.status()["services"]["tcp_chat"]["packets_in"])
+
     with socket.create_connection(("127.0.0.1", sockdash.ports["tcp_chat"]), timeout=5) as s:
         s.recv(1024)
         expect(card.locator('[data-field="clients"]')).to_have_text(str(clients_before + 1))
-        for i in range(3):
+        for i in range(3):  # three packets: each is sent once the server has read the one before
+            seen = packets_in()
             s.sendall(f"message {i}\n".encode())
-            time.sleep(0.05)
+            sockdash.wait_for(lambda seen=seen: packets_in() > seen, what=f"message {i} read by the server")
         expect(card.locator('[data-field="packets_in"]')).not_to_have_text(str(packets_before))
         assert int(card.locator('[data-field="packets_in"]').inner_text()) >= packets_before + 3
     expect(card.locator('[data-field="clients"]')).to_have_text(str(clients_before))

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests import harness
-from tests.e2e.test_tools import log_lines, open_server, send, session
+from tests.e2e.pages import log_lines, open_server, send, session
 
 LOCAL_KEYS = ("sockdash.host", "sockdash.nick", "sockdash.rooms", "sockdash.packets",
               "sockdash.tools.saved", "sockdash.tools.view")

@@ -4,12 +4,12 @@ import json
 import re
 import socket
 import threading
-import time
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page, WebSocketRoute, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests import harness, wsclient
+from tests.e2e.pages import log_lines, open_server, send, session
 from tests.harness import chat_client, recv_until
 
 HOST = "127.0.0.1"
@@ -21,38 +21,6 @@ def login(page: Page, proc: harness.Sockdash) -> None:
     page.goto(f"{proc.base_url}/?token={proc.token}")
     page.goto(f"{proc.base_url}/tools")
     expect(page.locator("#live-state")).to_have_text("live")
-
-
-def session(page: Page, label: str) -> Locator:
-    return page.locator(".session", has=page.locator(".session-title", has_text=label))
-
-
-def log_lines(panel: Locator, text: str | re.Pattern[str] = "") -> Locator:
-    return panel.locator(".session-log li", has_text=text)
-
-
-def open_server(page: Page, form: str, button: str, label: str) -> int:
-    """Open a listening tool; return the port it got."""
-    page.locator(form).get_by_role("button", name=button).click()
-    title = page.locator(".session-title", has_text=label)
-    expect(title).to_have_count(1)
-    return int(re.search(r"port (\d+)", title.inner_text()).group(1))  # type: ignore[union-attr]
-
-
-def send(panel: Locator, text: str, *, kind: str = "text", line_ending: str = "none", to: str | None = None,
-         repeat: tuple[int, int] | None = None) -> None:
-    """Fill the pane's send form and send; ``repeat`` is (every_ms, times) with the switch on."""
-    panel.locator("input[name=text]").fill(text)
-    panel.locator("select[name=kind]").select_option(kind)
-    panel.locator("select[name=line_ending]").select_option(line_ending)
-    if to is not None:
-        panel.locator(".to input").fill(to)
-    switch = panel.get_by_role("switch", name="Repeat")
-    switch.set_checked(repeat is not None)
-    if repeat is not None:
-        panel.locator("input[name=every_ms]").fill(str(repeat[0]))
-        panel.locator("input[name=count]").fill(str(repeat[1]))
-    panel.locator("form.session-send button[type=submit]").click()
 
 
 def udp_device() -> socket.socket:
@@ -79,6 +47,7 @@ def test_tcp_client_talks_to_the_chat_and_to_a_test_listener_and_survives_a_relo
     login(page, fresh_sockdash)
     listener = socket.create_server((HOST, 0))
     received: list[bytes] = []
+    checked = threading.Event()  # the page showed the reply, before and after a reload
 
     def serve() -> None:
         conn, _ = listener.accept()
@@ -87,7 +56,7 @@ def test_tcp_client_talks_to_the_chat_and_to_a_test_listener_and_survives_a_relo
             while len(b"".join(received)) < 4 + 6:
                 received.append(conn.recv(100))
             conn.sendall(b"pong\xff\r\n")
-            time.sleep(1)
+            checked.wait(30)  # the connection stays open while the page is checked
 
     threading.Thread(target=serve, daemon=True).start()
     form = page.locator("#open-tcp-client")
@@ -102,6 +71,7 @@ def test_tcp_client_talks_to_the_chat_and_to_a_test_listener_and_survives_a_relo
     expect(log_lines(panel, "pong")).to_contain_text("70 6f 6e 67 ff 0d 0a")
     page.reload()
     expect(log_lines(session(page, "TCP client to"), "pong")).to_have_count(1)
+    checked.set()
     listener.close()
     # and against sockdash's own TCP chat
     watcher = chat_client(fresh_sockdash, "watcher")
@@ -232,7 +202,8 @@ def test_a_failed_tftp_job_lists_started_before_failed(page: Page, fresh_sockdas
     form.locator("input[name=remote]").fill("no-such-file.bin")
     form.get_by_role("button", name="Start transfer").click()  # sockdash answers ERROR 1 at once
     job = session(page, "TFTP get no-such-file.bin")
-    expect(job.locator(".session-log li")).to_have_text([re.compile("started"), re.compile("failed: .*not found", re.IGNORECASE)])
+    expect(job.locator(".session-log li")).to_have_text(
+        [re.compile("started"), re.compile("failed: .*not found", re.IGNORECASE)])
     page.reload()
     expect(session(page, "TFTP get no-such-file.bin").locator(".session-log li")).to_have_text(
         [re.compile("started"), re.compile("failed")])
