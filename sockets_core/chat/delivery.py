@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from ..bus import BusLike
@@ -46,8 +45,8 @@ class Delivery:
         self.bus = bus
         self.sub = bus.subscribe([CHAT_TOPIC], limit=HUB_QUEUE, name="chat hub")
         self.seq = time.time_ns() // 1000  # rises across restarts of an instance of the same name
-        self._last_seq: OrderedDict[str, int] = OrderedDict()
-        self._own: OrderedDict[int, tuple[ChatEvent, Member | None]] = OrderedDict()
+        self._last_seq: dict[str, int] = {}  # instance -> the seq of its last item consumed
+        self._own: dict[int, tuple[ChatEvent, Member | None]] = {}  # seq -> what say() returned, its author
         self._draining = False
         self._warnings = ThrottledWarning(log, WARNING_INTERVAL)
         self.lost = 0  # items this instance's members never got (queue overflow, malformed)
@@ -60,8 +59,8 @@ class Delivery:
         """Publish an own item (``event``: the ChatEvent it shows) and deliver what is waiting."""
         if event is not None:
             self._own[item["seq"]] = (event, author)
-            while len(self._own) > OWN_PENDING:  # the bus lost some: forget the oldest
-                self._own.popitem(last=False)
+            if len(self._own) > OWN_PENDING:  # the bus lost some: forget the oldest
+                del self._own[next(iter(self._own))]
         self.bus.publish(CHAT_TOPIC, item)
         self.drain()
 
@@ -98,13 +97,13 @@ class Delivery:
                                     type(exc).__name__, exc, key="malformed")
 
     def consume(self, item: dict[str, Any]) -> None:
-        instance, seq = str(item["instance"]), int(item["seq"])
-        if seq <= self._last_seq.get(instance, -1):
+        instance, seq = item["instance"], item["seq"]
+        last = self._last_seq.get(instance)
+        if last is not None and seq <= last:
             return  # had it: never twice
         self._last_seq[instance] = seq
-        self._last_seq.move_to_end(instance)
-        if len(self._last_seq) > INSTANCES_REMEMBERED:
-            self._last_seq.popitem(last=False)
+        if last is None and len(self._last_seq) > INSTANCES_REMEMBERED:
+            del self._last_seq[next(iter(self._last_seq))]  # the instance heard from first
         hub = self.hub
         own = instance == hub.instance
         kind = item["kind"]
@@ -142,7 +141,7 @@ class Delivery:
             targets = hub.room_table.members(event.room)
         bulk: dict[Fanout, list[Member]] = {}
         for member in targets:
-            if member is author or member.instance:
+            if member is author:  # (members of other instances: their fanout does nothing)
                 continue
             if member.fanout is None:
                 member.deliver(event)

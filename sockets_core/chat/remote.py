@@ -26,6 +26,17 @@ def _no_delivery(event: ChatEvent) -> None:
     """A remote member's events go out from its own instance."""
 
 
+class _TheirOwnInstance:
+    """The Fanout of remote members: takes their share of a room event and does nothing
+    (their instance delivers it). As a Fanout, the delivery loop needs no check per member."""
+
+    def deliver_many(self, event: ChatEvent, members: list[Member]) -> None:
+        pass
+
+
+THEIR_OWN_INSTANCE = _TheirOwnInstance()
+
+
 class RemoteMembers:
     def __init__(self, room_table: RoomTable[Member]) -> None:
         self.room_table = room_table
@@ -101,7 +112,7 @@ class RemoteMembers:
         members = self._by_instance.setdefault(instance, {})
         member = members.get(nick.lower())
         if member is None:
-            member = Member(nick, transport, _no_delivery, instance=instance)
+            member = Member(nick, transport, _no_delivery, fanout=THEIR_OWN_INSTANCE, instance=instance)
             members[nick.lower()] = member
         return member
 
