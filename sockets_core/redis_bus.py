@@ -40,7 +40,7 @@ import redis
 from gevent.event import Event
 from redis.connection import Connection, UnixDomainSocketConnection, parse_url
 
-from .bus import Bus, Subscription
+from .bus import Bus
 from .logthrottle import ThrottledWarning
 
 log = logging.getLogger(__name__)
@@ -116,21 +116,22 @@ def stream_key(topic: str) -> str:
     return STREAM_PREFIX + topic
 
 
-class RedisBus:
+class RedisBus(Bus):
     """BusLike over Redis Streams (see the module's doc). ``start()`` connects (or raises
-    BusUnavailable), ``close()`` stops the greenlets and the client."""
+    BusUnavailable), ``close()`` stops the greenlets and the client. A Bus itself: its
+    subscriptions and the local delivery are the in-memory bus's (``_deliver_here``), so it
+    goes wherever a Bus does."""
 
     def __init__(self, url: str, cluster_topics: Iterable[str], instance: str | None = None,
                  stream_max: int = DEFAULT_STREAM_MAX, out_queue: int = DEFAULT_OUT_QUEUE) -> None:
         if stream_max < 1 or out_queue < 1:
             raise ValueError("the stream length and the outgoing queue hold at least one item")
+        super().__init__(instance or make_instance_id())
         self.url = url
         self.url_redacted = redact_url(url)
-        self.instance = instance or make_instance_id()
         self.cluster_topics = frozenset(cluster_topics)
         self.stream_max = stream_max
         self.out_limit = out_queue
-        self.local = Bus()
         # Any: redis-py's annotations cover bytes and async answers too; with decode_responses
         # the answers are str, as the code reads them
         self.client: Any = redis_client(url)
@@ -153,16 +154,14 @@ class RedisBus:
     def state(self) -> str:
         return "connected" if self._connected else "reconnecting"
 
-    def subscribe(self, topics: Iterable[str] | None = None, limit: int = 1_000,
-                  name: str = "subscriber") -> Subscription:
-        return self.local.subscribe(topics, limit, name)
-
     def publish(self, topic: str, item: Any) -> None:
-        if topic not in self.cluster_topics or not self._running:
-            self.local.publish(topic, item)
+        if topic not in self.cluster_topics or not isinstance(item, dict) or not self._running:
+            # not a cluster item (bus.py's contract: a JSON-able dict): a wake-up without a
+            # payload (status) or an object made for this process (a PacketEvent) stays here
+            self._deliver_here(topic, item)
             return
         if not self._connected:
-            self.local.publish(topic, item)  # said during an outage: this instance only, once
+            self._deliver_here(topic, item)  # said during an outage: this instance only, once
             return
         if len(self._outgoing) >= self.out_limit:
             self._outgoing.popleft()
@@ -170,14 +169,16 @@ class RedisBus:
             self._warnings.warn("bus: the outgoing queue to Redis is full (--bus-queue %d): oldest item dropped",
                                 self.out_limit, key="out")
         self._seq += 1
+        if "instance" not in item:
+            item = {**item, "instance": self.instance}
         self._outgoing.append((topic, json.dumps(item, default=str, ensure_ascii=False), self._seq))
         self._wake.set()
 
     def dropped_total(self) -> int:
-        return self.local.dropped_total() + self._out_dropped
+        return super().dropped_total() + self._out_dropped
 
-    def subscriber_count(self) -> int:
-        return self.local.subscriber_count()
+    def _deliver_here(self, topic: str, item: Any) -> None:
+        Bus.publish(self, topic, item)
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self, timeout: float = 5.0) -> None:
@@ -242,7 +243,7 @@ class RedisBus:
             self._warnings.warn("bus: an entry of %s that is not ours (no JSON 'd' field) skipped", topic, key="bad")
             return
         self.delivered_from_redis += 1
-        self.local.publish(topic, item)
+        self._deliver_here(topic, item)
 
     def _lost(self, exc: BaseException) -> None:
         if self._connected:
@@ -281,4 +282,4 @@ class RedisBus:
             self._fallback_order.append(seq)
             if len(self._fallback_order) > FALLBACK_REMEMBERED:
                 self._fallback_seqs.discard(self._fallback_order.popleft())
-            self.local.publish(topic, json.loads(payload))
+            self._deliver_here(topic, json.loads(payload))

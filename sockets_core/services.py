@@ -41,6 +41,7 @@ from .chat.autoreply import AutoResponder
 from .chat.history import FLUSH_INTERVAL, ChatHistory
 from .chat.hub import ChatHub
 from .chat.limits import ChatLimits
+from .cluster import Cluster, bus_status
 from .files import FileStore
 from .packetfile import PacketFileWriter
 from .packetlog import PacketLog
@@ -90,17 +91,21 @@ def every(interval: float, job: Callable[[], object]) -> gevent.Greenlet:
 
 class Services:
     def __init__(self, settings: Settings, bus: Bus, packetlog: PacketLog, store: FileStore,
-                 history: ChatHistory | None = None, autoreplies: AutoReplyStore | None = None) -> None:
+                 history: ChatHistory | None = None, autoreplies: AutoReplyStore | None = None,
+                 cluster: Cluster | None = None) -> None:
         self.settings = settings
+        self.cluster = cluster  # --bus: shared presence, rules and the instances registry
         self.bus = bus
         self.packetlog = packetlog
         self.store = store
         self.history = history
-        self.hub = ChatHub(bus, history, ChatLimits.from_settings(settings))
+        self.hub = ChatHub(bus, history, ChatLimits.from_settings(settings),
+                           presence=cluster.presence if cluster is not None else None)
         if history is not None:
             history.set_limits(settings.chat_history_per_room, settings.chat_history_max)
         self.transfers = TransferRegistry(bus)
-        self.autoreplies = autoreplies or FileAutoReplyStore(CHAT_SERVICES, settings.data)
+        self.autoreplies = autoreplies or (cluster.autoreply_store(CHAT_SERVICES) if cluster is not None
+                                           else FileAutoReplyStore(CHAT_SERVICES, settings.data))
         self.tools = ToolManager(bus, packetlog, settings.host, self.own_ports, list(settings.tools_allow))
         self.watcher = FolderWatcher(store, bus)
         # read (and checked) once at start; it outlives the TFTP server, and SIGHUP reloads it
@@ -161,6 +166,15 @@ class Services:
             self._flusher = every(FLUSH_INTERVAL, self.history.flush)
         if self.tftp_map is not None:
             self._sighup = gevent.signal_handler(signal.SIGHUP, self.reload_tftp_map)
+        if self.cluster is not None:
+            self.cluster.attach(__version__, self._cluster_record, self.hub.backfill)
+
+    def _cluster_record(self) -> dict[str, Any]:
+        """What this instance serves, for the cluster's list of instances."""
+        ports = {name: {"transport": TRANSPORTS[name], "port": ep.port} for name, ep in self.endpoints.items()}
+        if self.http is not None:
+            ports["http"] = {"transport": "tcp", "port": self.http.port}
+        return {"services": ports}
 
     def start(self, name: str) -> Endpoint:
         return self.registry.start(name)
@@ -185,6 +199,9 @@ class Services:
         if self.packet_file is not None:
             self.packet_file.close()
         self.syslog.close()
+        if self.cluster is not None:
+            self.hub.stop()  # its nicks and id slot are free at once, not after the TTL
+            self.cluster.close()
 
     def own_ports(self) -> set[int]:
         return self.registry.ports() | ({self.http.port} if self.http is not None else set())
@@ -249,4 +266,5 @@ class Services:
                            "capacity": self.packetlog.capacity},
             "services": services,
             "fds": self.admission.budget.status(),
+            "bus": bus_status(self.bus, self.cluster.registry if self.cluster is not None else None),
         }

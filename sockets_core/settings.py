@@ -83,6 +83,10 @@ class Settings:
     http_write_timeout: float = 60.0
     ws_send_timeout: float = 30.0  # a WebSocket frame the browser does not take in this time: cut (webapp.feed)
     workers: int = 1  # processes serving the same ports (webapp.workers); more than 1 needs a bus
+    bus: str | None = None  # redis://HOST:PORT/DB or unix:///path: instances share one world (sockets_core.cluster)
+    bus_stream_max: int = 10_000  # entries kept per Redis stream (XADD MAXLEN ~)
+    bus_queue: int = 10_000  # cluster items waiting to be written to Redis; past it the oldest go
+    instance_name: str | None = None  # this instance's id in the cluster (default host-pid-random)
 
     def port_of(self, service: str) -> int:
         return {
@@ -221,6 +225,14 @@ def parse_workers(text: str) -> int:
         raise SettingsError(f"invalid number of workers {text!r}: a number from 1 up, or auto") from None
 
 
+def parse_bus_url(text: str) -> str:
+    """--bus: a Redis URL (the scheme is checked here, the host when sockdash connects)."""
+    url = text.strip()
+    if not url.startswith(("redis://", "rediss://", "unix://")) or url in ("redis://", "rediss://", "unix://"):
+        raise SettingsError(f"invalid bus {text!r}: use redis://HOST:PORT/DB or unix:///path/to/redis.sock")
+    return url
+
+
 def parse_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -344,6 +356,14 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
      "seconds a WebSocket frame may wait for the browser to take it before the connection is cut (default 30)"),
     ("--workers", "workers", parse_workers,
      "processes serving the same ports, or auto (one per core); more than 1 needs a bus (default 1)"),
+    ("--bus", "bus", parse_bus_url,
+     "redis://HOST:PORT/DB or unix:///path/redis.sock: instances on this Redis share chat, presence, "
+     "packet log, transfers, admin token and auto-responses (default: none, one instance)"),
+    ("--bus-stream-max", "bus_stream_max", parse_positive,
+     "entries kept per Redis stream of the bus (chat, transfers, packet, ...); older ones are trimmed (default 10000)"),
+    ("--bus-queue", "bus_queue", parse_positive,
+     "items waiting to be written to Redis; when Redis is slower the oldest are dropped (default 10000)"),
+    ("--instance-name", "instance_name", str, "this instance's name in the cluster (default HOST-PID-RANDOM)"),
 ]
 
 

@@ -83,6 +83,10 @@ def create_app(services: Services, admin_token: str, lan: list[str] | None = Non
     def admin_flag() -> dict[str, bool]:
         return {"admin_user": is_admin()}
 
+    @app.context_processor
+    def bus_state() -> dict[str, str]:  # the header's "bus: reconnecting" badge (--bus)
+        return {"bus_state": services.bus.state()}
+
     @app.errorhandler(HTTPException)
     def json_errors(exc: HTTPException) -> Any:
         if request.path.startswith("/api/"):

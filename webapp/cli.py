@@ -15,6 +15,7 @@ from gevent.event import Event
 from sockets_core import __version__
 from sockets_core.bus import Bus
 from sockets_core.chat.history import ChatHistory
+from sockets_core.cluster import BusUnavailable, Cluster
 from sockets_core.files import FileStore
 from sockets_core.netinfo import lan_addresses, url_host
 from sockets_core.packetlog import PacketLog
@@ -125,9 +126,18 @@ def main(argv: list[str]) -> int:
         print(f"sockdash: error: {exc}", file=sys.stderr)
         return 2
 
-    bus = Bus()
+    cluster = None
+    if settings.bus:  # one world with every instance on this Redis (sockets_core/cluster)
+        try:
+            cluster = Cluster.connect(settings)
+        except BusUnavailable as exc:
+            print(f"sockdash: error: {exc} (--bus)", file=sys.stderr)
+            return 2
+        token = cluster.adopt_token(token)
+    bus = cluster.bus if cluster is not None else Bus()
     try:
-        services = Services(settings, bus, PacketLog(bus, settings.packet_log_size), store, history)
+        services = Services(settings, bus, PacketLog(bus, settings.packet_log_size), store, history,
+                            cluster=cluster)
     except OSError as exc:  # --syslog-file that cannot be opened: one line, as for --root
         print(f"sockdash: error: {exc}", file=sys.stderr)
         return 2

@@ -94,8 +94,24 @@ async function refreshWho() {
   list.replaceChildren(...items);
 }
 
+function renderCluster(bus) {
+  const list = document.getElementById('cluster-list');
+  if (!list || !bus || !bus.instances) return;
+  document.getElementById('cluster-state').textContent = bus.state;
+  list.replaceChildren(...bus.instances.map((inst) => {
+    const li = document.createElement('li');
+    li.dataset.instance = inst.id;
+    const name = document.createElement('strong');
+    name.textContent = inst.id;
+    const ports = Object.entries(inst.services || {}).map(([n, s]) => `${n} ${s.port}`).join(', ');
+    li.append(name, `${inst.id === bus.instance ? ' (this one)' : ''} on ${inst.host}, pid ${inst.pid}: ${ports}`);
+    return li;
+  }));
+}
+
 function render(status) {
   latest = status;
+  renderCluster(status.bus);
   document.getElementById('uptime').textContent = formatDuration(status.uptime_s);
   const fresh = status.uptime_s - lastUptime >= 0.5; // one sample a second, whatever else pushes status
   if (fresh) lastUptime = status.uptime_s;

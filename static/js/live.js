@@ -4,6 +4,20 @@
 const MIN_DELAY = 500;
 const MAX_DELAY = 10000;
 
+// --bus: the header's "bus: reconnecting" badge (base.html) follows /api/status on every page
+const BUS_POLL_MS = 3000;
+const busEl = document.getElementById('bus-state');
+if (busEl) {
+  setInterval(async () => {
+    const response = await fetch('/api/status').catch(() => null);
+    if (!response || !response.ok) return;
+    const { bus } = await response.json();
+    if (!bus) return;
+    busEl.dataset.busState = bus.state;
+    busEl.hidden = bus.state !== 'reconnecting';
+  }, BUS_POLL_MS);
+}
+
 export function liveSocket(path, onMessage, { onOpen, onState } = {}) {
   const stateEl = document.getElementById('live-state');
   let delay = MIN_DELAY;
