@@ -85,6 +85,12 @@ def wait_for(predicate: Callable[[], T], timeout: float = 5.0, what: str = "cond
         sleep(interval)
 
 
+def transfers(proc: Sockdash, **match: Any) -> list[dict[str, Any]]:
+    """The transfer records of /api/transfers whose fields equal ``match`` (file=..., status="ok")."""
+    return [t for t in proc.get_json("/api/transfers")["transfers"]
+            if all(t.get(k) == v for k, v in match.items())]
+
+
 def free_udp_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind((host, 0))
@@ -152,9 +158,19 @@ def start(tmp: Path, *args: str, host: str = "127.0.0.1", ports: list[str] | Non
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    started = time.monotonic()
     if not done.wait(START_TIMEOUT) or "http" not in found:
+        # Which of the two it was: a process that exited (a port in use, a bad flag) or one that
+        # was still starting after START_TIMEOUT (a machine too loaded, a hang).
+        code = proc.poll()
+        why = (f"exited with status {code}" if code is not None
+               else f"no banner within {time.monotonic() - started:.1f} s (still running)")
         proc.kill()
-        raise RuntimeError("sockdash did not start:\n" + "\n".join(lines))
+        proc.wait(5)
+        reader.join(2)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        raise RuntimeError(f"sockdash did not start ({why}):\n" + "\n".join(lines))
     banner = [line for line in lines if BANNER_LINE.match(line) or line.startswith(("Dashboard:", "Admin:"))]
     return Sockdash(proc, root, data, found, banner, host=host if ":" not in host else "127.0.0.1",
                     output=lines, reader=reader)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sockets_core.settings import env_name
 from tests import harness
 from tests.integration.unprivileged import PortableSockdash, as_nobody, portable_sockdash, runnable_python
 
@@ -96,8 +97,11 @@ def test_signal_stops_everything_promptly_with_exit_0(tmp_path: Path, signum: in
 
 
 def test_environment_variables_configure_the_process(tmp_path: Path) -> None:
-    env = {"SOCKDASH_HTTP_PORT": "0", "SOCKDASH_TCP_CHAT_PORT": "0", "SOCKDASH_UDP_CHAT_PORT": "0",
-           "SOCKDASH_FILE_PORT": "0", "SOCKDASH_TFTP_PORT": "0", "SOCKDASH_DISABLE": "tftp,file"}
+    # Every port from the environment, all free ones (0): a port left out falls back to its default,
+    # and syslog's (514, else 5514) is shared with every other sockdash started on this machine, so
+    # a start failed at random with "port 5514 ... is already in use" while another run held both.
+    env = {env_name(f"--{name.replace('_', '-')}-port"): "0" for name in SERVICES}
+    env["SOCKDASH_DISABLE"] = "tftp,file"
     proc = harness.start(tmp_path, ports=[], env=env)
     try:
         status = proc.status()["services"]

@@ -84,6 +84,8 @@ def test_uploads_with_tftp_write(tftpd: harness.Sockdash, tmp_path: Path, client
     }[client]
     result = subprocess.run(argv, capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr
+    # the client is done at the final ACK; the server stores the upload right after sending it
+    tftpd.wait_for(lambda: harness.transfers(tftpd, file=remote, status="ok"), what=f"{remote} stored")
     assert digest(tftpd.root / remote) == digest(local)
 
 

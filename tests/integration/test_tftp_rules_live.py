@@ -14,12 +14,12 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sockets_core.tftp.packets import RRQ, WRQ, Error, OptionAck, decode, encode_ack, encode_data, encode_request
 from tests import harness
+from tests.harness import transfers
 
 HOST = "127.0.0.1"
 OTHER, STRANGER = "127.0.0.2", "127.0.0.3"
@@ -76,11 +76,6 @@ def hpa(port: int, *command: str, cwd: Path) -> str:
     result = subprocess.run(["tftp", HOST, str(port), "-m", "binary", "-c", *command], cwd=cwd,
                             capture_output=True, text=True, timeout=30)
     return (result.stdout + result.stderr).lower()
-
-
-def transfers(proc: harness.Sockdash, **match: Any) -> list[dict[str, Any]]:
-    return [t for t in proc.get_json("/api/transfers")["transfers"]
-            if all(t.get(k) == v for k, v in match.items())]
 
 
 def lines(proc: harness.Sockdash, pattern: str) -> list[str]:
