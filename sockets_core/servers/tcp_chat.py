@@ -17,7 +17,7 @@ from ..addresses import Address, format_address
 from ..chat.autoreply import AutoResponder
 from ..chat.commands import HELP, handle_line
 from ..chat.framing import Line, LineFramer
-from ..chat.hub import ChatEvent, ChatHub, Member
+from ..chat.hub import ChatError, ChatEvent, ChatHub, Member
 from ..privacy import DirectMessageLines, PrivateSpans, is_direct_message
 from ..textcodec import ESCAPED, decode, encode
 from ..traffic import ServiceTap
@@ -55,7 +55,13 @@ class TcpChatServer(TappedStreamServer):
             outbound.put(line)
 
         member = Member(nick, "tcp", deliver, address=who, private_out=outgoing_dms)
-        self.hub.join(member, time.time())
+        try:
+            self.hub.join(member, time.time())
+        except ChatError as exc:  # e.g. its default nick claimed on another instance just now
+            self._notice(outbound, member, f"error: {exc}; connect again")
+            outbound.flush()
+            outbound.stop()
+            return "us"
         framer = LineFramer()
         try:
             self._notice(outbound, member, f"welcome to sockdash chat, you are {member.nick} in "

@@ -1,6 +1,6 @@
 import gevent
 
-from sockets_core.bus import Bus
+from sockets_core.bus import CLUSTER_TOPICS, Batch, BoundedQueue, Bus
 
 
 def test_subscriber_receives_items_of_its_topics_in_order() -> None:
@@ -70,3 +70,21 @@ def test_closed_subscription_no_longer_receives() -> None:
     assert bus.subscriber_count() == 0
     bus.publish("t", 1)
     assert sub.get_batch(timeout=0).items == []
+
+
+def test_a_bounded_queue_keeps_the_newest_and_reports_the_rest_once() -> None:
+    queue: BoundedQueue[int] = BoundedQueue(3, "web chat tab")
+    assert queue.wait(timeout=0) is False
+    for i in range(5):
+        queue.put(i)
+    assert queue.wait(timeout=0) is True and queue.pending() == 3  # wait() takes nothing
+    batch = queue.get_batch(timeout=0)
+    assert (batch.items, batch.dropped) == ([2, 3, 4], 2)
+    queue.put(5)
+    assert queue.get_batch(timeout=0) == Batch([5], 0)
+
+
+def test_the_in_memory_bus_is_the_local_instance() -> None:
+    bus = Bus()
+    assert (bus.instance, bus.state()) == ("local", "local")
+    assert "chat" in CLUSTER_TOPICS
