@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sockets_core import settings
 from sockets_core.settings import env_name
 from tests import harness
 from tests.integration.unprivileged import PortableSockdash, as_nobody, portable_sockdash, runnable_python
@@ -100,7 +101,7 @@ def test_environment_variables_configure_the_process(tmp_path: Path) -> None:
     # Every port from the environment, all free ones (0): a port left out falls back to its default,
     # and syslog's (514, else 5514) is shared with every other sockdash started on this machine, so
     # a start failed at random with "port 5514 ... is already in use" while another run held both.
-    env = {env_name(f"--{name.replace('_', '-')}-port"): "0" for name in SERVICES}
+    env = {env_name(f"--{name.replace('_', '-')}-port"): "0" for name in ("http", *settings.SERVICES)}
     env["SOCKDASH_DISABLE"] = "tftp,file"
     proc = harness.start(tmp_path, ports=[], env=env)
     try:
@@ -113,7 +114,8 @@ def test_environment_variables_configure_the_process(tmp_path: Path) -> None:
 
 
 def test_admin_token_is_generated_once_and_kept_private(tmp_path: Path) -> None:
-    argv = ["--host", "127.0.0.1", "--root", str(tmp_path / "r"), "--data", str(tmp_path / "d"), *harness.ALL_PORTS_ZERO]
+    argv = ["--host", "127.0.0.1", "--root", str(tmp_path / "r"), "--data", str(tmp_path / "d"),
+            *harness.ALL_PORTS_ZERO]
     tokens = []
     for _ in range(2):
         with subprocess.Popen([*harness.command(), *argv], stdout=subprocess.PIPE,
@@ -233,7 +235,7 @@ def test_without_root_tftp_falls_back_to_6969_and_syslog_to_5514(open_tmp: Path,
 def test_the_unprivileged_tests_skip_an_interpreter_nobody_cannot_start(open_tmp: Path) -> None:
     """A virtualenv under a 0700 folder is out of nobody's reach, another version will not load
     the copied extension modules: the next candidate is used."""
-    wanted = "%d.%d" % sys.version_info[:2]
+    wanted = "{}.{}".format(*sys.version_info[:2])
     other_version = open_tmp / "python-other"
     other_version.write_text("#!/bin/sh\necho 2.7\n")
     other_version.chmod(0o755)
