@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,7 @@ class RedisServer:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
+        self._clients: list[Any] = []
         if unix_socket:
             # a unix socket path is limited to 107 bytes: pytest's tmp_path can be longer
             self._short_dir = Path(tempfile.mkdtemp(prefix="sdredis"))
@@ -89,7 +91,18 @@ class RedisServer:
             self.proc.wait(5)
         self.proc = None
 
+    def client(self, socket_timeout: float = 5.0) -> Any:
+        """A sockdash redis client (gevent sockets) on this server, closed by ``close()``."""
+        from sockets_core.redis_bus import redis_client
+
+        made = redis_client(self.url, socket_timeout=socket_timeout)
+        self._clients.append(made)
+        return made
+
     def close(self) -> None:
+        for made in self._clients:
+            made.close()
+            made.connection_pool.disconnect()
         self.stop()
         if self._short_dir is not None:
             shutil.rmtree(self._short_dir, ignore_errors=True)

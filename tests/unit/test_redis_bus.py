@@ -9,7 +9,7 @@ from typing import Any
 import gevent
 import pytest
 
-from sockets_core.redis_bus import BusUnavailable, RedisBus, redact_url, redis_client, stream_key
+from sockets_core.redis_bus import BusUnavailable, RedisBus, redact_url, stream_key
 from tests.harness import wait_for
 from tests.redis_server import RedisServer, redis_server, redis_unix_server  # noqa: F401  (fixtures)
 
@@ -67,7 +67,7 @@ def test_cluster_items_reach_every_instance_once_in_one_order(buses: tuple[Redis
     assert sorted(item["n"] for _, item in got_a) == list(range(20))
 
 
-def test_local_topics_stay_local(buses: tuple[RedisBus, RedisBus]) -> None:
+def test_local_topics_stay_local(buses: tuple[RedisBus, RedisBus], redis_server: RedisServer) -> None:  # noqa: F811
     a, b = buses
     sub_a, sub_b = a.subscribe(["status"]), b.subscribe(["status", "chat"])
     a.publish("status", {"x": 1})
@@ -75,7 +75,7 @@ def test_local_topics_stay_local(buses: tuple[RedisBus, RedisBus]) -> None:
     a.publish("chat", {"marker": True})
     gwait(lambda: sub_b.pending(), what="the chat item on B")
     assert drain(sub_b) == [("chat", {"marker": True})]
-    assert redis_client(a.url).xlen(stream_key("status")) == 0
+    assert redis_server.client().xlen(stream_key("status")) == 0
 
 
 def test_a_blocked_read_yields_to_the_other_greenlets(buses: tuple[RedisBus, RedisBus]) -> None:
@@ -103,7 +103,7 @@ def test_streams_are_bounded(redis_server: RedisServer) -> None:  # noqa: F811
                 gevent.sleep(0)  # let the writer run, as a real publisher would
         newest = ("chat", {"n": 999})
         gwait(lambda: newest in drain(sub), what="the last item read back")
-        length = redis_client(redis_server.url).xlen(stream_key("chat"))
+        length = redis_server.client().xlen(stream_key("chat"))
         # MAXLEN ~ trims whole nodes (100 entries by default): at most one node over the bound
         assert 100 <= length <= 200
     finally:
@@ -150,15 +150,15 @@ def test_outage_serves_locally_then_resumes_without_duplicates(redis_server: Red
 
 
 def test_an_item_delivered_locally_after_a_failed_write_is_not_delivered_again(
-        buses: tuple[RedisBus, RedisBus]) -> None:
+        buses: tuple[RedisBus, RedisBus], redis_server: RedisServer) -> None:  # noqa: F811
     a, _ = buses
     sub = a.subscribe(["chat"])
     # what _write_loop does when a pipeline fails half-way: deliver here, remember the number
     a._deliver_outgoing_locally([("chat", '{"n": 1}', 4242)])
     assert drain(sub) == [("chat", {"n": 1})]
     # the XADD had landed after all: the reader sees it and skips it
-    redis_client(a.url).xadd(stream_key("chat"), {"d": '{"n": 1}', "i": "A", "s": 4242})
-    redis_client(a.url).xadd(stream_key("chat"), {"d": '{"n": 2}', "i": "A", "s": 4243})
+    redis_server.client().xadd(stream_key("chat"), {"d": '{"n": 1}', "i": "A", "s": 4242})
+    redis_server.client().xadd(stream_key("chat"), {"d": '{"n": 2}', "i": "A", "s": 4243})
     gwait(lambda: sub.pending(), what="the next item")
     assert drain(sub) == [("chat", {"n": 2})]
 

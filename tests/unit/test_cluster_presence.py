@@ -1,0 +1,100 @@
+"""RedisPresence, the instances registry and the shared token against a real redis-server:
+claims across instances, expiry of a silent instance, outage answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gevent
+
+from sockets_core.cluster.instances import InstanceRegistry
+from sockets_core.cluster.presence import RedisPresence
+from sockets_core.cluster.shared import adopt_token
+from tests.harness import wait_for
+from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
+
+
+def gwait(predicate: Any, timeout: float = 5.0, what: str = "condition") -> Any:
+    return wait_for(predicate, timeout, what, sleep=gevent.sleep)
+
+
+def test_a_nick_is_one_instances_until_released(redis_server: RedisServer) -> None:  # noqa: F811
+    a, b = RedisPresence(redis_server.client()), RedisPresence(redis_server.client())
+    a.beat("A")
+    b.beat("B")
+    assert a.claim("Alice", "A")
+    assert a.claim("alice", "A")  # again, same instance: still its own
+    assert not b.claim("ALICE", "B")  # case-insensitive, across instances
+    assert b.holder("alice") == "A"
+    b.release("alice", "B")  # never another instance's
+    assert b.holder("alice") == "A"
+    a.release("alice", "A")
+    assert b.claim("alice", "B")
+
+
+def test_a_silent_instance_is_dead_after_ttl_and_its_claims_are_free(redis_server: RedisServer) -> None:  # noqa: F811
+    a = RedisPresence(redis_server.client(), ttl=0.5)
+    b = RedisPresence(redis_server.client(), ttl=0.5)
+    a.beat("A")
+    assert a.claim("alice", "A") and b.alive("A")
+    # A stops beating (kill -9): within ttl it is gone and its nick can be taken
+    gwait(lambda: not b.alive("A"), timeout=2, what="A dead")
+    assert b.claim("alice", "B")
+
+
+def test_beats_keep_an_instance_and_its_nicks(redis_server: RedisServer) -> None:  # noqa: F811
+    a = RedisPresence(redis_server.client(), ttl=0.6)
+    b = RedisPresence(redis_server.client(), ttl=0.6)
+    a.beat("A")
+    b.beat("B")
+    a.claim("alice", "A")
+    for _ in range(6):  # 1.2 s: twice the ttl, beating every 0.2 s
+        gevent.sleep(0.2)
+        a.beat("A")
+    assert b.alive("A")
+    assert not b.claim("alice", "B")
+
+
+def test_slots_are_unique_and_kept(redis_server: RedisServer) -> None:  # noqa: F811
+    a, b = RedisPresence(redis_server.client()), RedisPresence(redis_server.client())
+    slot_a, slot_b = a.slot("A"), b.slot("B")
+    assert slot_a != slot_b
+    assert a.slot("A") == slot_a
+    a.release_all("A")
+    assert not b.alive("A")
+    assert b.slot("C") == slot_a  # A's slot is free at once after a clean stop
+
+
+def test_an_unreachable_redis_answers_from_what_is_known(redis_server: RedisServer) -> None:  # noqa: F811
+    a = RedisPresence(redis_server.client(0.5))
+    a.beat("A")
+    slot = a.slot("A")
+    redis_server.stop()
+    assert a.alive("B")  # an outage must not make every remote member leave
+    assert a.claim("bob", "A")
+    assert a.slot("A") == slot
+    a.beat("A")  # no exception
+    redis_server.start()  # empty: every key is gone until the next beats
+    assert a.alive("B")  # for ttl after the outage, absent is not dead
+    a.beat("A")  # and the beat writes A's claims again
+    assert RedisPresence(redis_server.client()).holder("bob") == "A"
+
+
+def test_instances_registry_lists_live_instances(redis_server: RedisServer) -> None:  # noqa: F811
+    client = redis_server.client()
+    a = InstanceRegistry(client, "A", "1.0", lambda: {"services": {"tcp_chat": {"port": 1}}}, beat=0.1, ttl=0.4)
+    b = InstanceRegistry(client, "B", "1.0", lambda: {"services": {}}, beat=0.1, ttl=0.4)
+    a.start()
+    b.beat()  # B beats once and then stops beating, as after kill -9
+    listed = gwait(lambda: len(a.instances()) == 2 and a.instances(), what="both listed")
+    assert [r["id"] for r in listed] == ["A", "B"]
+    assert listed[0]["services"]["tcp_chat"]["port"] == 1 and listed[0]["version"] == "1.0"
+    gwait(lambda: [r["id"] for r in a.instances()] == ["A"], what="B expired")
+    a.stop()
+    assert b.instances()[0]["id"] == "B" and len(b.instances()) == 1
+
+
+def test_the_first_instances_token_wins(redis_server: RedisServer) -> None:  # noqa: F811
+    client = redis_server.client()
+    assert adopt_token(client, "first-token") == "first-token"
+    assert adopt_token(client, "second-token") == "first-token"
