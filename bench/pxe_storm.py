@@ -81,7 +81,8 @@ def main() -> None:
         image = os.urandom(size)
         extra = ["--workers", str(args.workers)] if args.workers else []
         sockdashes = {"sockdash" + (f" --workers {args.workers}" if args.workers else ""):
-                      harness.start(tmp / "sockdash", "--log-level", "WARNING", *extra)}
+                      harness.start(tmp / "sockdash", "--log-level", "WARNING", *extra,
+                                    env={"PYTHONPATH": str(ROOT)})}  # this checkout's, from anywhere
         if args.tree is not None:
             sockdashes["sockdash (--tree)"] = harness.start(tmp / "before", "--log-level", "WARNING",
                                                            env={"PYTHONPATH": str(args.tree.resolve())})

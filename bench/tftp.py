@@ -104,6 +104,9 @@ def main() -> None:
                         help=f"run only these scenarios ({', '.join(SCENARIOS)}); curl-1468 always runs "
                              "(the windowed ones are compared with tftpd-hpa's)")
     parser.add_argument("--no-tftpy", action="store_true", help="sockdash and tftpd-hpa only")
+    parser.add_argument("--tree", type=Path, default=None,
+                        help="also run sockdash from this checkout, e.g. a `git worktree` of the commit before "
+                             "(run the bench from /tmp then)")
     args = parser.parse_args()
     scenarios = [s for s in SCENARIOS if s in args.only or s == "curl-1468"]
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -111,11 +114,16 @@ def main() -> None:
         files = tmp / "files"
         files.mkdir()
         (files / NAME).write_bytes(os.urandom(SIZE))
-        sockdash = harness.start(tmp / "sockdash", "--log-level", "WARNING")
-        (sockdash.root / NAME).write_bytes((files / NAME).read_bytes())
+        sockdashes = {"sockdash": harness.start(tmp / "sockdash", "--log-level", "WARNING",
+                                                env={"PYTHONPATH": str(ROOT)})}  # this checkout's
+        if args.tree is not None:
+            sockdashes["sockdash (--tree)"] = harness.start(tmp / "tree", "--log-level", "WARNING",
+                                                            env={"PYTHONPATH": str(args.tree.resolve())})
+        for proc in sockdashes.values():
+            (proc.root / NAME).write_bytes((files / NAME).read_bytes())
         hpa, hpa_port = start_tftpd_hpa(files)
         others = [hpa]
-        servers = {"sockdash": sockdash.ports["tftp"], "tftpd-hpa": hpa_port}
+        servers = {name: proc.ports["tftp"] for name, proc in sockdashes.items()} | {"tftpd-hpa": hpa_port}
         if not args.no_tftpy:
             tftpy, servers["tftpy"] = start_tftpy(files)
             others.append(tftpy)
@@ -130,7 +138,8 @@ def main() -> None:
                     if "parallel-20" in scenarios:
                         results[server].setdefault("parallel-20", []).append(parallel(port, tmp))
         finally:
-            sockdash.stop(timeout=15)
+            for started in sockdashes.values():
+                started.stop(timeout=15)
             for proc in others:
                 proc.terminate()
                 proc.wait(10)
@@ -143,10 +152,10 @@ def main() -> None:
               + f" | {m['sockdash'] / m['tftpd-hpa']:.2f} |")
     hpa_lockstep = statistics.median(results["tftpd-hpa"]["curl-1468"])
     for scenario in ("atftp-w16", "ours-w16"):
-        if scenario in scenarios:
-            runs = results["sockdash"][scenario]
+        for name in sockdashes if scenario in scenarios else ():
+            runs = results[name][scenario]
             speedup = hpa_lockstep / statistics.median(runs)
-            print(f"\nsockdash {scenario} is {speedup:.1f}x faster than tftpd-hpa lock-step at 1468 (target >= 8; "
+            print(f"\n{name} {scenario} is {speedup:.1f}x faster than tftpd-hpa lock-step at 1468 (target >= 8; "
                   f"runs: {', '.join(f'{hpa_lockstep / r:.1f}' for r in runs)})")
 
 
