@@ -119,11 +119,11 @@ def main() -> None:
         if args.tree is not None:
             sockdashes["sockdash (--tree)"] = harness.start(tmp / "tree", "--log-level", "WARNING",
                                                             env={"PYTHONPATH": str(args.tree.resolve())})
-        for proc in sockdashes.values():
-            (proc.root / NAME).write_bytes((files / NAME).read_bytes())
+        for started in sockdashes.values():
+            (started.root / NAME).write_bytes((files / NAME).read_bytes())
         hpa, hpa_port = start_tftpd_hpa(files)
         others = [hpa]
-        servers = {name: proc.ports["tftp"] for name, proc in sockdashes.items()} | {"tftpd-hpa": hpa_port}
+        servers = {name: started.ports["tftp"] for name, started in sockdashes.items()} | {"tftpd-hpa": hpa_port}
         if not args.no_tftpy:
             tftpy, servers["tftpy"] = start_tftpy(files)
             others.append(tftpy)
