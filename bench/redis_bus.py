@@ -29,9 +29,9 @@ import gevent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sockets_core.bus import Bus  # noqa: E402
-from sockets_core.redis_bus import RedisBus  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
+from sockets_core.bus import Bus
+from sockets_core.redis_bus import RedisBus
+from tests.redis_server import RedisServer
 
 ITEM = {"kind": "message", "room": "lobby", "nick": "alice", "transport": "tcp",
         "text": "a line of about sixty characters, as students type them in class", "id": 0}
