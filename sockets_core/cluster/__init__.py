@@ -10,6 +10,7 @@ chat history backfill from the cluster's chat stream.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,7 @@ from ..redis_bus import CONNECTION_ERRORS, BusUnavailable, RedisBus
 from ..settings import Settings
 from .instances import InstanceRegistry
 from .presence import RedisPresence
-from .shared import CONTROL_TOPIC, RedisAutoReplyStore, adopt_token
+from .shared import AUTOREPLY_KEY, CONTROL_TOPIC, TOKEN_KEY, RedisAutoReplyStore, adopt_token
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Cluster:
         self.presence = RedisPresence(bus.client)
         self.registry: InstanceRegistry | None = None
         self.autoreplies: RedisAutoReplyStore | None = None
+        self.token: str | None = None
 
     @classmethod
     def connect(cls, settings: Settings, timeout: float = 5.0) -> Cluster:
@@ -51,7 +53,15 @@ class Cluster:
         return cls(settings, bus)
 
     def adopt_token(self, token: str) -> str:
-        return adopt_token(self.bus.client, token)
+        self.token = adopt_token(self.bus.client, token)
+        return self.token
+
+    def _restore(self, pipe: Any) -> None:
+        """With each beat: a Redis restarted without its data gets the token and rules back."""
+        if self.token is not None:
+            pipe.set(TOKEN_KEY, self.token, nx=True)
+        if self.autoreplies is not None:
+            pipe.set(AUTOREPLY_KEY, json.dumps(self.autoreplies.snapshot(), ensure_ascii=False), nx=True)
 
     def autoreply_store(self, services: tuple[str, ...]) -> RedisAutoReplyStore:
         self.autoreplies = RedisAutoReplyStore(services, self.bus.client, self.bus, self.settings.data)
@@ -60,7 +70,8 @@ class Cluster:
     def attach(self, version: str, describe: Callable[[], dict[str, Any]], backfill: Callable[[Any], int]) -> None:
         """Start the instances registry (``describe``: what this instance serves now), the
         auto-response watcher, and give ``backfill`` what the cluster said in its chat stream."""
-        self.registry = InstanceRegistry(self.bus.client, self.bus.instance, version, describe)
+        self.registry = InstanceRegistry(self.bus.client, self.bus.instance, version, describe,
+                                         restore=self._restore)
         self.registry.start()
         if self.autoreplies is not None:
             self.autoreplies.watch()

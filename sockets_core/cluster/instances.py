@@ -36,7 +36,11 @@ class InstanceRegistry:
     serves now (services and ports change as they start and stop)."""
 
     def __init__(self, client: Any, instance: str, version: str, describe: Callable[[], dict[str, Any]],
-                 beat: float = INSTANCE_BEAT, ttl: float = INSTANCE_TTL) -> None:
+                 beat: float = INSTANCE_BEAT, ttl: float = INSTANCE_TTL,
+                 restore: Callable[[Any], None] | None = None) -> None:
+        """``restore(pipeline)``: queued with each beat, to put back what a Redis that restarted
+        empty lost (the shared token and rules: SET NX)."""
+        self.restore = restore
         self.client = client
         self.instance = instance
         self.version = version
@@ -54,7 +58,11 @@ class InstanceRegistry:
     def beat(self) -> bool:
         """Write this instance's record; whether Redis took it."""
         try:
-            self.client.set(INSTANCE_PREFIX + self.instance, json.dumps(self.record()), px=int(self.ttl * 1000))
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(INSTANCE_PREFIX + self.instance, json.dumps(self.record()), px=int(self.ttl * 1000))
+            if self.restore is not None:
+                self.restore(pipe)
+            pipe.execute()
         except CONNECTION_ERRORS as exc:
             log.debug("cluster: instance record not written: %s", exc)
             return False

@@ -3,13 +3,17 @@ claims across instances, expiry of a silent instance, outage answers."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import gevent
 
+from sockets_core.cluster import Cluster
 from sockets_core.cluster.instances import InstanceRegistry
 from sockets_core.cluster.presence import RedisPresence
-from sockets_core.cluster.shared import adopt_token
+from sockets_core.cluster.shared import AUTOREPLY_KEY, TOKEN_KEY, adopt_token
+from sockets_core.settings import Settings
 from tests.harness import wait_for
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
 
@@ -98,3 +102,21 @@ def test_the_first_instances_token_wins(redis_server: RedisServer) -> None:  # n
     client = redis_server.client()
     assert adopt_token(client, "first-token") == "first-token"
     assert adopt_token(client, "second-token") == "first-token"
+
+
+def test_a_redis_restarted_empty_gets_the_token_and_rules_back(redis_server: RedisServer,  # noqa: F811
+                                                              tmp_path: Path) -> None:
+    cluster = Cluster.connect(Settings(bus=redis_server.url, data=tmp_path, instance_name="A"))
+    try:
+        assert cluster.adopt_token("the-token") == "the-token"
+        rules = cluster.autoreply_store(("tcp_chat",))
+        cluster.attach("1.0", lambda: {}, lambda items: 0)
+        rules.set_rules("tcp_chat", [{"match": "any", "reply": "hi"}])
+        client = redis_server.client()
+        client.flushall()  # as a Redis without persistence that restarted
+        assert cluster.registry is not None and cluster.registry.beat()
+        assert client.get(TOKEN_KEY) == "the-token"
+        assert json.loads(client.get(AUTOREPLY_KEY)) == {"tcp_chat": [{"match": "any", "pattern": "", "reply": "hi"}]}
+        assert [r["id"] for r in cluster.registry.instances()] == ["A"]
+    finally:
+        cluster.close()
