@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +48,52 @@ def start_tftpd_hpa(root: Path) -> tuple[subprocess.Popen[bytes], int]:
     if proc.poll() is not None:
         raise RuntimeError(f"tftpd-hpa exited with {proc.returncode}")
     return proc, port
+
+
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU time (user + system, children reaped included) of ``pid`` and each process under
+    it (sockdash's workers and redis-server, tftpd-hpa's forks), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        times[int(entry.name)] = sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+    found, todo = {}, [pid]
+    while todo:
+        current = todo.pop()
+        found[current] = times.get(current, 0.0)
+        todo.extend(children.get(current, []))
+    return found
+
+
+class CpuWatch:
+    """The CPU a server tree spends while it runs: tftpd-hpa's forks are reaped unrecorded
+    (SIGCHLD ignored), so each process is read every 50 ms while alive and its last reading kept."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start = cpu_by_process(pid)
+        self.seen = dict(self.start)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.seen.update(cpu_by_process(self.pid))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.seen.update(cpu_by_process(self.pid))
+        return sum(self.seen.values()) - sum(self.start.values())
 
 
 def storm(port: int, out: Path, clients: int, size: int) -> tuple[float, int]:
@@ -92,12 +139,16 @@ def main() -> None:
         (tmp / "hpa" / NAME).write_bytes(image)
         hpa, hpa_port = start_tftpd_hpa(tmp / "hpa")
         servers = {name: proc.ports["tftp"] for name, proc in sockdashes.items()} | {"tftpd-hpa": hpa_port}
+        pids = {name: proc.proc.pid for name, proc in sockdashes.items()} | {"tftpd-hpa": hpa.pid}
         times: dict[str, list[float]] = {name: [] for name in servers}
+        cpu: dict[str, list[float]] = {name: [] for name in servers}
         failures: dict[str, int] = dict.fromkeys(servers, 0)
         try:
             for _ in range(args.runs):  # rounds interleave the servers, so drift hits all alike
                 for name, port in servers.items():
+                    watch = CpuWatch(pids[name])
                     elapsed, failed = storm(port, tmp / "out", args.clients, size)
+                    cpu[name].append(watch.stop())
                     times[name].append(elapsed)
                     failures[name] += failed
         finally:
@@ -108,12 +159,18 @@ def main() -> None:
     hpa_median = statistics.median(times["tftpd-hpa"])
     print(f"\n{args.clients} clients x {args.size_mib} MiB, curl --tftp-blksize 1468 (lock-step), "
           f"{args.runs} rounds; load average {os.getloadavg()[0]:.1f}")
-    print("| server | median s | runs (s) | failures | / tftpd-hpa |")
-    print("|---|---|---|---|---|")
+    # server CPU: what the server itself spent, whatever else ran on the machine meanwhile; busy:
+    # that CPU over the wall time (one process cannot pass 100 %; with other programs running
+    # it gets its share of the cores, tftpd-hpa's 50 forks get 50 shares)
+    blocks = args.clients * (size // 1468 + 1)
+    print("| server | median s | runs (s) | failures | / tftpd-hpa | server CPU s | CPU µs a block | busy |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in servers:
         median = statistics.median(times[name])
         runs = ", ".join(f"{t:.2f}" for t in times[name])
-        print(f"| {name} | {median:.2f} | {runs} | {failures[name]} | {median / hpa_median:.2f} |")
+        used = statistics.median(cpu[name])
+        print(f"| {name} | {median:.2f} | {runs} | {failures[name]} | {median / hpa_median:.2f} | {used:.1f} | "
+              f"{1e6 * used / blocks:.1f} | {100 * used / median:.0f} % |")
 
 
 if __name__ == "__main__":
