@@ -101,6 +101,8 @@ def refusal_reason(exc: Exception) -> str:
 class TransferRegistry:
     def __init__(self, bus: Bus | None = None) -> None:
         self._bus = bus
+        # every transfer says whose it is: with --bus the feeds show every instance's (ids are per instance)
+        self.instance = bus.instance if bus is not None else "local"
         self._ids = itertools.count(1)
         self.active: dict[int, Transfer] = {}
         self.recent: deque[Transfer] = deque(maxlen=KEEP_FINISHED)
@@ -131,10 +133,13 @@ class TransferRegistry:
 
     def publish(self, transfer: Transfer) -> None:
         if self._bus is not None:
-            self._bus.publish(TRANSFER_TOPIC, transfer.as_dict())
+            self._bus.publish(TRANSFER_TOPIC, self._shown(transfer))
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Running transfers first, then the finished and refused ones, newest first."""
-        running = [t.as_dict() for t in self.active.values()]
+        running = [self._shown(t) for t in self.active.values()]
         done = sorted([*self.recent, *self.refusals], key=lambda t: t.finished or 0.0, reverse=True)
-        return running + [t.as_dict() for t in done]
+        return running + [self._shown(t) for t in done]
+
+    def _shown(self, transfer: Transfer) -> dict[str, Any]:
+        return {**transfer.as_dict(), "instance": self.instance}

@@ -101,7 +101,8 @@ class FilesRoute(FeedRoute):
     def render(self, batch: Batch) -> list[Out]:
         frames: list[Out] = []
         folders = sorted({item for topic, item in batch.items if topic == FILES_TOPIC})
-        latest = {item["id"]: item for topic, item in batch.items if topic == TRANSFER_TOPIC}
+        # ids are per instance: with --bus the feed carries every instance's transfers
+        latest = {(item.get("instance"), item["id"]): item for topic, item in batch.items if topic == TRANSFER_TOPIC}
         if batch.dropped:
             frames.append({"type": "transfers", "transfers": self.svc.transfers.snapshot()})
             folders = ["*"]

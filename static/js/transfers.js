@@ -5,7 +5,9 @@
 import { formatBytes } from './common.js';
 import { formatDuration, formatRate } from './format.js';
 
-const transfers = new Map(); // id -> transfer, with receivedAt (performance.now())
+const transfers = new Map(); // instance:id -> transfer, with receivedAt (performance.now())
+// ids are per instance: with --bus the list holds every instance's transfers
+const keyOf = (t) => `${t.instance || ''}:${t.id}`;
 const KEEP_FINISHED = 100; // as the server: the last 100 finished and, apart, the last 100 refused
 const KEEP_REFUSED = 100;
 const COLUMNS = ['Transfer', 'Peer', 'File', 'Progress', 'Elapsed', 'ETA', 'Rate', 'Options', 'Result'];
@@ -13,14 +15,14 @@ const COLUMNS = ['Transfer', 'Peer', 'File', 'Progress', 'Elapsed', 'ETA', 'Rate
 export function applyTransfers(list, replace) {
   if (replace) transfers.clear();
   const receivedAt = performance.now();
-  for (const t of list) transfers.set(t.id, { ...t, status: t.status || (t.result ? 'failed' : 'running'), receivedAt });
+  for (const t of list) transfers.set(keyOf(t), { ...t, status: t.status || (t.result ? 'failed' : 'running'), receivedAt });
   const newest = (a, b) => b.finished - a.finished;
   const finished = [...transfers.values()].filter((t) => t.status !== 'running');
   const keep = new Set([
     ...finished.filter((t) => t.status !== 'refused').sort(newest).slice(0, KEEP_FINISHED),
     ...finished.filter((t) => t.status === 'refused').sort(newest).slice(0, KEEP_REFUSED),
   ]);
-  for (const t of finished) if (!keep.has(t)) transfers.delete(t.id);
+  for (const t of finished) if (!keep.has(t)) transfers.delete(keyOf(t));
 }
 
 export const hasRunning = () => [...transfers.values()].some((t) => t.status === 'running');
@@ -75,10 +77,12 @@ export function progress(t, bar, text) {
 }
 
 function rowFor(tbody, t) {
-  let tr = tbody.querySelector(`tr[data-transfer-id="${t.id}"]`);
+  const instance = t.instance || '';
+  let tr = tbody.querySelector(`tr[data-transfer-id="${t.id}"][data-instance="${CSS.escape(instance)}"]`);
   if (tr) return tr;
   tr = document.createElement('tr');
   tr.dataset.transferId = t.id;
+  tr.dataset.instance = instance;
   for (const label of COLUMNS) {
     const td = document.createElement('td');
     td.dataset.label = label;

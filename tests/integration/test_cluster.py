@@ -200,3 +200,20 @@ def test_unreachable_bus_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "sockdash: error: cannot reach Redis at redis://127.0.0.1:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_transfer_feed_shows_every_instances_transfers(pair: tuple[Sockdash, Sockdash]) -> None:
+    a, b = pair
+    feed = simple_websocket.Client.connect(f"ws://127.0.0.1:{b.ports['http']}/ws/files")
+    try:
+        assert harness.tftp_answers(a.host, a.ports["tftp"])  # an RRQ of a missing file: a refused transfer on A
+        deadline = time.monotonic() + 5
+        shown: list[dict[str, Any]] = []
+        while not shown and time.monotonic() < deadline:
+            message = json.loads(feed.receive(timeout=5) or "{}")
+            if message.get("type") == "transfer-updates":
+                shown = [t for t in message["transfers"] if t["file"] == "sockdash-probe-no-such-file"]
+        assert shown and shown[0]["instance"] == "A" and shown[0]["status"] == "refused"
+    finally:
+        feed.close()
+    assert all(t["instance"] == "B" for t in request_json(b, "/api/transfers")["transfers"])  # the list: B's own
