@@ -22,7 +22,7 @@ def playwright_chromium() -> str | None:
 
         with sync_playwright() as p:
             path = p.chromium.executable_path
-    except Exception:  # noqa: BLE001 - any failure means "not available"
+    except Exception:
         return None
     return path if path and Path(path).exists() else None
 

@@ -44,7 +44,7 @@ class LossyNamespace:
         match = re.search(r"counter packets (\d+)", listing)
         return int(match.group(1)) if match else 0
 
-    def __enter__(self) -> "LossyNamespace":
+    def __enter__(self) -> LossyNamespace:
         subprocess.run(["ip", "netns", "add", self.name], check=True, capture_output=True)
         try:
             self.run(["ip", "link", "set", "lo", "up"], check=True)

@@ -276,8 +276,8 @@ def test_refused_requests_are_listed_marked_refused_with_the_reason(
     proc = fresh_sockdash
     page.goto(f"{proc.base_url}/files")
     expect(page.locator("#live-state")).to_have_text("live")
-    subprocess.run(["tftp", "127.0.0.1", str(proc.ports["tftp"]), "-m", "binary", "-c", "get", "switch.cfg"], check=False,
-                   cwd=tmp_path, capture_output=True, timeout=20)
+    subprocess.run(["tftp", "127.0.0.1", str(proc.ports["tftp"]), "-m", "binary", "-c", "get", "switch.cfg"],
+                   check=False, cwd=tmp_path, capture_output=True, timeout=20)
     subprocess.run(["curl", "-s", "-o", "/dev/null", f"{proc.base_url}/files/boot.img"], timeout=20, check=True)
     with socket.create_connection(("127.0.0.1", proc.ports["file"]), timeout=5) as s:
         s.sendall("固件.bin".encode())

@@ -151,7 +151,8 @@ def test_choosing_a_service_fetches_its_past_from_the_server(
     # the peer filter too, and the direction on top of it
     page.get_by_role("combobox", name="Service").select_option("")
     page.get_by_label("Peer").fill(peer)
-    expect(page.locator("#log")).to_have_attribute("aria-rowcount", str(len([e for e in on_server if e["peer"] == peer]) + 1))
+    from_peer = [e for e in on_server if e["peer"] == peer]
+    expect(page.locator("#log")).to_have_attribute("aria-rowcount", str(len(from_peer) + 1))
     page.get_by_label("Direction").select_option("in")
     expect(rows(page).filter(has_text="← out")).to_have_count(0)
     expect(rows(page).filter(has_text="second line")).to_have_count(1)
@@ -245,7 +246,8 @@ def test_the_left_out_note_says_what_the_server_keeps_and_loads_it(
         expect(note).to_contain_text("The server keeps the newest 3,000 events of each service")
         expect(note).not_to_contain_text("have them all")
         page.get_by_role("button", name="Load them from the server").click()
-        expect(page.locator("#log")).to_have_attribute("aria-rowcount", str(len(small.get_json("/api/packets?limit=10000")["events"]) + 1))
+        held = small.get_json("/api/packets?limit=10000")["events"]
+        expect(page.locator("#log")).to_have_attribute("aria-rowcount", str(len(held) + 1))
         expect(note).to_be_hidden()  # they are in the list now
     finally:
         small.stop()
@@ -319,7 +321,8 @@ def test_a_gap_longer_than_one_fetch_shows_the_newest_and_says_how_many_are_not_
     assert left_out > 1000
     feed.restore(page)
     expect(page.locator("#skipped")).to_contain_text(
-        f"{left_out:,} earlier events recorded while this page was offline are not shown (it fetched the newest 10,000).")
+        f"{left_out:,} earlier events recorded while this page was offline are not shown "
+        "(it fetched the newest 10,000).")
     expect(page.locator("#log")).to_have_attribute("aria-rowcount", str(before + 10000))  # each once
     expect(rows(page).filter(has_text="early in the outage")).to_have_count(0)
     page.get_by_role("button", name="Load them from the server").click()
@@ -370,7 +373,8 @@ def test_a_visitor_sees_direct_messages_as_such_and_never_their_bytes(
         expect(dm.first).to_be_visible()
     assert all(cell[-1] == "direct message" for cell in (cells(dm.nth(i)) for i in range(dm.count())))
     dm.first.click()
-    expect(page.locator("#bytes-note")).to_have_text(re.compile(r"^Direct message: \d+ bytes, shown to the admin only\.$"))
+    expect(page.locator("#bytes-note")).to_have_text(
+        re.compile(r"^Direct message: \d+ bytes, shown to the admin only\.$"))
     expect(page.locator("#dump")).to_be_hidden()
     expect(page.locator("#fields")).to_contain_text("shown to the admin only")
     assert "secret" not in page.locator("main").inner_text()
@@ -403,8 +407,10 @@ def test_at_1280x800_list_details_and_bytes_share_the_screen_coloured_with_sharp
     chat_row = rows(page).filter(has_text="tcp_chat").filter(has_text="⇢ open")
     tftp_row = rows(page).filter(has_text="RRQ nothing.bin")
     assert background(chat_row) != background(tftp_row)  # coloured by service
-    in_arrow, out_arrow = (rows(page).filter(has_text="tftp").filter(has_text=d).locator(".dir") for d in ("→ in", "← out"))
-    assert in_arrow.evaluate("el => getComputedStyle(el).color") != out_arrow.evaluate("el => getComputedStyle(el).color")
+    in_arrow, out_arrow = (rows(page).filter(has_text="tftp").filter(has_text=d).locator(".dir")
+                           for d in ("→ in", "← out"))
+    color = "el => getComputedStyle(el).color"
+    assert in_arrow.evaluate(color) != out_arrow.evaluate(color)
     # one small chart per service with traffic, drawn at the device's pixel density, on a clock axis
     expect(page.locator("#charts figure[data-service=tcp_chat]")).to_have_count(1, timeout=15_000)
     expect(page.locator("#charts figure[data-service=tftp]")).to_have_count(1)

@@ -58,10 +58,10 @@ def test_keyword_lookup_on_tcp_chat_like_seed_002(tmp_path: Path) -> None:
                  {"match": "any", "reply": "未搜索到"}]
         assert put_rules(proc, "tcp_chat", rules, proc.token) == 200
         client = chat_client(proc, "student")
-        client.sendall("北京".encode("utf-8"))  # no newline, as the course's client sends
-        assert "首都\n".encode("utf-8") in recv_until(client, "首都\n".encode("utf-8"))
+        client.sendall("北京".encode())  # no newline, as the course's client sends
+        assert "首都\n".encode() in recv_until(client, "首都\n".encode())
         client.sendall(b"tokyo\n")
-        assert "未搜索到\n".encode("utf-8") in recv_until(client, "未搜索到\n".encode("utf-8"))
+        assert "未搜索到\n".encode() in recv_until(client, "未搜索到\n".encode())
         client.close()
     finally:
         proc.stop()

@@ -172,5 +172,6 @@ def test_a_reserve_as_large_as_the_limit_is_one_clear_error(tmp_path: Path) -> N
     result = harness.run_to_exit(tmp_path, "--fd-reserve", str(2**31), *harness.ALL_PORTS_ZERO)
     assert result.returncode == 2
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    message = f"sockdash: error: --fd-reserve {2**31} leaves no descriptor for connections: the open-files limit is {limit}"
+    message = (f"sockdash: error: --fd-reserve {2**31} leaves no descriptor for connections: "
+               f"the open-files limit is {limit}")
     assert result.stderr.strip().splitlines() == [message]

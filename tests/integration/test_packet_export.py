@@ -50,7 +50,8 @@ def test_tshark_reads_tftp_packets_and_the_tcp_chat_stream(tmp_path: Path) -> No
         follow_all = "".join(subprocess.run(["tshark", "-r", str(pcap), "-q", "-z", f"follow,tcp,ascii,{n}"],
                                             capture_output=True, text=True, timeout=60).stdout for n in (0, 1))
         assert "the quick brown fox" in follow_all
-        analysis = subprocess.run(["tshark", "-r", str(pcap), "-Y", "tcp.analysis.flags && !tcp.analysis.window_update"],
+        analysis = subprocess.run(["tshark", "-r", str(pcap), "-Y",
+                                   "tcp.analysis.flags && !tcp.analysis.window_update"],
                                   capture_output=True, text=True, timeout=60)
         assert analysis.stdout.strip() == "", analysis.stdout  # no lost/duplicate/out-of-order segments
 
@@ -235,7 +236,8 @@ def test_direct_messages_and_the_client_secret_stay_private(tmp_path: Path) -> N
         # the hidden payloads keep the synthesized TCP streams consistent
         pcap = tmp_path / "visitor.pcap"
         pcap.write_bytes(fetch(proc, "/api/packets.pcap", admin=False))
-        analysis = subprocess.run(["tshark", "-r", str(pcap), "-Y", "tcp.analysis.flags && !tcp.analysis.window_update"],
+        analysis = subprocess.run(["tshark", "-r", str(pcap), "-Y",
+                                   "tcp.analysis.flags && !tcp.analysis.window_update"],
                                   capture_output=True, text=True, timeout=60, check=False)
         assert analysis.returncode == 0 and analysis.stdout.strip() == "", analysis.stdout + analysis.stderr
     finally:

@@ -29,10 +29,10 @@ def test_tcp_chat_relays_lines_and_course_style_gbk_without_newline(sockdash: ha
         assert b"#lobby <alice> hello bob\n" in line
         # the course script: send() GBK text with no newline, then block in recv(1024)
         course.send("你好，我是学生".encode("gbk"))
-        got = recv_until(alice, "我是学生".encode("utf-8"))
-        assert "你好，我是学生".encode("utf-8") in got
+        got = recv_until(alice, "我是学生".encode())
+        assert "你好，我是学生".encode() in got
         # and the GBK client gets the answer in GBK
-        bob.sendall("收到\n".encode("utf-8"))
+        bob.sendall("收到\n".encode())
         assert "收到".encode("gbk") in recv_until(course, "收到".encode("gbk"))
     finally:
         for s in (alice, bob, course):
@@ -53,7 +53,7 @@ def test_udp_and_tcp_chat_meet_in_the_lobby(sockdash: harness.Sockdash) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.settimeout(5)
         udp.sendto("来自UDP".encode("gbk"), (HOST, sockdash.ports["udp_chat"]))
-        assert "来自UDP".encode("utf-8") in recv_until(tcp, "来自UDP".encode("utf-8"))
+        assert "来自UDP".encode() in recv_until(tcp, "来自UDP".encode())
         tcp.sendall(b"back to udp\n")
         data, _ = udp.recvfrom(1024)
         assert data.endswith(b"<tcpuser> back to udp\n")
@@ -66,7 +66,7 @@ def test_file_download_with_the_course_client_and_netcat(sockdash: harness.Sockd
     (sockdash.root / "blob.bin").write_bytes(payload)
     # seed 003's downloader: send the name, then recv(1024) until the server closes
     s = socket.create_connection((HOST, sockdash.ports["file"]), timeout=10)
-    s.send("blob.bin".encode())
+    s.send(b"blob.bin")
     received = b""
     while True:
         chunk = s.recv(1024)
@@ -104,7 +104,7 @@ def test_tftp_with_tftp_hpa_curl_and_atftp(sockdash: harness.Sockdash, sample: b
         "curl": f"curl -s --tftp-blksize 1468 -o {tmp_path}/b.bin tftp://{HOST}:{port}/sample.bin",
         "atftp": f"atftp --option 'blksize 1024' -g -r sample.bin -l {tmp_path}/c.bin {HOST} {port}",
     }
-    for name, command in commands.items():
+    for command in commands.values():
         subprocess.run(command, shell=True, check=True, timeout=30, capture_output=True)
     for out in ("a.bin", "b.bin", "c.bin"):
         assert (tmp_path / out).read_bytes() == sample, out

@@ -116,7 +116,7 @@ def portable_sockdash() -> Iterator[PortableSockdash]:
             requirements = tomllib.load(f)["project"]["dependencies"]
         for dist in dependency_closure(requirements):
             copy_distribution(dist, site)
-        for folder, dirs, files in os.walk(base):  # readable (and folders enterable) by anyone
+        for folder, _, files in os.walk(base):  # readable (and folders enterable) by anyone
             os.chmod(folder, 0o755)
             for name in files:
                 path = os.path.join(folder, name)

@@ -66,10 +66,9 @@ def test_atomic_writer_commits_only_when_complete(store: FileStore) -> None:
 
 
 def test_atomic_writer_leaves_nothing_on_failure(store: FileStore) -> None:
-    with pytest.raises(RuntimeError):
-        with store.writer("d.txt") as w:
-            w.write(b"half")
-            raise RuntimeError("connection lost")
+    with pytest.raises(RuntimeError), store.writer("d.txt") as w:
+        w.write(b"half")
+        raise RuntimeError("connection lost")
     assert sorted(p.name for p in store.root.iterdir()) == ["a.txt", "link-in", "link-out", "sub"]
 
 

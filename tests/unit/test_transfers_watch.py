@@ -1,11 +1,11 @@
 from pathlib import Path
 
+import pytest
+
 from sockets_core.bus import Bus
 from sockets_core.files import PART_SUFFIX, FileStore, UnsafePath
 from sockets_core.transfers import KEEP_FINISHED, TRANSFER_TOPIC, TransferRegistry
 from sockets_core.watch import FILES_TOPIC, FolderWatcher
-
-import pytest
 
 
 def test_transfer_lifecycle_and_throttled_progress() -> None:
@@ -84,10 +84,9 @@ def test_upload_limit_in_the_writer(tmp_path: Path) -> None:
     from sockets_core.files import UploadTooLarge
 
     store = FileStore(tmp_path, max_upload=10)
-    with pytest.raises(UploadTooLarge):
-        with store.writer("big.bin") as w:
-            w.write(b"123456")
-            w.write(b"789012")
+    with pytest.raises(UploadTooLarge), store.writer("big.bin") as w:
+        w.write(b"123456")
+        w.write(b"789012")
     assert list(tmp_path.iterdir()) == []
 
 
