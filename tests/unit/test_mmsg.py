@@ -60,6 +60,21 @@ def test_a_window_arrives_at_a_plain_socket_as_separate_datagrams_of_their_sizes
         assert receive_all(receiver, 16) == packets
 
 
+@pytest.mark.parametrize("method", [mmsg.GSO, mmsg.SENDMMSG])
+def test_a_dual_stack_socket_batches_to_an_ipv4_client(method: str) -> None:
+    """--host :: serves IPv4 clients as ::ffff:a.b.c.d (a v4-mapped sockaddr_in6)."""
+    mmsg.force(method)
+    packets = window()
+    receiver = stdsocket.socket(stdsocket.AF_INET, stdsocket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    with receiver, stdsocket.socket(stdsocket.AF_INET6, stdsocket.SOCK_DGRAM) as sender:
+        sender.setsockopt(stdsocket.IPPROTO_IPV6, stdsocket.IPV6_V6ONLY, 0)
+        sender.bind(("::", 0))
+        to = ("::ffff:127.0.0.1", receiver.getsockname()[1], 0, 0)
+        assert mmsg.BatchSender(sender).send(packets, to) == (16, None)
+        assert receive_all(receiver, 16) == packets
+
+
 def test_this_machine_sends_by_gso_and_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="sockets_core.servers.mmsg"):
         assert mmsg.detect() == mmsg.GSO  # Linux 4.18+: the tests run on one
