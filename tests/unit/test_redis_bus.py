@@ -188,3 +188,17 @@ def test_redact_url() -> None:
     assert redact_url("redis://user:pw@h:6379/1") == "redis://user:***@h:6379/1"
     assert redact_url("redis://h:6379/0") == "redis://h:6379/0"
     assert redact_url("unix:///run/r.sock?db=2") == "unix:///run/r.sock?db=2"
+
+
+def test_a_slow_instance_does_not_slow_the_others(buses: tuple[RedisBus, RedisBus]) -> None:
+    a, b = buses
+    fast = a.subscribe(["chat"], limit=2_000)
+    stuck = b.subscribe(["chat"], limit=10)  # a subscriber on B that never reads
+    for n in range(1_000):
+        a.publish("chat", {"n": n})
+        if n % 100 == 99:
+            gevent.sleep(0)
+    gwait(lambda: fast.pending() == 1_000, what="all 1,000 on A")
+    gwait(lambda: b.delivered_from_redis == 1_000, what="B's reader through them all")
+    assert stuck.pending() == 10 and stuck.unreported() == 990  # B's queue kept its bound, counted the rest
+    assert b.dropped_total() == 990 and a.dropped_total() == 0
