@@ -190,6 +190,8 @@ class RedisBus(Bus):
                 self._note_stream_ends()
         except (*CONNECTION_ERRORS, BusUnavailable) as exc:
             raise BusUnavailable(f"cannot reach Redis at {self.url_redacted}: {exc}") from None
+        except redis.RedisError as exc:  # reached, but it refuses: a wrong password, a DB out of range
+            raise BusUnavailable(f"Redis at {self.url_redacted} refused: {exc}") from None
         self._connected = True
         self._running = True
         self._greenlets = [gevent.spawn(self._read_loop), gevent.spawn(self._write_loop)]

@@ -202,3 +202,10 @@ def test_a_slow_instance_does_not_slow_the_others(buses: tuple[RedisBus, RedisBu
     gwait(lambda: b.delivered_from_redis == 1_000, what="B's reader through them all")
     assert stuck.pending() == 10 and stuck.unreported() == 990  # B's queue kept its bound, counted the rest
     assert b.dropped_total() == 990 and a.dropped_total() == 0
+
+
+def test_a_redis_that_refuses_is_a_clear_error(redis_server: RedisServer) -> None:  # noqa: F811
+    bus = RedisBus(redis_server.url.rsplit("/", 1)[0] + "/99", TOPICS)  # redis-server has 16 databases
+    with pytest.raises(BusUnavailable, match=r"Redis at redis://127\.0\.0\.1:\d+/99 refused: .*DB index"):
+        bus.start(timeout=2)
+    bus.close()
