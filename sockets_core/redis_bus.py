@@ -85,13 +85,16 @@ class _GeventUnixConnection(UnixDomainSocketConnection):
         return sock
 
 
-def redis_client(url: str, socket_timeout: float = SOCKET_TIMEOUT) -> redis.Redis:
+def redis_client(url: str, socket_timeout: float = SOCKET_TIMEOUT, name: str | None = None) -> redis.Redis:
     """A client for ``url`` (redis://HOST:PORT/DB, unix:///path?db=N, rediss://) whose sockets
-    yield to gevent. Strings come back decoded (UTF-8)."""
+    yield to gevent. Strings come back decoded (UTF-8). ``name``: its connections' name in
+    Redis's CLIENT LIST (an operator sees which instance holds which connection)."""
     options: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
     gevent_class = {Connection: _GeventConnection, UnixDomainSocketConnection: _GeventUnixConnection}
     options["connection_class"] = gevent_class.get(options.get("connection_class", Connection),
                                                    options.get("connection_class", Connection))
+    if name is not None:
+        options["client_name"] = name
     pool = redis.ConnectionPool(**options, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
                                 decode_responses=True)
     return redis.Redis(connection_pool=pool)
@@ -134,8 +137,9 @@ class RedisBus(Bus):
         self.out_limit = out_queue
         # Any: redis-py's annotations cover bytes and async answers too; with decode_responses
         # the answers are str, as the code reads them
-        self.client: Any = redis_client(url)
-        self._reader_client: Any = redis_client(url, socket_timeout=SOCKET_TIMEOUT + READ_BLOCK_MS / 1000)
+        self.client: Any = redis_client(url, name=f"sockdash:{self.instance}")
+        self._reader_client: Any = redis_client(url, socket_timeout=SOCKET_TIMEOUT + READ_BLOCK_MS / 1000,
+                                                name=f"sockdash:{self.instance}:reader")
         self._outgoing: deque[tuple[str, str, int]] = deque()  # (topic, JSON, sequence number)
         self._out_dropped = 0
         self._seq = 0

@@ -209,3 +209,19 @@ def test_a_redis_that_refuses_is_a_clear_error(redis_server: RedisServer) -> Non
     with pytest.raises(BusUnavailable, match=r"Redis at redis://127\.0\.0\.1:\d+/99 refused: .*DB index"):
         bus.start(timeout=2)
     bus.close()
+
+
+def test_a_reader_that_lost_its_connection_resumes_after_the_last_id(buses: tuple[RedisBus, RedisBus],
+                                                                    redis_server: RedisServer) -> None:  # noqa: F811
+    a, b = buses
+    sub = b.subscribe(["chat"], limit=1_000)
+    a.publish("chat", {"n": -1})
+    gwait(lambda: sub.pending() == 1, what="the first item on B")
+    admin = redis_server.client()
+    reader = next(c for c in admin.client_list() if c["name"] == "sockdash:B:reader")
+    admin.client_kill_filter(_id=reader["id"])  # B alone loses its reading connection
+    for n in range(100):  # published while B's reader reconnects: in the stream after B's last id
+        a.publish("chat", {"n": n})
+    gwait(lambda: sub.pending() == 101, what="all 100 on B")
+    gevent.sleep(0.2)
+    assert [item["n"] for _, item in drain(sub)] == list(range(-1, 100))  # none missed, none twice
