@@ -49,6 +49,7 @@ from .rate_sampler import STATUS_TOPIC, RateSampler
 from .servers.admission import admission_from_settings
 from .servers.file_download import FileDownloadServer
 from .servers.listen import BindError, tcp_listener, udp_socket
+from .servers.outbound import DeliveryCounters
 from .servers.syslog import SyslogServer
 from .servers.tcp_chat import TcpChatServer
 from .servers.tftp import TftpServer
@@ -104,6 +105,7 @@ class Services:
         if history is not None:
             history.set_limits(settings.chat_history_per_room, settings.chat_history_max)
         self.transfers = TransferRegistry(bus)
+        self.tcp_delivery = DeliveryCounters(settings.tcp_chat_queue_bytes)  # kept across restarts of tcp_chat
         self.autoreplies = autoreplies or (cluster.autoreply_store(CHAT_SERVICES) if cluster is not None
                                            else FileAutoReplyStore(CHAT_SERVICES, settings.data))
         self.tools = ToolManager(bus, packetlog, settings.host, self.own_ports, list(settings.tools_allow))
@@ -210,7 +212,7 @@ class Services:
     def _build(self, name: str, host: str, port: int) -> BaseServer:
         factories: dict[str, Callable[[], BaseServer]] = {
             "tcp_chat": lambda: TcpChatServer(tcp_listener(name, host, port), self.taps[name], self.hub,
-                                              self.responders[name]),
+                                              self.responders[name], self.tcp_delivery),
             "udp_chat": lambda: UdpChatServer(udp_socket(name, host, port), self.taps[name], self.hub,
                                               self.settings.udp_peer_ttl, self.responders[name],
                                               max_per_ip=self.settings.udp_chat_max_per_ip),
@@ -258,6 +260,8 @@ class Services:
             entry.update(self.sampler.rate_of(name))
             if name == "syslog":
                 entry["messages"] = self.syslog.status()
+            if name == "tcp_chat":  # what its output queues dropped, by reason
+                entry["delivery"] = self.tcp_delivery.as_dict()
             services[name] = entry
         return {
             "version": __version__,

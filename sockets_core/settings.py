@@ -75,6 +75,7 @@ class Settings:
     http_max_connections: int = 2048
     tcp_chat_max_per_ip: int = 64
     tcp_chat_max_connections: int = 1024
+    tcp_chat_queue_bytes: int = 256 * 1024
     file_max_per_ip: int = 64
     file_max_connections: int = 256
     fd_reserve: int | None = None  # None: a quarter of the open-files limit, at most 256
@@ -339,6 +340,9 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
      "TCP chat connections from one address (default 64)"),
     ("--tcp-chat-max-connections", "tcp_chat_max_connections", parse_positive,
      "TCP chat connections in all (default 1024)"),
+    ("--tcp-chat-queue-bytes", "tcp_chat_queue_bytes", parse_size,
+     "bytes waiting for one TCP chat client to read; past it its oldest lines are dropped and it is told "
+     "how many (default 256K)"),
     ("--file-max-per-ip", "file_max_per_ip", parse_positive, "file-download connections from one address (default 64)"),
     ("--file-max-connections", "file_max_connections", parse_positive,
      "file-download connections in all (default 256)"),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import logging
 import socket
+import struct
+import termios
 from collections.abc import Callable
 
 from gevent.pool import Pool
@@ -20,6 +23,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PER_IP = 64
 DEFAULT_TOTAL = 1024
+
+
+def bytes_waiting(sock: socket.socket) -> int:
+    """Bytes the kernel holds for ``sock`` that no recv() has taken yet (FIONREAD)."""
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0])
+    except OSError:
+        return 0
 
 
 def default_admission(service: str) -> Admission:

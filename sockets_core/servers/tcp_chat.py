@@ -2,7 +2,9 @@
 
 Bytes go through LineFramer (a newline or a 300 ms pause ends a message); each line is
 handled by chat.commands against the ChatHub, which fans events out to every member.
-Each client's output goes through its own bounded OutboundQueue.
+Each client's output goes through its own bounded OutboundQueue (outbound.py); room events
+reach the members through one Fanout, TcpFanout: the line rendered once per encoding and
+appended to each member's queue, which the flusher sends with one send() per round.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from ..chat.autoreply import AutoResponder
 from ..chat.commands import HELP, handle_line
 from ..chat.framing import Line, LineFramer
 from ..chat.hub import ChatError, ChatEvent, ChatHub, Member
-from ..privacy import DirectMessageLines, PrivateSpans, is_direct_message
+from ..privacy import DirectMessageLines, is_direct_message
 from ..textcodec import ESCAPED, decode, encode
 from ..traffic import ServiceTap
-from .outbound import OutboundQueue
-from .stream import TappedStreamServer
+from .outbound import DEFAULT_LIMIT, DeliveryCounters, OutboundQueue
+from .stream import TappedStreamServer, bytes_waiting
 from .timed import call_until
 
 log = logging.getLogger(__name__)
@@ -30,37 +32,61 @@ log = logging.getLogger(__name__)
 SEND_BUFFER = 64 * 1024
 
 
+class TcpFanout:
+    """How the TCP members take a room event: its line rendered once per encoding (cached on
+    the event) and the same bytes appended to each member's queue; no send here."""
+
+    def __init__(self) -> None:
+        self.queues: dict[Member, OutboundQueue] = {}
+
+    def deliver_many(self, event: ChatEvent, members: list[Member]) -> None:
+        queues = self.queues
+        lines: dict[str, bytes] = {}
+        for member in members:
+            queue = queues.get(member)
+            if queue is None:
+                continue
+            line = lines.get(member.encoding)
+            if line is None:
+                line = lines[member.encoding] = event.encoded_line(member.encoding)
+            queue.put(line)
+
+
 class TcpChatServer(TappedStreamServer):
     def __init__(self, listener: socket.socket, tap: ServiceTap, hub: ChatHub,
-                 responder: AutoResponder | None = None) -> None:
+                 responder: AutoResponder | None = None, delivery: DeliveryCounters | None = None) -> None:
+        """``delivery``: the output queues' limit and drop counters (Services keeps them across restarts)."""
         super().__init__(listener, tap)
         self.hub = hub
         self.responder = responder
+        self.delivery = delivery if delivery is not None else DeliveryCounters(DEFAULT_LIMIT)
+        self.fanout = TcpFanout()
 
     def serve_client(self, sock: socket.socket, peer: Address, local: Address) -> str:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        # chat needs no large kernel buffer; a small one makes the 256 KiB queue limit the
+        # chat needs no large kernel buffer; a small one makes the queue limit (256 KiB) the
         # real bound on what a reader that stopped reading can pin in memory
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         who = format_address(peer)
         # direct messages in either direction are marked private in the packet log
-        incoming_dms, outgoing_dms = DirectMessageLines(), PrivateSpans()
+        incoming_dms = DirectMessageLines()
         outbound = OutboundQueue(sock, f"tcp_chat {who}",
-                                 lambda data: self.tap.sent(local, peer, data, private=outgoing_dms.sent(len(data))))
+                                 lambda data, private: self.tap.sent(local, peer, data, private=private),
+                                 self.delivery.queue_bytes, self.delivery)
         nick = self.hub.default_nick("tcp", who, peer[1])
 
-        def deliver(event: ChatEvent) -> None:
-            line = event.encoded_line(member.encoding)
-            outgoing_dms.queued(len(line), event.kind == "dm")
-            outbound.put(line)
+        def deliver(event: ChatEvent) -> None:  # what is not a room event: direct messages
+            outbound.put(event.encoded_line(member.encoding), private=event.kind == "dm")
 
-        member = Member(nick, "tcp", deliver, address=who, private_out=outgoing_dms)
+        member = Member(nick, "tcp", deliver, address=who, fanout=self.fanout)
+        self.fanout.queues[member] = outbound
         try:
             self.hub.join(member, time.time())
         except ChatError as exc:  # e.g. its default nick claimed on another instance just now
             self._notice(outbound, member, f"error: {exc}; connect again")
             outbound.flush()
             outbound.stop()
+            del self.fanout.queues[member]
             return "us"
         framer = LineFramer()
         try:
@@ -69,12 +95,16 @@ class TcpChatServer(TappedStreamServer):
             while True:
                 data = call_until(sock, framer.get_timer(),
                                   lambda: self.receive(sock, peer, local, private=incoming_dms.feed))
+                if data is None and bytes_waiting(sock):
+                    # the deadline passed while this process was busy, but the rest of the line
+                    # is here: the pause was ours, not the client's (cutting would split it)
+                    data = self.receive(sock, peer, local, private=incoming_dms.feed)
                 if data is None:  # the pause ended the line
                     lines = framer.handle_timer(time.monotonic())
                 elif not data:
                     for line in framer.close():
                         self._on_line(outbound, member, line)
-                    return "us" if outbound.overflowed else "peer"
+                    return "peer"
                 else:
                     lines = framer.receive_data(data, time.monotonic())
                 if framer.get_timer() is None:
@@ -89,6 +119,7 @@ class TcpChatServer(TappedStreamServer):
         finally:
             self.hub.leave(member, time.time())
             outbound.stop()
+            self.fanout.queues.pop(member, None)
 
     def _on_line(self, outbound: OutboundQueue, member: Member, line: Line) -> bool:
         """Act on one line; False ends the session."""
@@ -114,10 +145,7 @@ class TcpChatServer(TappedStreamServer):
 
     @staticmethod
     def _send(outbound: OutboundQueue, member: Member, text: str, private: bool = False) -> None:
-        data = encode(text, member.encoding)
-        if member.private_out is not None:
-            member.private_out.queued(len(data), private)
-        outbound.put(data)
+        outbound.put(encode(text, member.encoding), private)
 
 
 __all__ = ["HELP", "ChatEvent", "TcpChatServer"]
