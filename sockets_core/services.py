@@ -29,7 +29,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.baseserver import BaseServer
@@ -41,7 +41,7 @@ from .chat.autoreply import AutoResponder
 from .chat.history import FLUSH_INTERVAL, ChatHistory
 from .chat.hub import ChatHub
 from .chat.limits import ChatLimits
-from .cluster import Cluster, bus_status
+from .cluster.status import bus_status
 from .files import FileStore
 from .packetfile import PacketFileWriter
 from .packetlog import PacketLog
@@ -64,6 +64,9 @@ from .tools.sessions import ToolManager
 from .traffic import ServiceTap
 from .transfers import TransferRegistry
 from .watch import FolderWatcher
+
+if TYPE_CHECKING:  # --bus only: the embedded default never imports the Redis client
+    from .cluster.node import Cluster
 
 # re-exported: callers import them from here
 __all__ = ["AUTOREPLY_FILE", "STATUS_TOPIC", "STOP_TIMEOUT", "TRANSPORTS", "Endpoint", "Services", "fallback_port"]
@@ -270,5 +273,5 @@ class Services:
                            "capacity": self.packetlog.capacity},
             "services": services,
             "fds": self.admission.budget.status(),
-            "bus": bus_status(self.bus, self.cluster.registry if self.cluster is not None else None),
+            "bus": bus_status(self.bus, self.cluster),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import sqlite3
@@ -15,12 +16,11 @@ from gevent.event import Event
 from sockets_core import __version__
 from sockets_core.bus import Bus
 from sockets_core.chat.history import ChatHistory
-from sockets_core.cluster import BusUnavailable, Cluster
 from sockets_core.files import FileStore
 from sockets_core.netinfo import lan_addresses, url_host
 from sockets_core.packetlog import PacketLog
 from sockets_core.servers.admission import raise_fd_limit
-from sockets_core.servers.listen import BindError, adopt_handed_down, tcp_listener
+from sockets_core.servers.listen import BindError, adopt_shared_ports, tcp_listener
 from sockets_core.services import Endpoint, Services
 from sockets_core.settings import SERVICES, Settings, SettingsError, parse_settings
 
@@ -106,9 +106,11 @@ def main(argv: list[str]) -> int:
         return 2
     logformat.configure(settings.log_level, settings.log_format)
     worker = workers.worker_number()
-    if worker is not None:  # one of --workers N: the supervisor bound our sockets
-        adopt_handed_down()
+    if worker is not None:  # one of --workers N: bind the ports the supervisor decided
+        adopt_shared_ports()
         workers.tag_logs(worker, settings.log_format)
+        if settings.instance_name:  # each worker is an instance on the bus: their names must differ
+            settings = dataclasses.replace(settings, instance_name=f"{settings.instance_name}-w{worker}")
     # every connection is a descriptor: take all the kernel allows before the budget reads it
     before, after = raise_fd_limit()
     if after != before:
@@ -128,6 +130,8 @@ def main(argv: list[str]) -> int:
 
     cluster = None
     if settings.bus:  # one world with every instance on this Redis (sockets_core/cluster)
+        from sockets_core.cluster.node import BusUnavailable, Cluster  # only now: no Redis client otherwise
+
         try:
             cluster = Cluster.connect(settings)
         except BusUnavailable as exc:
@@ -171,5 +175,6 @@ def main(argv: list[str]) -> int:
     stopping.wait()
     log.info("stopping")
     gevent.joinall([gevent.spawn(http.stop, HTTP_STOP_TIMEOUT), gevent.spawn(services.stop_all)], timeout=1.9)
-    print("sockdash stopped", flush=True)
+    if worker is None:  # a worker's supervisor says it, once for all
+        print("sockdash stopped", flush=True)
     return 0

@@ -9,8 +9,8 @@ from typing import Any
 
 import gevent
 
-from sockets_core.cluster import Cluster
 from sockets_core.cluster.instances import InstanceRegistry
+from sockets_core.cluster.node import Cluster
 from sockets_core.cluster.presence import RedisPresence
 from sockets_core.cluster.shared import AUTOREPLY_KEY, TOKEN_KEY, adopt_token
 from sockets_core.settings import Settings
