@@ -164,6 +164,8 @@ class RedisBus(Bus):
             # payload (status) or an object made for this process (a PacketEvent) stays here
             self._deliver_here(topic, item)
             return
+        if "instance" not in item:
+            item = {**item, "instance": self.instance}
         if not self._connected:
             self._deliver_here(topic, item)  # said during an outage: this instance only, once
             return
@@ -173,8 +175,6 @@ class RedisBus(Bus):
             self._warnings.warn("bus: the outgoing queue to Redis is full (--bus-queue %d): oldest item dropped",
                                 self.out_limit, key="out")
         self._seq += 1
-        if "instance" not in item:
-            item = {**item, "instance": self.instance}
         self._outgoing.append((topic, json.dumps(item, default=str, ensure_ascii=False), self._seq))
         self._wake.set()
 
