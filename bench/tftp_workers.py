@@ -3,11 +3,13 @@
 Scenario (issue 12's target: --workers 2 at most tftpd-hpa's total time):
   parallel-20   20 curl --tftp-blksize 1468 downloads of a 10 MiB file at once (total wall time)
 
-Rounds interleave the three servers so that load from elsewhere on the machine hits all alike;
-the table gives medians of --runs and how many of the 20 downloads each worker served (from
-/api/status's per-worker counters, X-Sockdash-Worker naming the worker that answered).
+Rounds interleave the servers so that load from elsewhere on the machine hits all alike; the
+table gives medians of --runs of the total time and of the CPU the server used (its processes,
+the children tftpd-hpa forks and reaps included: /proc's utime+stime+cutime+cstime), and how
+many of the 20 downloads each worker served (from /api/status's per-worker counters,
+X-Sockdash-Worker naming the worker that answered).
 
-    .venv/bin/python bench/tftp_workers.py [--runs 5]
+    .venv/bin/python bench/tftp_workers.py [--runs 5] [--workers 1 2 4]
 
 Needs tftpd-hpa (in.tftpd), curl and redis-server (`make test` installs them). Traffic stays on
 127.0.0.1; every loop is bounded by --runs.
@@ -21,6 +23,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -32,6 +35,44 @@ import tftp as tftp_bench  # noqa: E402  (bench/tftp.py: the same file, clients 
 from tests import harness  # noqa: E402
 
 DOWNLOADS = 20
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU of ``pid`` and of its live children (the workers, their redis-server)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (FileNotFoundError, ProcessLookupError):  # a child that ended meanwhile
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK + sum(cpu_seconds(int(c)) for c in children)
+
+
+class ForkedCpu:
+    """tftpd-hpa forks a child per transfer and does not wait for it (no cutime to read): sample
+    its children every 20 ms and keep the last CPU seen of each (what a child used in its last
+    20 ms is missed)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self._stop = pid, threading.Event()
+        self.seen: dict[int, float] = {}
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            for child in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split():
+                self.seen[int(child)] = cpu_seconds(int(child)) or self.seen.get(int(child), 0.0)
+
+    def __enter__(self) -> ForkedCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def total(self) -> float:
+        return cpu_seconds(self.pid) + sum(self.seen.values())
 
 
 def start_sockdash(tmp: Path, workers: int) -> harness.Sockdash:
@@ -55,6 +96,7 @@ def bytes_per_worker(sd: harness.Sockdash, workers: int, tries: int = 200) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--workers", type=int, nargs="+", default=[2, 1], help="sockdash --workers values (2 1)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -62,23 +104,32 @@ def main() -> None:
         files.mkdir()
         payload = os.urandom(tftp_bench.SIZE)
         (files / tftp_bench.NAME).write_bytes(payload)
-        ours = {n: start_sockdash(tmp, n) for n in (1, 2)}
+        ours = {n: start_sockdash(tmp, n) for n in args.workers}
         for sd in ours.values():
             (sd.root / tftp_bench.NAME).write_bytes(payload)
         hpa, hpa_port = tftp_bench.start_tftpd_hpa(files)
-        ports = {"sockdash --workers 2": ours[2].ports["tftp"], "sockdash --workers 1": ours[1].ports["tftp"],
-                 "tftpd-hpa": hpa_port}
-        times: dict[str, list[float]] = {name: [] for name in ports}
-        shares: list[list[int]] = []
+        servers = {f"sockdash --workers {n}": (sd.ports["tftp"], sd.proc.pid) for n, sd in ours.items()}
+        servers["tftpd-hpa"] = (hpa_port, hpa.pid)
+        times: dict[str, list[float]] = {name: [] for name in servers}
+        cpu: dict[str, list[float]] = {name: [] for name in servers}
+        shares: dict[int, list[list[int]]] = {n: [] for n in ours if n > 1}
         try:
             for _ in range(args.runs):
-                for name, port in ports.items():
-                    before = bytes_per_worker(ours[2], 2) if name.endswith("2") else {}
-                    times[name].append(tftp_bench.parallel(port, tmp, DOWNLOADS))
+                for name, (port, pid) in servers.items():
+                    workers = int(name.split()[-1]) if name.startswith("sockdash") else 0
+                    before = bytes_per_worker(ours[workers], workers) if workers > 1 else {}
+                    cpu_before = cpu_seconds(pid)
+                    if workers:  # long-lived processes: the difference is exact
+                        times[name].append(tftp_bench.parallel(port, tmp, DOWNLOADS))
+                        cpu[name].append(cpu_seconds(pid) - cpu_before)
+                    else:
+                        with ForkedCpu(pid) as meter:  # no transfer child of tftpd-hpa exists before
+                            times[name].append(tftp_bench.parallel(port, tmp, DOWNLOADS))
+                        cpu[name].append(meter.total() - cpu_before)
                     if before:
-                        after = bytes_per_worker(ours[2], 2)
-                        shares.append(sorted(round((after[n] - before.get(n, 0)) / tftp_bench.SIZE)
-                                             for n in after))
+                        after = bytes_per_worker(ours[workers], workers)
+                        shares[workers].append(sorted(round((after[n] - before.get(n, 0)) / tftp_bench.SIZE)
+                                                      for n in after))
         finally:
             for sd in ours.values():
                 sd.stop(timeout=15)
@@ -87,12 +138,15 @@ def main() -> None:
     hpa_median = statistics.median(times["tftpd-hpa"])
     print(f"\n{DOWNLOADS} parallel curl downloads, 10 MiB, blksize 1468: medians of {args.runs} "
           f"(seconds; ratio = server / tftpd-hpa; {os.cpu_count()} cores)")
-    print("| server | total time | runs | / tftpd-hpa |")
-    print("|---|---|---|---|")
+    hpa_cpu = statistics.median(cpu["tftpd-hpa"])
+    print("| server | total time s | runs | / tftpd-hpa | server CPU s | / tftpd-hpa |")
+    print("|---|---|---|---|---|---|")
     for name, runs in times.items():
-        median = statistics.median(runs)
-        print(f"| {name} | {median:.2f} | {' '.join(f'{t:.2f}' for t in runs)} | {median / hpa_median:.2f}x |")
-    print(f"downloads per worker (--workers 2, each run): {shares}")
+        median, used = statistics.median(runs), statistics.median(cpu[name])
+        print(f"| {name} | {median:.2f} | {' '.join(f'{t:.2f}' for t in runs)} | {median / hpa_median:.2f}x "
+              f"| {used:.2f} | {used / hpa_cpu:.2f}x |")
+    for n, split in shares.items():
+        print(f"downloads per worker (--workers {n}, each run): {split}")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,8 @@ class LocalRedis:
         with open(self.data / LOG_NAME, "ab") as logfile:
             self.proc = subprocess.Popen(
                 [found, "--save", "", "--appendonly", "no", "--port", "0", "--unixsocket", str(self.path),
-                 "--unixsocketperm", "700", "--dir", str(self.data), "--daemonize", "no"],
+                 "--unixsocketperm", "700", "--dir", str(self.data), "--daemonize", "no",
+                 "--loglevel", "warning"],
                 stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
                 preexec_fn=_kill_with_parent, start_new_session=True)  # Ctrl-C reaches sockdash, not redis
         deadline = time.monotonic() + timeout

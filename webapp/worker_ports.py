@@ -1,9 +1,11 @@
-"""The ports of ``--workers N``: decided once by the supervisor, bound again for each worker.
+"""The ports of ``--workers N``, decided once by the supervisor; each worker binds them itself.
 
 The decision is a plain bind (no SO_REUSEPORT): it fails when anything holds the port, even a
 sockdash whose workers share it (a bind with SO_REUSEPORT would join that group silently). The
 probe is closed before the workers bind: a socket left bound in the group would take a share of
-the connections and datagrams that nobody reads.
+the connections and datagrams that nobody reads. (Between the probe and the first worker's bind
+another program could take a port that was free: that worker then stops with the port-in-use
+line, as sockdash without workers does.)
 """
 
 from __future__ import annotations
@@ -40,15 +42,3 @@ def decide_ports(settings: Settings) -> tuple[dict[str, int], dict[str, str]]:
         probe.close()
     return ports, notes
 
-
-def bind_shared(host: str, ports: dict[str, int]) -> dict[str, socket.socket]:
-    """One worker's sockets, on the decided ports, in the SO_REUSEPORT group."""
-    sockets: dict[str, socket.socket] = {}
-    try:
-        for name, port in ports.items():
-            sockets[name] = bind_socket(name, host, port, KINDS[name], reuse_port=True)
-    except BindError:
-        for sock in sockets.values():
-            sock.close()
-        raise
-    return sockets

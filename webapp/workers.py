@@ -2,10 +2,12 @@
 
 How it works. This process (the supervisor) serves nothing and runs no event loop. It decides
 each service's port once — port 0 becomes a real port, 69 -> 6969 and 514 -> 5514 when the
-well-known port cannot be bound — by a plain bind that fails when anything holds the port.
-Then, for every worker it starts (and restarts), it binds a fresh set of sockets on those ports
-with SO_REUSEPORT, hands them to the child (pass_fds; sockets_core.servers.listen adopts them)
-and closes its own copies: only workers hold sockets, so nothing queues where nobody reads.
+well-known port cannot be bound — by a plain bind that fails when anything holds the port
+(webapp.worker_ports), and tells every worker it starts (and restarts) those ports: each binds
+them with SO_REUSEPORT as its services start (sockets_core.servers.listen). Only a worker that
+is about to serve holds a socket of the group, so nothing queues where nobody reads: sockets
+bound by the supervisor for a worker still importing Flask held back the share of connections
+and datagrams hashed to them for the second or two of its start.
 
 Why SO_REUSEPORT and not one acceptor handing descriptors over (measured in
 docs/BENCHMARKS.md, "Workers"): the kernel spreads TCP connections and UDP datagrams over the
@@ -35,12 +37,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
-from sockets_core.servers.listen import HANDED_DOWN_ENV, BindError, hand_down
+from sockets_core.servers.listen import WORKER_PORTS_ENV, BindError, share_ports
 from sockets_core.settings import Settings
 
-from .worker_ports import bind_shared, decide_ports
+from .worker_ports import decide_ports
 
 if TYPE_CHECKING:
     import subprocess
@@ -86,14 +87,6 @@ def tag_logs(number: int, log_format: str) -> None:
 
 
 # -- in the supervisor -----------------------------------------------------------------------
-def redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, f"{parts.username or ''}:***@{host}", parts.path, parts.query, parts.fragment))
-
-
 def _die_with_parent() -> None:
     import ctypes
 
@@ -144,20 +137,9 @@ class Supervisor:
         import subprocess
 
         worker.restart_at = None
-        try:
-            sockets = bind_shared(self.settings.host, self.ports)
-        except BindError as exc:
-            log.error("worker %d not started: %s", worker.number, exc)
-            self._schedule_restart(worker, time.monotonic())
-            return
-        env = {**os.environ, **self.env, HANDED_DOWN_ENV: hand_down(sockets), WORKER_ENV: str(worker.number)}
-        try:
-            worker.proc = subprocess.Popen([sys.executable, "-m", "webapp", *self.argv], env=env,
-                                           pass_fds=[s.fileno() for s in sockets.values()],
-                                           stdout=subprocess.PIPE, preexec_fn=_die_with_parent)
-        finally:
-            for sock in sockets.values():
-                sock.close()  # the worker holds them now
+        env = {**os.environ, **self.env, WORKER_PORTS_ENV: share_ports(self.ports), WORKER_ENV: str(worker.number)}
+        worker.proc = subprocess.Popen([sys.executable, "-m", "webapp", *self.argv], env=env,
+                                       stdout=subprocess.PIPE, preexec_fn=_die_with_parent)
         assert worker.proc.stdout is not None
         os.set_blocking(worker.proc.stdout.fileno(), False)
         self.selector.register(worker.proc.stdout, selectors.EVENT_READ, worker)
@@ -178,7 +160,7 @@ class Supervisor:
                     worker.ready = True
                     if self.serving:
                         log.info("worker %d (pid %d) serves again", worker.number, worker.proc.pid)  # type: ignore[union-attr]
-            elif line != "sockdash stopped":  # the supervisor says it once for all
+            else:
                 print(line, flush=True)
 
     def _schedule_restart(self, worker: Worker, now: float) -> None:
@@ -191,9 +173,10 @@ class Supervisor:
         for worker in self.workers:
             if worker.proc is None or (code := worker.proc.poll()) is None:
                 continue
-            if worker.proc.stdout is not None and not worker.proc.stdout.closed:
-                self.selector.unregister(worker.proc.stdout)
-                worker.proc.stdout.close()
+            stream = worker.proc.stdout
+            with contextlib.suppress(BlockingIOError):  # what it wrote before it died: all there, then EOF
+                while stream is not None and not stream.closed:
+                    self._read(worker, stream)
             pid, worker.proc = worker.proc.pid, None
             if self.stopping:
                 continue
@@ -202,8 +185,9 @@ class Supervisor:
                 self.stopping = True
                 continue
             if now - worker.started >= STABLE_AFTER:
-                worker.quick_deaths = 0
-            self._schedule_restart(worker, now)
+                worker.quick_deaths, worker.restart_at = 0, now
+            else:
+                self._schedule_restart(worker, now)
             log.warning("worker %d (pid %d) %s; starting it again in %.1f s", worker.number, pid,
                         describe_exit(code), worker.restart_at - now)  # type: ignore[operator]
 
@@ -300,6 +284,7 @@ class Supervisor:
 
 def supervise(argv: list[str]) -> int:
     """The `sockdash --workers N` command (N > 1): checks once, then runs the workers."""
+    from sockets_core.redis_bus import redact_url
     from sockets_core.redis_local import LocalRedis, RedisUnavailable
     from sockets_core.settings import parse_settings
 
@@ -307,9 +292,9 @@ def supervise(argv: list[str]) -> int:
     from .auth import load_or_create_token
     from .cli import StartupError, prepare_data, prepare_root
 
-    settings = parse_settings(argv)  # wanted() parsed it already: no error here
+    settings = parse_settings(argv)  # webapp.__main__ parsed it already: no error here
     logformat.configure(settings.log_level, settings.log_format)
-    bus = getattr(settings, "bus", None) or os.environ.get("SOCKDASH_BUS")
+    bus = settings.bus
     local = None
     try:
         prepare_root(settings.root)
@@ -324,7 +309,7 @@ def supervise(argv: list[str]) -> int:
     except (StartupError, BindError, RedisUnavailable, OSError) as exc:
         print(f"sockdash: error: {exc}", file=sys.stderr)
         return 2
-    shown = f"{redact(bus)} (a private redis-server)" if local is not None else redact(bus)
+    shown = f"{redact_url(bus)} (a private redis-server)" if local is not None else redact_url(bus)
     try:
         code = Supervisor(argv, settings, ports, env, shown).run()
     finally:

@@ -7,11 +7,12 @@ UDP sockets do not, because on Linux it would let two processes share a UDP port
 
 Workers (``--workers N``, webapp.workers): N processes serve the same ports with SO_REUSEPORT,
 the kernel spreading connections and datagrams over them by a hash of the 4-tuple (so a TFTP
-client's repeated request reaches the worker that has its transfer). The supervisor binds each
-worker's sockets and hands them down (``handed_down``); a worker adopts them here
-(``adopt_handed_down``), so ``tcp_listener``/``udp_socket`` return the socket it was given, and a
-service restarted from the dashboard binds its port again with SO_REUSEPORT to rejoin the group.
-A plain bind (no SO_REUSEPORT) stays the rule everywhere else: transfer ports and tool sockets
+client's repeated request reaches the worker that has its transfer). The supervisor decides
+each port once and tells the workers (``share_ports``); a worker adopts them here
+(``adopt_shared_ports``), and its services then bind those ports with SO_REUSEPORT as they
+start, so a socket joins the group only when its server is about to read it (a socket bound
+while its worker still starts would hold back the connections and datagrams hashed to it). A
+plain bind (no SO_REUSEPORT) stays the rule everywhere else: transfer ports and tool sockets
 must never be shared.
 """
 
@@ -24,10 +25,8 @@ from collections.abc import Mapping
 
 from gevent import socket as gsocket
 
-HANDED_DOWN_ENV = "SOCKDASH_WORKER_SOCKETS"  # "http=5,tftp=7,...": service -> descriptor
-# service -> descriptor a supervisor handed down, each taken once; service -> port the workers share
-_handed_down: dict[str, int] = {}
-_shared_ports: dict[str, int] = {}
+WORKER_PORTS_ENV = "SOCKDASH_WORKER_PORTS"  # "http=8000,tftp=6969,...": the ports all workers share
+_shared_ports: dict[str, int] = {}  # service -> port, in a worker
 
 
 class BindError(OSError):
@@ -65,20 +64,20 @@ def _bind(sock: gsocket.socket, host: str, port: int, family: int) -> None:
         sock.bind((host, port))
 
 
-def _shares(service: str, port: int) -> bool:
-    return port != 0 and _shared_ports.get(service) == port
+def _port_for(service: str, port: int) -> tuple[int, bool]:
+    """The port to bind and whether it is shared with the other workers (SO_REUSEPORT)."""
+    shared = _shared_ports.get(service)
+    return (port, False) if shared is None else (shared, True)
 
 
 def tcp_listener(service: str, host: str, port: int, backlog: int = 1024) -> gsocket.socket:
-    if service in _handed_down:
-        return gsocket.socket(fileno=_handed_down.pop(service))
-    return bind_socket(service, host, port, socket.SOCK_STREAM, _shares(service, port), gsocket.socket, backlog)
+    port, shared = _port_for(service, port)
+    return bind_socket(service, host, port, socket.SOCK_STREAM, shared, gsocket.socket, backlog)
 
 
 def udp_socket(service: str, host: str, port: int) -> gsocket.socket:
-    if service in _handed_down:
-        return gsocket.socket(fileno=_handed_down.pop(service))
-    return bind_socket(service, host, port, socket.SOCK_DGRAM, _shares(service, port), gsocket.socket)
+    port, shared = _port_for(service, port)
+    return bind_socket(service, host, port, socket.SOCK_DGRAM, shared, gsocket.socket)
 
 
 def bind_socket(service: str, host: str, port: int, kind: int, reuse_port: bool = False,
@@ -101,21 +100,19 @@ def bind_socket(service: str, host: str, port: int, kind: int, reuse_port: bool 
     return sock
 
 
-def hand_down(sockets: Mapping[str, socket.socket]) -> str:
-    """The environment value that tells a worker which inherited descriptor is which service's."""
-    return ",".join(f"{service}={sock.fileno()}" for service, sock in sockets.items())
+def share_ports(ports: Mapping[str, int]) -> str:
+    """The environment value that tells a worker the port of each service."""
+    return ",".join(f"{service}={port}" for service, port in ports.items())
 
 
-def adopt_handed_down(environ: Mapping[str, str] = os.environ) -> bool:
-    """In a worker: take the sockets the supervisor handed down (False when this is no worker)."""
-    spec = environ.get(HANDED_DOWN_ENV)
+def adopt_shared_ports(environ: Mapping[str, str] = os.environ) -> bool:
+    """In a worker: bind the supervisor's ports from now on (False when this is no worker)."""
+    spec = environ.get(WORKER_PORTS_ENV)
     if not spec:
         return False
     for entry in spec.split(","):
-        service, _, fd = entry.partition("=")
-        _handed_down[service] = int(fd)
-        with socket.socket(fileno=os.dup(int(fd))) as probe:  # its port, shared with the other workers
-            _shared_ports[service] = probe.getsockname()[1]
+        service, _, port = entry.partition("=")
+        _shared_ports[service] = int(port)
     return True
 
 

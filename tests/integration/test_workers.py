@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tests.harness import Sockdash, command, start, tftp_answers, wait_for
+from tests.harness import Sockdash, chat_client, command, recv_until, start, wait_for
 
 HOST = "127.0.0.1"
 DOWNLOADS = 20
@@ -46,6 +46,20 @@ def redis_pids(sd: Sockdash) -> list[int]:
 
 def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
+
+
+def tftp_answers_as_a_client(port: int, tries: int = 3) -> bool:
+    """An RRQ from one socket, sent again after 1 s of silence as a TFTP client does (the same
+    source port hashes to the same worker each time): whether an ERROR came back."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(1)
+        for _ in range(tries):
+            client.sendto(b"\x00\x01no-such-file\x00octet\x00", (HOST, port))
+            try:
+                return client.recv(600)[:2] == b"\x00\x05"
+            except TimeoutError:
+                continue
+    return False
 
 
 def status_from_some_worker(sd: Sockdash) -> tuple[int, dict[str, Any]]:
@@ -101,8 +115,8 @@ def test_a_killed_worker_is_started_again_and_the_ports_keep_answering(tmp_path:
         os.kill(first, signal.SIGKILL)
         wait_for(lambda: not alive(first) or "Z" in Path(f"/proc/{first}/stat").read_text().split()[2],
                  what="the killed worker gone")
-        # meanwhile the other worker holds the ports alone: every probe is answered
-        assert all(tftp_answers(HOST, sd.ports["tftp"], timeout=1) for _ in range(10))
+        # meanwhile the other worker holds the ports alone: every client is answered
+        assert all(tftp_answers_as_a_client(sd.ports["tftp"]) for _ in range(10))
         assert all(status_from_some_worker(sd)[1]["version"] for _ in range(10))
         restarted = wait_for(lambda: [p for p in worker_pids(sd) if p not in (first, second)], timeout=15,
                              what="a new worker")
@@ -132,7 +146,7 @@ def test_workers_without_redis_server_name_what_to_install(tmp_path: Path) -> No
     done = subprocess.run([*command(), "--workers", "2", "--host", HOST, "--root", str(tmp_path / "root"),
                            "--data", str(tmp_path / "data"), "--http-port", "0", "--tftp-port", "0"],
                           capture_output=True, text=True, timeout=30,
-                          env={**os.environ, "PATH": str(empty), "SOCKDASH_BUS": ""})
+                          env={**{k: v for k, v in os.environ.items() if k != "SOCKDASH_BUS"}, "PATH": str(empty)})
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "sockdash: error: --workers 2 needs a bus: install redis-server (apt-get install redis-server) "
@@ -253,4 +267,33 @@ def test_a_service_the_admin_restarts_in_one_worker_rejoins_the_shared_port(tmp_
         chat = status_of_each_worker(sd)[stopped]["services"]["tcp_chat"]
         assert chat["running"] and chat["port"] == sd.ports["tcp_chat"]
     finally:
+        assert sd.stop() == 0
+
+
+def test_each_worker_is_an_instance_of_its_own_on_the_bus(tmp_path: Path) -> None:
+    sd = start_workers(tmp_path, "--instance-name", "lab")
+    try:
+        statuses = status_of_each_worker(sd)
+        assert {n: s["bus"]["instance"] for n, s in statuses.items()} == {1: "lab-w1", 2: "lab-w2"}
+        assert all(s["bus"]["state"] == "connected" for s in statuses.values()), statuses
+    finally:
+        assert sd.stop() == 0
+
+
+def test_chat_clients_of_both_workers_are_one_room(tmp_path: Path) -> None:
+    sd = start_workers(tmp_path)
+    clients: list[socket.socket] = []
+    try:
+        def on_both_workers() -> bool:  # the kernel picks the worker: connect until both have some
+            clients.append(chat_client(sd, f"user{len(clients)}"))
+            counts = [s["services"]["tcp_chat"]["clients"] for s in status_of_each_worker(sd).values()]
+            return len(clients) >= 4 and min(counts) >= 1
+
+        sd.wait_for(on_both_workers, timeout=30, what="chat clients on both workers")
+        clients[0].sendall(b"hello from the first\n")
+        for other in clients[1:]:
+            assert b"<user0> hello from the first\n" in recv_until(other, b"hello from the first\n")
+    finally:
+        for client in clients:
+            client.close()
         assert sd.stop() == 0
