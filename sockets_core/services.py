@@ -25,6 +25,7 @@ start from the dashboard.
 from __future__ import annotations
 
 import errno
+import logging
 import signal
 import time
 from collections import deque
@@ -49,6 +50,7 @@ from .rate_sampler import STATUS_TOPIC, RateSampler
 from .servers.admission import admission_from_settings
 from .servers.file_download import FileDownloadServer
 from .servers.listen import BindError, tcp_listener, udp_socket
+from .servers.mmsg import describe as describe_batches
 from .servers.outbound import DeliveryCounters
 from .servers.syslog import SyslogServer
 from .servers.tcp_chat import TcpChatServer
@@ -70,6 +72,8 @@ if TYPE_CHECKING:  # --bus only: the embedded default never imports the Redis cl
 
 # re-exported: callers import them from here
 __all__ = ["AUTOREPLY_FILE", "STATUS_TOPIC", "STOP_TIMEOUT", "TRANSPORTS", "Endpoint", "Services", "fallback_port"]
+
+log = logging.getLogger(__name__)
 
 CHAT_SERVICES = ("tcp_chat", "udp_chat")  # the ones with auto-responses
 # service -> (its well-known port, the errnos binding it fails with that mean "take the other port")
@@ -162,6 +166,8 @@ class Services:
     def start_all(self) -> None:
         """Start every enabled service; on a BindError stop those already started and re-raise."""
         self.registry.start_all(skip=self.settings.disabled)
+        if self.running("tftp"):
+            log.info(describe_batches())  # which system call sends a TFTP window (found at the server's start)
         self.sampler.start()
         if self.settings.packet_log_file is not None:
             self.packet_file = PacketFileWriter(self.bus, self.settings.packet_log_file,

@@ -194,7 +194,8 @@ _detected: str | None = None
 
 
 def detect() -> str:
-    """The best path this system has (found once; an INFO line says which)."""
+    """The best path this system has (found once, silently: ``describe`` says which, logged
+    once every service is up, so a start that fails still prints only its one line)."""
     global _detected
     if _detected is None:
         if _probe(GSO):
@@ -203,11 +204,13 @@ def detect() -> str:
             _detected = SENDMMSG
         else:
             _detected = SENDTO
-        log.info("udp batches: sent by %s", {GSO: "UDP GSO (one sendmsg with UDP_SEGMENT a batch)",
-                                             SENDMMSG: "sendmmsg (one call a batch; no UDP GSO here)",
-                                             SENDTO: "sendto (one call a datagram; no GSO nor sendmmsg here)"}
-                 [_detected])
     return _detected
+
+
+def describe() -> str:
+    return "udp batches: sent by " + {GSO: "UDP GSO (one sendmsg with UDP_SEGMENT a batch)",
+                                      SENDMMSG: "sendmmsg (one call a batch; no UDP GSO here)",
+                                      SENDTO: "sendto (one call a datagram; no GSO nor sendmmsg here)"}[detect()]
 
 
 def force(method: str | None) -> None:
