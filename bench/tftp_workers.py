@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -104,16 +105,18 @@ def main() -> None:
         files.mkdir()
         payload = os.urandom(tftp_bench.SIZE)
         (files / tftp_bench.NAME).write_bytes(payload)
-        ours = {n: start_sockdash(tmp, n) for n in args.workers}
-        for sd in ours.values():
-            (sd.root / tftp_bench.NAME).write_bytes(payload)
-        hpa, hpa_port = tftp_bench.start_tftpd_hpa(files)
-        servers = {f"sockdash --workers {n}": (sd.ports["tftp"], sd.proc.pid) for n, sd in ours.items()}
-        servers["tftpd-hpa"] = (hpa_port, hpa.pid)
-        times: dict[str, list[float]] = {name: [] for name in servers}
-        cpu: dict[str, list[float]] = {name: [] for name in servers}
-        shares: dict[int, list[list[int]]] = {n: [] for n in ours if n > 1}
-        try:
+        ours: dict[int, harness.Sockdash] = {}
+        hpa: subprocess.Popen[bytes] | None = None
+        try:  # a server that fails to start stops those started before it
+            for n in args.workers:
+                ours[n] = start_sockdash(tmp, n)
+                (ours[n].root / tftp_bench.NAME).write_bytes(payload)
+            hpa, hpa_port = tftp_bench.start_tftpd_hpa(files)
+            servers = {f"sockdash --workers {n}": (sd.ports["tftp"], sd.proc.pid) for n, sd in ours.items()}
+            servers["tftpd-hpa"] = (hpa_port, hpa.pid)
+            times: dict[str, list[float]] = {name: [] for name in servers}
+            cpu: dict[str, list[float]] = {name: [] for name in servers}
+            shares: dict[int, list[list[int]]] = {n: [] for n in ours if n > 1}
             for _ in range(args.runs):
                 for name, (port, pid) in servers.items():
                     workers = int(name.split()[-1]) if name.startswith("sockdash") else 0
@@ -133,8 +136,9 @@ def main() -> None:
         finally:
             for sd in ours.values():
                 sd.stop(timeout=15)
-            hpa.terminate()
-            hpa.wait(10)
+            if hpa is not None:
+                hpa.terminate()
+                hpa.wait(10)
     hpa_median = statistics.median(times["tftpd-hpa"])
     print(f"\n{DOWNLOADS} parallel curl downloads, 10 MiB, blksize 1468: medians of {args.runs} "
           f"(seconds; ratio = server / tftpd-hpa; {os.cpu_count()} cores)")
