@@ -2,10 +2,13 @@
 
 N native TCP clients and M WebSocket (browser) clients sit in one room; one TCP sender
 posts messages at a fixed rate; every receiver records when each message arrived.
-Reported: delivery latency p50/p99 (send to arrival, one monotonic clock) and messages
-lost. The peer has no WebSocket side, so it gets N+M TCP clients: the same fan-out.
+Reported: delivery latency p50/p99 (send to arrival, one monotonic clock), messages lost
+and the stage each was lost at (bench/chat_load.py), and sockdash's own drop counters
+(/api/status). The peer has no WebSocket side, so it gets N+M TCP clients: the same
+fan-out, and the control for the bench itself (its receivers are the same code).
 
-    .venv/bin/python bench/chat_fanout.py --n 500 --m 50 --rate 200 --seconds 10
+    .venv/bin/python bench/chat_fanout.py --n 1800 --m 200 --rate 200 --seconds 10
+    .venv/bin/python bench/chat_fanout.py ... --tree /tmp/old   # an older checkout beside this one
 
 Traffic stays on 127.0.0.1; every loop is bounded by --seconds plus a drain timeout.
 """
@@ -16,34 +19,19 @@ import argparse
 import json
 import os
 import re
-import selectors
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
+import urllib.request
 from pathlib import Path
+from typing import Any
 
-HOST = "127.0.0.1"
-MARK = b"BENCH|"
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests import wsclient  # noqa: E402
-from tests.wsclient import WsClient  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from chat_load import HOST, ROOT, TABLE_HEAD, connect_receivers, run_load, table_row
 
 SEED = ROOT.parent / "shared" / "seeds" / "001_becb604940806c94.txt"
-DRAIN_TIMEOUT = 10.0
-
-
-@dataclass
-class Receiver:
-    sock: socket.socket
-    ws: WsClient | None  # a web chat browser: its frames are decoded by wsclient
-    buffer: bytearray = field(default_factory=bytearray)
-    seen: dict[int, int] = field(default_factory=dict)  # seq -> arrival (ns)
 
 
 def free_port() -> int:
@@ -52,121 +40,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# -- the web chat's browsers: tests/wsclient.py (wsproto) does the WebSocket framing -----------
-def ws_connect(port: int, nick: str) -> WsClient:
-    """A browser of the web chat, past its hello."""
-    ws = wsclient.connect(HOST, port, "/ws/chat", timeout=10)
-    if not ws.accepted:
-        ws.close()
-        raise RuntimeError(f"/ws/chat refused the upgrade: {ws.status} {ws.rejection[:200]!r}")
-    ws.send_text(json.dumps({"type": "hello", "nick": nick, "rooms": ["lobby"], "client": nick}))
-    return ws
-
-
-# -- the load ------------------------------------------------------------------------------
-SEQ = re.compile(rb"BENCH\|(\d+)\|")
-
-
-def run_load(tcp_port: int, ws_port: int | None, n: int, m: int, rate: float, seconds: float) -> dict[str, float]:
-    selector = selectors.DefaultSelector()
-    receivers: list[Receiver] = []
-    for _ in range(n):
-        s = socket.create_connection((HOST, tcp_port), timeout=10)
-        receivers.append(Receiver(s, None))
-    for i in range(m):
-        if ws_port:
-            ws = ws_connect(ws_port, f"web{i}")
-            receivers.append(Receiver(ws.sock, ws))
-        else:
-            receivers.append(Receiver(socket.create_connection((HOST, tcp_port), timeout=10), None))
-    for r in receivers:
-        r.sock.setblocking(False)
-        selector.register(r.sock, selectors.EVENT_READ, r)
-    sender = socket.create_connection((HOST, tcp_port), timeout=10)
-    time.sleep(1.0)  # let greetings and join notices settle
-    sent: dict[int, int] = {}
-    total = int(rate * seconds)
-    stop_reading = threading.Event()
-
-    def send_loop() -> None:
-        start = time.monotonic()
-        for seq in range(total):
-            target = start + seq / rate
-            delay = target - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            sent[seq] = time.monotonic_ns()
-            sender.sendall(MARK + str(seq).encode() + b"|x\n")
-
-    def drain() -> None:
-        # the sender reads what the server sends back to it, so it never blocks
-        sender.setblocking(False)
-        while not stop_reading.is_set():
-            try:
-                if not sender.recv(1 << 16):
-                    return
-            except BlockingIOError:
-                time.sleep(0.01)
-            except OSError:
-                return
-
-    threads = [threading.Thread(target=send_loop), threading.Thread(target=drain, daemon=True)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + seconds + DRAIN_TIMEOUT
-    expected = total * len(receivers)
-    got = 0
-    while time.monotonic() < deadline and (threads[0].is_alive() or got < expected):
-        for key, _ in selector.select(timeout=0.1):
-            r: Receiver = key.data
-            try:
-                data = r.sock.recv(1 << 18)
-            except (BlockingIOError, ConnectionError):
-                continue
-            if not data:
-                selector.unregister(r.sock)
-                continue
-            now = time.monotonic_ns()
-            if r.ws is not None:
-                chunks = [text.encode() for text in r.ws.feed(data)]
-            else:
-                r.buffer += data
-                chunks = []
-                cut = r.buffer.rfind(b"\n")
-                if cut >= 0:
-                    chunks, r.buffer[:] = [bytes(r.buffer[:cut])], r.buffer[cut + 1:]
-            for chunk in chunks:
-                for match in SEQ.finditer(chunk):
-                    seq = int(match.group(1))
-                    if seq not in r.seen:
-                        r.seen[seq] = now
-                        got += 1
-    threads[0].join()
-    stop_reading.set()
-    latencies = [(arrival - sent[seq]) / 1e6 for r in receivers for seq, arrival in r.seen.items() if seq in sent]
-    for r in receivers:
-        r.sock.close()
-    sender.close()
-    latencies.sort()
-    return {
-        "receivers": len(receivers), "messages": total, "expected": expected, "delivered": got,
-        "lost": expected - got,
-        "p50_ms": statistics.median(latencies) if latencies else float("nan"),
-        "p99_ms": latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
-        "max_ms": latencies[-1] if latencies else float("nan"),
-    }
+def chat_delivery_status(http_port: int) -> dict[str, Any]:
+    """What sockdash itself counted as dropped, by reason (/api/status)."""
+    with urllib.request.urlopen(f"http://{HOST}:{http_port}/api/status", timeout=10) as response:
+        status = json.load(response)
+    return {name: entry.get("delivery") for name, entry in status.get("services", {}).items()
+            if entry.get("delivery")}
 
 
 # -- the two servers -----------------------------------------------------------------------
-def start_sockdash(tmp: Path, tree: Path = ROOT) -> tuple[subprocess.Popen[str], dict[str, int]]:
-    """sockdash from ``tree`` (this checkout, or an old worktree to compare) on free ports;
-    returns the process and the ports by service."""
+def start_sockdash(tmp: Path, clients: int, tree: Path = ROOT,
+                   extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen[str], dict[str, int]]:
+    """sockdash from ``tree`` (this checkout, or an old worktree to compare) on free ports,
+    its connection caps raised for ``clients`` from one address (the bench's), ``extra``
+    flags after (``--bus ...``); returns the process and the ports by service."""
+    caps = str(clients + 16)
     # PYTHONPATH and cwd make `-m webapp` import the tree under test, not the installed one
     proc = subprocess.Popen([sys.executable, "-m", "webapp", "--host", HOST, "--root", str(tmp / "root"),
                              "--data", str(tmp / "data"), "--admin-token", "bench-token-123",
                              "--http-port", "0", "--tcp-chat-port", "0", "--udp-chat-port", "0",
-                             "--file-port", "0", "--tftp-port", "0", "--log-level", "WARNING"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tree,
+                             "--file-port", "0", "--tftp-port", "0", "--log-level", "WARNING",
+                             "--tcp-chat-max-per-ip", caps, "--tcp-chat-max-connections", caps,
+                             "--http-max-per-ip", caps, "--http-max-connections", caps, *extra],
+                            stdout=subprocess.PIPE, stderr=(tmp / "sockdash.log").open("w"), text=True, cwd=tree,
                             env={**os.environ, "PYTHONPATH": str(tree)})
     ports: dict[str, int] = {}
     assert proc.stdout is not None
@@ -177,6 +73,9 @@ def start_sockdash(tmp: Path, tree: Path = ROOT) -> tuple[subprocess.Popen[str],
         if line.startswith("Admin:"):
             break
     proc.stdout.close()
+    if "tcp_chat" not in ports:
+        proc.kill()
+        raise RuntimeError(f"sockdash did not start; see {tmp / 'sockdash.log'}")
     return proc, ports
 
 
@@ -194,7 +93,8 @@ def start_seed(tmp: Path) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
     script = tmp / "seed001_group_chat_server.py"
     script.write_text(seed_group_chat_source(port), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            text=True)
     # Wait until the port listens. Not by connecting: every connection joins the seed's
     # client list for good, and a closed one kills its broadcaster thread on the next send.
     for _ in range(200):
@@ -209,6 +109,25 @@ def listening(port: int) -> bool:
         return any(f":{port:04X} " in line and line.split()[3] == "0A" for line in table)
 
 
+def load_sockdash(tmp: Path, tree: Path, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One run against a sockdash started from ``tree``: the load's figures, what sockdash
+    counted as dropped, and its WARNING lines (printed)."""
+    run_dir = tmp / f"sockdash-{len(list(tmp.iterdir()))}"
+    run_dir.mkdir()
+    proc, ports = start_sockdash(run_dir, args.n + args.m + 1, tree)
+    try:
+        receivers = connect_receivers(ports["tcp_chat"], ports["http"], args.n, args.m)
+        result = run_load(receivers, ports["tcp_chat"], args.rate, args.seconds)
+        counted = chat_delivery_status(ports["http"])
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    warnings = [line for line in (run_dir / "sockdash.log").read_text().splitlines() if "WARNING" in line]
+    print(f"sockdash from {tree}: {len(warnings)} WARNING lines", *warnings[:12], sep="\n  ")
+    print("  counted by sockdash:", json.dumps(counted))
+    return result, counted
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500)
@@ -216,40 +135,46 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--only", choices=["sockdash", "seed"])
+    parser.add_argument("--tree", type=Path, action="append", default=[],
+                        help="run sockdash from this checkout (e.g. an older commit's `git archive`) instead of "
+                             "this one; repeatable: side by side in one sitting")
     parser.add_argument("--attach", metavar="TCP_PORT,HTTP_PORT",
                         help="load a sockdash already running (e.g. under a profiler) instead of starting one")
     args = parser.parse_args()
     import resource
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 16384), hard))
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         if args.attach:
             tcp, http = (int(p) for p in args.attach.split(","))
-            rows.append(("sockdash (attached)", run_load(tcp, http, args.n, args.m, args.rate, args.seconds)))
+            receivers = connect_receivers(tcp, http, args.n, args.m)
+            rows.append(("sockdash (attached)", run_load(receivers, tcp, args.rate, args.seconds)))
+            print("  counted by sockdash:", json.dumps(chat_delivery_status(http)))
         elif args.only in (None, "sockdash"):
-            proc, ports = start_sockdash(tmp)
-            tcp, http = ports["tcp_chat"], ports["http"]
-            try:
-                rows.append(("sockdash", run_load(tcp, http, args.n, args.m, args.rate, args.seconds)))
-            finally:
-                proc.terminate()
-                proc.wait(10)
+            for tree in args.tree or [ROOT]:
+                name = "sockdash" if tree == ROOT else f"sockdash {tree.name}"
+                rows.append((name, load_sockdash(tmp, tree, args)[0]))
         if args.only in (None, "seed") and not args.attach:
             seed, port = start_seed(tmp)
             try:
-                rows.append(("seed 001 group chat", run_load(port, None, args.n, args.m, args.rate, args.seconds)))
+                receivers = connect_receivers(port, None, args.n, args.m)
+                rows.append(("seed 001 group chat", run_load(receivers, port, args.rate, args.seconds)))
             finally:
                 seed.kill()
                 seed.wait(10)
     print(f"\nN={args.n} TCP + M={args.m} WebSocket receivers, {args.rate:g} msg/s for {args.seconds:g} s")
-    print("| server | receivers | messages | delivered | lost | p50 ms | p99 ms | max ms |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(TABLE_HEAD)
     for name, r in rows:
-        print(f"| {name} | {r['receivers']} | {r['messages']} | {r['delivered']} | {r['lost']} | "
-              f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} |")
+        print(table_row(name, r))
+    for name, r in rows:
+        print(f"{name}: setup (the joins worked off) {r['setup_s']:.1f} s; closed receivers by kind "
+              f"{r['closed_kinds']}; p99 ms by receiver kind {r['p99_by_kind']}")
+        if r["gap"]:
+            print(f"{name}: gaps by receiver kind {r['gap_kinds']}, most missed messages (seq: receivers) "
+                  f"{r['gap_seqs']}")
 
 
 if __name__ == "__main__":
