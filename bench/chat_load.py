@@ -34,6 +34,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -151,7 +152,7 @@ def sync(selector: selectors.BaseSelector, receivers: list[Receiver], sender: so
     return time.monotonic() - began
 
 
-def run_load(receivers: list[Receiver], sender_port: int, rate: float, seconds: float) -> dict[str, float]:
+def run_load(receivers: list[Receiver], sender_port: int, rate: float, seconds: float) -> dict[str, Any]:
     selector = selectors.DefaultSelector()
     for r in receivers:
         r.sock.setblocking(False)
@@ -205,7 +206,7 @@ def run_load(receivers: list[Receiver], sender_port: int, rate: float, seconds: 
     return {**result, "delivered": got, "unread_bytes": unread, "bench_cpu": bench_cpu, "setup_s": setup_s}
 
 
-def account(receivers: list[Receiver], sent: dict[int, int], total: int) -> dict[str, float]:
+def account(receivers: list[Receiver], sent: dict[int, int], total: int) -> dict[str, Any]:
     """Latencies, and every missing delivery in its stage (see the module's doc)."""
     closed = gap = unarrived = told = 0
     gap_seqs: Counter[int] = Counter()  # which messages the gaps were (one missing everywhere is not a queue)
@@ -249,7 +250,7 @@ TABLE_HEAD = ("| server | receivers | messages | delivered | lost | of which: cl
               "| p50 ms | p99 ms | max ms | bench unread | bench CPU |\n" + "|---" * 12 + "|")
 
 
-def table_row(name: str, r: dict[str, float]) -> str:
+def table_row(name: str, r: dict[str, Any]) -> str:
     return (f"| {name} | {r['receivers']} | {r['messages']} | {r['delivered']} | {r['lost']} | "
             f"{r['closed']} ({r['receivers_closed']} rcv) / {r['gap']} / {r['unarrived']} | {r['told']} | "
             f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['unread_bytes']} B | "
