@@ -89,17 +89,18 @@ class Flusher:
                 queues, self._dirty = self._dirty, []
                 for index, queue in enumerate(queues, 1):
                     queue.dirty = False  # a put during a yield below queues it for the next round
-                    if queue.send_queued():  # the kernel was full: try next round
-                        queue.mark_dirty()
+                    try:
+                        if queue.send_queued():  # the kernel was full: try next round
+                            queue.mark_dirty()
+                    except Exception:  # a bug in one client's callback must not stall every other queue
+                        log.exception("%s: sending its queue failed; the connection is closed", queue.describe)
+                        queue.cut()
                     if index % self.slice_size == 0:
                         gevent.sleep(0)
                 self._last_end = time.monotonic()
                 self.rounds += 1
         finally:
             self._greenlet = None
-            for queue in self._dirty:  # only if a send raised something unforeseen
-                queue.dirty = False
-            self._dirty = []
 
 
 FLUSHER = Flusher()
@@ -117,7 +118,7 @@ class OutboundQueue:
         self.dirty = False  # waiting for the flusher's next round
         self.counters = counters if counters is not None else DeliveryCounters(limit)
         self._sock = sock
-        self._describe = describe
+        self.describe = describe
         self._on_sent = on_sent
         self._flusher = flusher
         self._chunks: deque[bytes] = deque()
@@ -173,7 +174,7 @@ class OutboundQueue:
         counters.dropped_lines += lines
         counters.dropped_bytes += size
         _warnings.warn("%s: more than %d bytes waiting for a slow reader (--tcp-chat-queue-bytes): dropped its "
-                       "%d oldest lines and told it", self._describe, self.limit, lines, key=self._describe)
+                       "%d oldest lines and told it", self.describe, self.limit, lines, key=self.describe)
 
     def send_queued(self) -> bool:
         """Send the queue as one chunk; True if something is still left."""
@@ -188,7 +189,7 @@ class OutboundQueue:
         except OSError:
             self.counters.send_failed += 1
             self.counters.discarded_bytes += self.pending
-            self._shutdown()
+            self.cut()
             return False
         if sent == len(data):
             private = self._private > 0
@@ -224,7 +225,8 @@ class OutboundQueue:
         if sent:
             self._on_sent(data[:sent], private)
 
-    def _shutdown(self) -> None:
+    def cut(self) -> None:
+        """Drop what is queued and shut the socket down: its reader wakes up with EOF."""
         self.closed = True
         self._chunks.clear()
         self.pending = 0

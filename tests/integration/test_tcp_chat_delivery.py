@@ -172,3 +172,25 @@ def test_a_line_is_not_cut_by_a_pause_that_was_the_servers() -> None:
         reader.close()
         talker.close()
         server.stop(timeout=1)
+
+
+def test_a_failing_queue_does_not_stall_the_others(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
+    other_ours, other_theirs = socket.socketpair()
+
+    def broken(data: bytes, private: bool) -> None:
+        raise RuntimeError("a bug in one client's callback")
+
+    flusher = Flusher(interval=0.0)
+    failing = OutboundQueue(ours, "failing", broken, flusher=flusher)
+    fine = OutboundQueue(other_ours, "fine", Recorder(), flusher=flusher)
+    try:
+        failing.put(b"one\n")
+        fine.put(b"two\n")
+        assert read_all(other_theirs, b"two\n") == b"two\n"
+        fine.put(b"three\n")  # the flusher still runs rounds
+        assert read_all(other_theirs, b"three\n") == b"three\n"
+        wait_for(lambda: failing.closed, what="the failing queue cut", sleep=gevent.sleep)
+    finally:
+        other_ours.close()
+        other_theirs.close()
