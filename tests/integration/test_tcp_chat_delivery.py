@@ -175,7 +175,7 @@ def test_a_line_is_not_cut_by_a_pause_that_was_the_servers() -> None:
 
 
 def test_a_failing_queue_does_not_stall_the_others(pair: tuple[socket.socket, socket.socket]) -> None:
-    ours, theirs = pair
+    ours, _ = pair
     other_ours, other_theirs = socket.socketpair()
 
     def broken(data: bytes, private: bool) -> None:
