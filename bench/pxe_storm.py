@@ -12,7 +12,7 @@ last exit, and the failures (a non-zero exit or a file of the wrong size).
 
 ``--tree`` runs sockdash from another checkout (e.g. `git worktree add /tmp/before HEAD~1`)
 as a third server, for a before/after in the same run; ``--workers N`` passes
-`--workers N` to sockdash (and needs what that needs). Traffic stays on 127.0.0.0/8;
+`--workers N` to sockdash, the ``--tree`` one too (and needs what that needs). Traffic stays on 127.0.0.0/8;
 every loop is bounded by --runs and --clients.
 """
 
@@ -131,7 +131,7 @@ def main() -> None:
                       harness.start(tmp / "sockdash", "--log-level", "WARNING", *extra,
                                     env={"PYTHONPATH": str(ROOT)})}  # this checkout's, from anywhere
         if args.tree is not None:
-            sockdashes["sockdash (--tree)"] = harness.start(tmp / "before", "--log-level", "WARNING",
+            sockdashes["sockdash (--tree)"] = harness.start(tmp / "before", "--log-level", "WARNING", *extra,
                                                            env={"PYTHONPATH": str(args.tree.resolve())})
         for proc in sockdashes.values():
             (proc.root / NAME).write_bytes(image)

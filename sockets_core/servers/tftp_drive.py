@@ -27,12 +27,14 @@ from typing import Any, Protocol
 
 from ..addresses import Address
 from ..tftp import error_reply
+from ..tftp.packets import ERROR
 from .listen import plain_address
 from .mmsg import BatchSender
-from .timed import receive_until
+from .timed import DatagramReceiver
 
 log = logging.getLogger(__name__)
 
+ERROR_OPCODE = ERROR.to_bytes(2, "big")
 SockAddress = tuple[Any, ...]  # what recvfrom gives: (host, port) or (host, port, flow, scope)
 
 
@@ -83,6 +85,17 @@ class TftpDrive:
         self.quiet_send_errors = quiet_send_errors
         self.unreachable = unreachable
         self.batches = BatchSender(sock)  # a window to one address: one system call (GSO or sendmmsg)
+        self.receiver = DatagramReceiver(sock)  # one wait a block, without a Timeout object each
+        self._plain: tuple[SockAddress | None, Address | None] = (None, None)  # the last address shown
+
+    def _shown(self, address: SockAddress) -> Address:
+        """``plain_address`` of ``address``, remembered for the partner's (every packet's)."""
+        last, shown = self._plain
+        if address == last and shown is not None:
+            return shown
+        shown = plain_address(address)
+        self._plain = (address, shown)
+        return shown
 
     # -- one packet ---------------------------------------------------------------------------
     def send(self, packet: bytes, to: SockAddress) -> None:
@@ -94,7 +107,7 @@ class TftpDrive:
             log.debug("tftp: send to %s failed: %s", to, exc)
             return
         if self.tap is not None:
-            self.tap.sent(self.local, plain_address(to), packet)
+            self.tap.sent(self.local, self._shown(to), packet)
 
     def send_all(self, packets: Iterable[bytes], to: SockAddress | None = None, limit: int | None = None) -> None:
         """Send ``packets`` (to the partner by default) in as few system calls as the system
@@ -104,11 +117,14 @@ class TftpDrive:
         target = to if to is not None else self.peer
         if target is None:
             raise ValueError("no partner to send to yet")
-        rest = [self._fit(packet, limit) for packet in packets]
+        if self.limit_errors and limit is not None:
+            rest = [self._fit(packet, limit) for packet in packets]
+        else:
+            rest = packets if isinstance(packets, list) else list(packets)
         while rest:
             sent, error = self.batches.send(rest, target)
             if self.tap is not None:
-                peer = plain_address(target)
+                peer = self._shown(target)
                 for packet in rest[:sent]:
                     self.tap.sent(self.local, peer, packet)
             if error is not None:
@@ -120,13 +136,15 @@ class TftpDrive:
 
     def receive(self, deadline: float | None) -> tuple[bytes, SockAddress] | None:
         """A datagram (tapped) and its source, or None at ``deadline``."""
-        received = receive_until(self.sock, deadline)
+        received = self.receiver.receive(deadline)
         if received is not None and self.tap is not None:
-            self.tap.received(self.local, plain_address(received[1]), received[0])
+            self.tap.received(self.local, self._shown(received[1]), received[0])
         return received
 
     def _fit(self, packet: bytes, limit: int | None) -> bytes:
-        if self.limit_errors and limit is not None and len(packet) > limit:  # only an ERROR is ever cut
+        # only an ERROR is ever cut: a DATA (every block, longer than the ACK it answers) is
+        # told by its opcode here, without a call
+        if self.limit_errors and limit is not None and len(packet) > limit and packet[:2] == ERROR_OPCODE:
             return error_reply.fit(packet, limit)
         return packet
 
@@ -136,6 +154,13 @@ class TftpDrive:
         """Drive ``machine`` until it is done. ``start``: its first packets (to the partner, or
         to ``server`` while the partner is unknown), cut to ``request_size`` with limit_errors.
         ``on_progress(bytes)``: the bytes moved since the last call, whenever there are some."""
+        try:
+            self._run(machine, start, server, request_size, on_progress)
+        finally:
+            self.receiver.close()
+
+    def _run(self, machine: Machine, start: Iterable[bytes], server: SockAddress | None,
+             request_size: int | None, on_progress: Callable[[int], None] | None) -> None:
         self.send_all(start, self.peer or server, request_size)
         moved = 0
         while not machine.done:
@@ -166,7 +191,12 @@ class TftpDrive:
         """Stay ``seconds`` after the end, answering the partner: if our last packet (the final
         ACK) was lost, it sends its last one again and must hear the answer, or it records the
         transfer as failed. Anyone else is not answered."""
-        deadline = time.monotonic() + seconds
+        try:
+            self._linger(machine, time.monotonic() + seconds)
+        finally:
+            self.receiver.close()
+
+    def _linger(self, machine: Machine, deadline: float) -> None:
         while self.peer is not None:
             try:
                 received = self.receive(deadline)
