@@ -21,7 +21,7 @@ class ChatEvent:
     # messages, actions and direct messages: unique and increasing (the hub draws it; the
     # history stores messages under it), so a browser merges a replay without doubles; else 0
     id: int = 0
-    instance: str = ""  # the instance whose member did it ("" before the hub publishes it)
+    instance: str = ""  # the instance whose member did it ("" for one read back from the history)
     # renderings made once per event, not once per recipient (see bench/chat_fanout.py)
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
