@@ -133,6 +133,8 @@ class EventCounters:
             status = item.get("status")
             if status not in ("ok", "failed", "refused"):
                 return  # progress of a running transfer
+            if item.get("instance", self._instance) != self._instance:
+                return  # with --bus every instance's transfers arrive: each counts its own
             kind, direction = item["kind"], item["direction"]
             self.transfers.labels(kind, direction, status).inc()
             if status != "refused":  # a refusal moved nothing and took no time

@@ -118,3 +118,21 @@ def test_the_page_reads_the_taps_and_counts_finished_transfers_once(tmp_path: Pa
     assert samples[("sockdash_transfers_total", (*up, ("result", "ok")))] == 1
     assert samples[("sockdash_transfer_size_bytes_sum", up)] == 4096
     assert samples[("sockdash_transfer_size_bytes_count", up)] == 1
+
+
+def test_with_a_bus_only_this_instances_finished_transfers_are_counted(tmp_path: Path) -> None:
+    bus = Bus("here")
+    services = Services(parse_settings(["--root", str(tmp_path)]), bus, PacketLog(bus), FileStore(tmp_path))
+    services.transfers = TransferRegistry(bus)
+    app = create_app(services, "token")
+    events = app.extensions["sockdash_metrics"]
+    finished = {"id": 1, "kind": "tftp", "direction": "download", "status": "ok", "bytes": 512, "elapsed": 0.1}
+    events.observe("transfers", {**finished, "instance": "there"})  # another instance's: counted there
+    events.observe("transfers", {**finished, "instance": "here"})
+    response = app.test_client().get("/metrics", headers={"Host": "127.0.0.1"})
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(response.get_data(as_text=True)) for s in f.samples}
+    events.close()
+    down = (("direction", "download"), ("kind", "tftp"))
+    assert samples[("sockdash_transfers_total", (*down, ("result", "ok")))] == 1
+    assert samples[("sockdash_transfer_size_bytes_count", down)] == 1
