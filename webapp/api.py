@@ -9,6 +9,7 @@ viewer without the admin token gets of a direct message is its length (for_viewe
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -23,6 +24,7 @@ from sockets_core.chat.hub import ChatError
 from sockets_core.logthrottle import REFUSED_FROM, ThrottledWarning
 from sockets_core.packetlog import PacketEvent
 from sockets_core.pcap import to_pcap
+from sockets_core.servers.listen import BindError
 from sockets_core.settings import SERVICES
 
 from .auth import admin_required, is_admin
@@ -64,7 +66,11 @@ def control(name: str, action: str) -> Any:
     elif action == "start":
         if name in svc.settings.disabled:
             abort(409, description=f"{name} was disabled at start (--disable)")
-        svc.start(name)
+        try:
+            svc.start(name)
+        except BindError as exc:  # another program holds the port: the admin is told which, not a 500
+            in_use = exc.cause.errno == errno.EADDRINUSE
+            abort(409, description=f"{name}: port {exc.port} in use" if in_use else exc.message)
     else:
         abort(404, description=f"no action {action!r}: use start or stop")
     return jsonify(svc.status()["services"][name])
@@ -124,7 +130,7 @@ def packets() -> Any:
     if int(limit) > MAX_PACKETS_PER_REQUEST:
         _capped.warn("api/packets: %s asked for %d events; answered the newest %d", request.remote_addr,
                      int(limit), MAX_PACKETS_PER_REQUEST, key=str(request.remote_addr))
-    newest_first = services().packetlog.iter_events(int(after), newest_first=True, **_packet_filter())
+    newest_first = services().packetlog.iter_events(int(after), *_packet_filter(), newest_first=True)
     events = list(islice(_paced(newest_first, is_admin()), min(int(limit), MAX_PACKETS_PER_REQUEST)))
     events.reverse()
     return Response(_json_body(events), mimetype="application/json")
@@ -165,8 +171,9 @@ def _json_body(events: list[PacketEvent]) -> Iterator[str]:
     yield "]}"
 
 
-def _packet_filter() -> dict[str, str | None]:
-    return {"service": request.args.get("service") or None, "peer": request.args.get("peer") or None}
+def _packet_filter() -> tuple[str | None, str | None]:
+    """The page's filters: (service, peer)."""
+    return request.args.get("service") or None, request.args.get("peer") or None
 
 
 def _export_name(extension: str) -> str:
@@ -175,14 +182,14 @@ def _export_name(extension: str) -> str:
 
 @bp.get("/api/packets.pcap")
 def packets_pcap() -> Any:
-    events = _paced(services().packetlog.iter_events(**_packet_filter()), is_admin())
+    events = _paced(services().packetlog.iter_events(0, *_packet_filter()), is_admin())
     return Response(to_pcap(events, CHUNK_EVENTS), mimetype="application/vnd.tcpdump.pcap",
                     headers={"Content-Disposition": f"attachment; filename={_export_name('pcap')}"})
 
 
 @bp.get("/api/packets.jsonl")
 def packets_jsonl() -> Any:
-    events = _paced(services().packetlog.iter_events(**_packet_filter()), is_admin())
+    events = _paced(services().packetlog.iter_events(0, *_packet_filter()), is_admin())
     return Response(_json_chunks(events, "\n"), mimetype="application/x-ndjson",
                     headers={"Content-Disposition": f"attachment; filename={_export_name('jsonl')}"})
 

@@ -205,3 +205,17 @@ def test_allowed_host_flag_names_and_wildcard(tmp_path: Path) -> None:
 def test_the_bound_host_is_answered(tmp_path: Path) -> None:
     bound = make_app(tmp_path, host="sockdash-box").test_client()
     assert bound.get("/api/status", headers={"Host": "sockdash-box:8000"}).status_code == 200
+
+
+def test_starting_a_service_on_a_port_in_use_is_a_clear_409(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        app = make_app(tmp_path, host="127.0.0.1", tcp_chat_port=port)
+        answer = app.test_client().post("/api/services/tcp_chat/start", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 409
+        assert answer.get_json() == {"error": f"tcp_chat: port {port} in use"}
+        assert app.test_client().get("/api/status").get_json()["services"]["tcp_chat"]["running"] is False
