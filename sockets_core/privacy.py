@@ -1,8 +1,8 @@
 """Which chat bytes carry a direct message, so that the packet log can mark them private.
 
 The packet log records what the sockets saw: recv chunks and send chunks, which do not
-line up with chat lines. One recv may hold half a line or three, and the TCP chat's output
-queue joins several lines into one send. Two small trackers map lines onto chunks:
+line up with chat lines: one recv may hold half a line or three. A small tracker maps
+lines onto chunks:
 
 - ``DirectMessageLines`` follows a native client's incoming byte stream the way
   ``LineFramer`` cuts it (a newline ends a line; so does the framer's pause, which the
@@ -10,15 +10,11 @@ queue joins several lines into one send. Two small trackers map lines onto chunk
   ``/msg`` line. While a line's first bytes could still turn into ``/msg`` ("/", "/m",
   "  /ms") the chunk counts as private: hiding a little too much from a viewer without the
   admin token is the safe mistake.
-- ``PrivateSpans`` remembers which byte ranges of an outgoing stream were direct messages
-  when they were queued, and says whether a chunk the socket really sent overlaps one.
 
-Both work on bytes, before any decoding, because the log records before the chat decodes.
+It works on bytes, before any decoding, because the log records before the chat decodes.
 """
 
 from __future__ import annotations
-
-from collections import deque
 
 from .textcodec import printable
 
@@ -95,25 +91,3 @@ class DirectMessageLines:
         self._start = b""
         self._verdict = None
 
-
-class PrivateSpans:
-    """Byte ranges of one outgoing stream that were direct messages."""
-
-    def __init__(self) -> None:
-        self._queued = 0  # bytes handed to the output queue so far
-        self._sent = 0  # bytes the socket took so far
-        self._spans: deque[tuple[int, int]] = deque()
-
-    def queued(self, size: int, private: bool) -> None:
-        """Call before handing ``size`` bytes to the queue (it may send them at once)."""
-        if private and size:
-            self._spans.append((self._queued, self._queued + size))
-        self._queued += size
-
-    def sent(self, size: int) -> bool:
-        """The socket took the next ``size`` bytes: did they include a direct message?"""
-        start, end = self._sent, self._sent + size
-        self._sent = end
-        while self._spans and self._spans[0][1] <= start:
-            self._spans.popleft()
-        return bool(self._spans) and self._spans[0][0] < end

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..privacy import PrivateSpans
 from ..textcodec import UTF8
 from .events import ChatEvent
 from .rooms import DEFAULT_ROOM
@@ -46,7 +45,6 @@ class Member:
     address: str = ""  # its address as shown ("10.0.0.7:5000"): named in the chat's limit warnings
     encoding: str = UTF8  # what a native client last wrote in: its lines go out in it
     client: str = ""  # web: the browser's client secret, which alone may take the nick back after a reload
-    private_out: PrivateSpans | None = None  # TCP: which of its queued bytes carry direct messages
     last_seen: float = 0.0  # UDP: when it last sent (the server's monotonic clock), for the peer TTL
     sockaddr: tuple[Any, ...] | None = None  # UDP: where its datagrams go
     gone: bool = False  # UDP: expired or left; what is still queued for it is not sent

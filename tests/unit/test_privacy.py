@@ -5,7 +5,6 @@ import pytest
 
 from sockets_core.privacy import (
     DirectMessageLines,
-    PrivateSpans,
     classify_line_start,
     is_direct_message,
     line_is_direct_message,
@@ -68,20 +67,6 @@ def test_blanks_split_across_chunks_and_long_runs_of_blanks() -> None:
     assert len(lines._start) <= 4
     assert lines.feed(b"/msg bob y\n") is True
     assert lines.feed(b" " * 5000 + b"hello\n") is False
-
-
-def test_private_spans_follow_the_bytes_the_socket_took() -> None:
-    spans = PrivateSpans()
-    spans.queued(10, False)  # a room line
-    spans.queued(5, True)  # a DM line
-    spans.queued(10, False)
-    assert spans.sent(10) is False  # exactly the room line
-    assert spans.sent(3) is True  # part of the DM
-    assert spans.sent(4) is True  # its end and the next line's start
-    assert spans.sent(8) is False
-    spans.queued(6, False)
-    spans.queued(4, True)
-    assert spans.sent(10) is True  # coalesced with the line queued before it
 
 
 def test_client_secrets_are_issued_by_the_server_and_cannot_be_made_up() -> None:
