@@ -179,6 +179,7 @@ class Services:
             self._sighup = gevent.signal_handler(signal.SIGHUP, self.reload_tftp_map)
         if self.cluster is not None:
             self.cluster.attach(__version__, self._cluster_record, self.hub.backfill)
+            self.transfers.follow_cluster()  # /api/transfers lists every instance's
 
     def _cluster_record(self) -> dict[str, Any]:
         """What this instance serves, for the cluster's list of instances."""
@@ -210,6 +211,7 @@ class Services:
         if self.packet_file is not None:
             self.packet_file.close()
         self.syslog.close()
+        self.transfers.stop_following()
         if self.cluster is not None:
             self.hub.stop()  # its nicks and id slot are free at once, not after the TTL
             self.cluster.close()

@@ -15,17 +15,24 @@ transfers out of the list.
 that goes to browsers carries it readable (``file``) and in the wire form (``path``).
 ``asked`` is the name the client asked for when the server served or stored another (a
 TFTP map rule, the upload folder, a renamed upload), else None.
+
+With ``--bus`` (``follow_cluster``) the list holds every instance's transfers: one greenlet
+reads the other instances' items from the cluster topic and keeps them keyed (instance, id),
+bounded like this instance's own (KEEP_FINISHED, KEEP_REFUSED, REMOTE_RUNNING_MAX; a running
+one nobody heard of for REMOTE_STALE seconds, its instance killed, is dropped).
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .bus import Bus
+import gevent
+
+from .bus import Bus, Subscription
 from .files import UnsafePath
 from .names import display, to_wire
 
@@ -33,6 +40,9 @@ TRANSFER_TOPIC = "transfers"
 PROGRESS_INTERVAL = 0.25
 KEEP_FINISHED = 100
 KEEP_REFUSED = 100
+REMOTE_RUNNING_MAX = 1_000  # other instances' running transfers kept (oldest heard of dropped)
+REMOTE_STALE = 60.0  # seconds: a remote running transfer not heard of since is dropped (instance gone)
+REMOTE_QUEUE = 10_000  # cluster transfer items the follower may lag behind by
 
 
 @dataclass(eq=False)
@@ -107,6 +117,11 @@ class TransferRegistry:
         self.active: dict[int, Transfer] = {}
         self.recent: deque[Transfer] = deque(maxlen=KEEP_FINISHED)
         self.refusals: deque[Transfer] = deque(maxlen=KEEP_REFUSED)
+        # other instances' (--bus): (instance, id) -> (item, monotonic time heard of)
+        self.remote_running: OrderedDict[tuple[str, int], tuple[dict[str, Any], float]] = OrderedDict()
+        self.remote_recent: deque[dict[str, Any]] = deque(maxlen=KEEP_FINISHED)
+        self.remote_refusals: deque[dict[str, Any]] = deque(maxlen=KEEP_REFUSED)
+        self._follower: tuple[Subscription, gevent.Greenlet[Any, Any]] | None = None
 
     def begin(self, kind: str, direction: str, peer: str, file: str, size: int | None,
               options: str = "", asked: str | None = None) -> Transfer:
@@ -136,10 +151,50 @@ class TransferRegistry:
             self._bus.publish(TRANSFER_TOPIC, self._shown(transfer))
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """Running transfers first, then the finished and refused ones, newest first."""
+        """Running transfers first (this instance's, then the others'), then the finished and
+        refused ones of every instance, newest first."""
         running = [self._shown(t) for t in self.active.values()]
-        done = sorted([*self.recent, *self.refusals], key=lambda t: t.finished or 0.0, reverse=True)
-        return running + [self._shown(t) for t in done]
+        stale = time.monotonic() - REMOTE_STALE
+        running += [item for item, heard in self.remote_running.values() if heard >= stale]
+        done = [self._shown(t) for t in (*self.recent, *self.refusals)] + [*self.remote_recent, *self.remote_refusals]
+        done.sort(key=lambda item: item.get("finished") or 0.0, reverse=True)
+        return running + done
+
+    # -- the other instances' transfers (--bus) ----------------------------------------------
+    def follow_cluster(self) -> None:
+        """Keep the other instances' transfers from the cluster topic (one greenlet)."""
+        if self._bus is None or self._follower is not None:
+            return
+        sub = self._bus.subscribe([TRANSFER_TOPIC], limit=REMOTE_QUEUE, name="transfers of other instances")
+
+        def run() -> None:
+            while not sub.closed:  # close() wakes the wait
+                for _, item in sub.get_batch(timeout=None).items:
+                    self.remember(item)
+        self._follower = (sub, gevent.spawn(run))
+
+    def stop_following(self) -> None:
+        if self._follower is not None:
+            sub, greenlet = self._follower
+            sub.close()
+            greenlet.kill(block=False)
+            self._follower = None
+
+    def remember(self, item: Any) -> None:
+        """One cluster item: another instance's transfer as it is now (its own are ignored)."""
+        if not isinstance(item, dict) or item.get("instance") in (None, self.instance) or "id" not in item:
+            return
+        key = (str(item["instance"]), item["id"])
+        self.remote_running.pop(key, None)
+        status = item.get("status")
+        if status == "running":
+            self.remote_running[key] = (item, time.monotonic())
+            if len(self.remote_running) > REMOTE_RUNNING_MAX:
+                self.remote_running.popitem(last=False)
+        elif status == "refused":
+            self.remote_refusals.append(item)
+        else:
+            self.remote_recent.append(item)
 
     def _shown(self, transfer: Transfer) -> dict[str, Any]:
         return {**transfer.as_dict(), "instance": self.instance}

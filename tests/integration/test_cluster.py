@@ -216,4 +216,7 @@ def test_the_transfer_feed_shows_every_instances_transfers(pair: tuple[Sockdash,
         assert shown and shown[0]["instance"] == "A" and shown[0]["status"] == "refused"
     finally:
         feed.close()
-    assert all(t["instance"] == "B" for t in request_json(b, "/api/transfers")["transfers"])  # the list: B's own
+    # the list too holds every instance's, keyed (instance, id): A's refusal is listed on B, once
+    b.wait_for(lambda: [(t["instance"], t["status"]) for t in request_json(b, "/api/transfers")["transfers"]
+                        if t["file"] == "sockdash-probe-no-such-file"] == [("A", "refused")], timeout=5,
+               what="A's refused transfer in B's /api/transfers")

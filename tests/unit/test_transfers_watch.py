@@ -100,3 +100,43 @@ def test_sha256_is_cached_until_the_file_changes(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"two!")
     os.utime(tmp_path / "f", ns=(1, 1))
     assert store.sha256("f") == hashlib.sha256(b"two!").hexdigest()
+
+
+def test_with_a_cluster_bus_the_list_holds_every_instances_transfers_keyed_by_instance_and_id() -> None:
+    import gevent
+
+    from tests.harness import wait_for
+
+    bus = Bus("here")
+    registry = TransferRegistry(bus)
+    registry.follow_cluster()
+    try:
+        mine = registry.begin("tftp", "download", "10.0.0.1:1", "mine.bin", 10)
+        there = {"id": mine.id, "kind": "http", "direction": "download", "peer": "p", "file": "theirs.bin",
+                 "instance": "there", "status": "running", "finished": None}
+        bus.publish(TRANSFER_TOPIC, there)  # the same id as ours: another instance's, kept apart
+        bus.publish(TRANSFER_TOPIC, {**there, "id": 7, "file": "refused.bin", "status": "refused", "finished": 5.0})
+        wait_for(lambda: len(registry.snapshot()) == 3, sleep=gevent.sleep, what="3 transfers listed")
+        assert [(t["instance"], t["file"], t["status"]) for t in registry.snapshot()] == [
+            ("here", "mine.bin", "running"), ("there", "theirs.bin", "running"), ("there", "refused.bin", "refused")]
+        bus.publish(TRANSFER_TOPIC, {**there, "status": "ok", "finished": 9.0})  # it finished: listed once
+        wait_for(lambda: [t["status"] for t in registry.snapshot() if t["instance"] == "there"] == ["ok", "refused"],
+                 sleep=gevent.sleep, what="the remote transfer finished once")
+    finally:
+        registry.stop_following()
+
+
+def test_remote_transfers_are_bounded_like_the_local_ones() -> None:
+    from sockets_core import transfers
+
+    registry = TransferRegistry(Bus("here"))
+    for i in range(KEEP_FINISHED + 50):
+        registry.remember({"id": i, "instance": "there", "status": "ok", "finished": float(i)})
+    for i in range(transfers.REMOTE_RUNNING_MAX + 5):
+        registry.remember({"id": 10_000 + i, "instance": "there", "status": "running", "finished": None})
+    registry.remember({"id": 1, "instance": "here", "status": "ok"})  # our own come from the registry itself
+    registry.remember("not a dict")
+    listed = registry.snapshot()
+    assert sum(t["status"] == "ok" for t in listed) == KEEP_FINISHED
+    assert sum(t["status"] == "running" for t in listed) == transfers.REMOTE_RUNNING_MAX
+    assert all(t["instance"] == "there" for t in listed)
