@@ -8,13 +8,17 @@ the Tools page) and reads back whatever ``format_address`` wrote.
 from __future__ import annotations
 
 Address = tuple[str, int]
+# A peer as recvfrom/accept return it: (host, port) for IPv4, (host, port, flowinfo, scope_id)
+# for IPv6. Keys of per-peer tables and what sendto is given back; plain_address (servers/listen.py)
+# turns one into an Address for showing.
+SockAddress = tuple[str, int] | tuple[str, int, int, int]
 
 
 class AddressError(ValueError):
     """Text that is not HOST[:PORT]; the message says what is wrong with it."""
 
 
-def format_address(addr: Address) -> str:
+def format_address(addr: Address | SockAddress) -> str:
     host, port = addr[0], addr[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 

@@ -28,6 +28,8 @@ import logging
 import re
 import socket
 from collections.abc import Callable
+from email.message import Message
+from types import TracebackType
 from typing import Any
 
 import gevent
@@ -165,7 +167,8 @@ class DashboardHandler(WSGIHandler):
         """Wait, at most the idle timeout, for the first byte of the next request."""
         self.socket.settimeout(None)  # the idle timeout governs, not the write timeout
         try:
-            with gevent.Timeout(self.server.idle_timeout, False):
+            # types-gevent allows no False, which gevent documents: end the block quietly
+            with gevent.Timeout(self.server.idle_timeout, False):  # type: ignore[arg-type]
                 return bool(self.rfile.peek(1))  # buffered bytes (a pipelined request) count
         except OSError:
             return False
@@ -180,22 +183,29 @@ class DashboardHandler(WSGIHandler):
         if self.socket is not None:
             self.socket.settimeout(self.server.write_timeout)
 
-    def read_request(self, raw_requestline: str) -> bool:
+    # types-gevent says it returns the headers; gevent returns True (its docstring: "a boolean")
+    def read_request(self, raw_requestline: str) -> bool:  # type: ignore[override]
         try:
             ok = super().read_request(raw_requestline)
         finally:
             self._head_done()
-        if ok and self._connection_upgrade_requested():
+        if ok and _upgrade_requested(self.headers):
             self.socket.settimeout(None)  # see the module docstring: WebSockets
             self.close_connection = True  # nothing follows on this connection after the socket is handed over
         return bool(ok) and not self.evicted
 
-    def handle_error(self, t: type[BaseException], v: BaseException, tb: Any) -> None:
-        if issubclass(t, TimeoutError):  # the write timeout: the peer stopped reading
+    def handle_error(self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None) -> None:
+        if t is not None and issubclass(t, TimeoutError):  # the write timeout: the peer stopped reading
             self.server.write_timed_out(self.ip, self.response_length)
             self.close_connection = True
             return
         super().handle_error(t, v, tb)
+
+
+def _upgrade_requested(headers: Message) -> bool:
+    """gevent's WSGIHandler._connection_upgrade_requested, which is private (and not in its types)."""
+    return (headers.get("Connection", "").lower() == "upgrade"
+            or headers.get("Upgrade", "").lower() == "websocket")
 
 
 class DashboardServer(AdmittingAccept, WSGIServer):

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
+from gevent.pool import Pool
+from gevent.server import StreamServer
 
 from ..logthrottle import SINCE_LAST_REPORT, ThrottledWarning
 from .admission import Admission, Refusal, Ticket
@@ -34,8 +36,9 @@ ACCEPT_PAUSE = 0.1
 ACCEPT_LOG_EVERY = 10.0
 
 
-class AdmittingAccept:
-    """Mixin for a gevent StreamServer with a Pool.
+class AdmittingAccept(StreamServer):
+    """Mixin for a gevent StreamServer with a Pool (a StreamServer itself, so that its methods
+    are typed; it comes first in the bases: class X(AdmittingAccept, WSGIServer)).
 
     The server provides ``admission``, ``service_name`` and ``admitted(sock, address,
     ticket)``, which returns what the connection's greenlet runs; it may override
@@ -44,6 +47,7 @@ class AdmittingAccept:
 
     admission: Admission
     service_name: str
+    pool: Pool  # not None: the servers using this mixin are made with spawn=Pool()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -53,7 +57,7 @@ class AdmittingAccept:
     # -- accept ---------------------------------------------------------------------------
     def do_read(self) -> Any:
         try:
-            return super().do_read()  # type: ignore[misc]
+            return super().do_read()
         except OSError as exc:
             if exc.errno not in OUT_OF_RESOURCES:
                 raise
@@ -64,12 +68,12 @@ class AdmittingAccept:
         self.accept_failures += 1
         self._accept_warning.warn("%s: accept failed (%s): pausing new connections for %.1f s",
                                   self.service_name, exc.strerror or exc, ACCEPT_PAUSE)
-        self.stop_accepting()  # type: ignore[attr-defined]
+        self.stop_accepting()
         gevent.spawn_later(ACCEPT_PAUSE, self._resume_accepting)
 
     def _resume_accepting(self) -> None:
-        if self.started:  # type: ignore[attr-defined]  # not stopped meanwhile
-            self.start_accepting()  # type: ignore[attr-defined]
+        if self.started:  # not stopped meanwhile
+            self.start_accepting()
 
     # -- admit ----------------------------------------------------------------------------
     def do_handle(self, sock: socket.socket, address: Any) -> None:
@@ -78,7 +82,7 @@ class AdmittingAccept:
             self._refuse(sock, ticket)
             return
         try:
-            greenlet = self.pool.spawn(self.admitted(sock, address, ticket))  # type: ignore[attr-defined]
+            greenlet = self.pool.spawn(self.admitted(sock, address, ticket))
         except BaseException:
             ticket.release()
             sock.close()

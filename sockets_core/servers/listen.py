@@ -25,6 +25,8 @@ from collections.abc import Mapping
 
 from gevent import socket as gsocket
 
+from ..addresses import Address, SockAddress
+
 WORKER_PORTS_ENV = "SOCKDASH_WORKER_PORTS"  # "http=8000,tftp=6969,...": the ports all workers share
 _shared_ports: dict[str, int] = {}  # service -> port, in a worker
 
@@ -116,12 +118,12 @@ def adopt_shared_ports(environ: Mapping[str, str] = os.environ) -> bool:
     return True
 
 
-def local_address(sock: gsocket.socket) -> tuple[str, int]:
+def local_address(sock: gsocket.socket) -> Address:
     name = sock.getsockname()
     return name[0], name[1]
 
 
-def plain_address(addr: tuple) -> tuple[str, int]:  # type: ignore[type-arg]
+def plain_address(addr: SockAddress) -> Address:
     """A peer address as (host, port): IPv4-mapped IPv6 (::ffff:1.2.3.4) shown as IPv4."""
     host = addr[0]
     if host.startswith("::ffff:") and "." in host:

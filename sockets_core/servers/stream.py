@@ -13,7 +13,7 @@ from collections.abc import Callable
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
-from ..addresses import Address
+from ..addresses import Address, SockAddress
 from ..traffic import ServiceTap
 from .accept import AdmittingAccept
 from .admission import Admission, FdBudget, Ticket
@@ -55,7 +55,7 @@ class TappedStreamServer(AdmittingAccept, StreamServer):
         self.local = local_address(listener)
         self.admission = admission or default_admission(tap.service)
 
-    def admitted(self, sock: socket.socket, address: tuple, ticket: Ticket) -> Callable[[], None]:  # type: ignore[type-arg]
+    def admitted(self, sock: socket.socket, address: SockAddress, ticket: Ticket) -> Callable[[], None]:
         return functools.partial(self._serve, sock, plain_address(address))
 
     def _serve(self, sock: socket.socket, peer: Address) -> None:

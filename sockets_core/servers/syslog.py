@@ -17,6 +17,7 @@ from errno import EAGAIN, EWOULDBLOCK
 
 from gevent.server import DatagramServer
 
+from ..addresses import SockAddress
 from ..packetlog import LAZY_SUMMARIES
 from ..syslog.parse import parse
 from ..syslog.store import SyslogStore
@@ -41,6 +42,7 @@ LAZY_SUMMARIES["syslog"] = summarize
 
 class SyslogServer(DatagramServer):
     max_accept = READS_PER_WAKEUP
+    _socket: socket.socket  # gevent's init_socket sets it: the plain socket under self.socket (not in types-gevent)
 
     def __init__(self, sock: socket.socket, tap: ServiceTap, store: SyslogStore) -> None:
         super().__init__(sock, spawn=None)
@@ -54,9 +56,11 @@ class SyslogServer(DatagramServer):
         except OSError as exc:  # a smaller buffer still works; bursts are dropped sooner
             log.debug("syslog: SO_RCVBUF not raised: %s", exc)
 
-    def do_read(self) -> tuple[bytes, tuple] | None:  # type: ignore[override, type-arg]
+    # types-gevent: DatagramServer.do_read returns (socket, address); gevent's returns (data, address),
+    # handed to handle(); this one (data, (address, size))
+    def do_read(self) -> tuple[bytes, tuple[SockAddress, int]] | None:  # type: ignore[override]
         try:
-            size, address = self._socket.recvfrom_into(self._buffer)  # type: ignore[attr-defined]
+            size, address = self._socket.recvfrom_into(self._buffer)
         except OSError as exc:
             if exc.errno in (EAGAIN, EWOULDBLOCK):
                 return None
@@ -65,7 +69,8 @@ class SyslogServer(DatagramServer):
         # the packet log keeps its own first bytes; the store the first MAX_MESSAGE
         return bytes(self._view[:kept]), (address, size)
 
-    def handle(self, data: bytes, where: tuple) -> None:  # type: ignore[type-arg, override]
+    # types-gevent types DatagramServer.handle as (socket, address); gevent gives it what do_read returns
+    def handle(self, data: bytes, where: tuple[SockAddress, int]) -> None:  # type: ignore[override]
         address, size = where
         peer = plain_address(address)
         self.tap.received(self.local, peer, data)

@@ -12,13 +12,17 @@ import shutil
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Unpack
 
 import gevent
 from gevent import socket as gsocket
 from gevent.server import DatagramServer
+from greenlet import greenlet
 
+from ..addresses import Address, SockAddress, format_address
 from ..files import FileStore, UnsafePath
-from ..packetlog import LAZY_SUMMARIES, format_address
+from ..packetlog import LAZY_SUMMARIES
 from ..tftp import error_reply
 from ..tftp.packets import (
     ERR_ACCESS,
@@ -38,7 +42,7 @@ from ..traffic import ServiceTap
 from ..transfers import TransferRegistry
 from .listen import local_address, plain_address
 from .mmsg import detect as detect_batch_path
-from .tftp_admission import TftpAdmission
+from .tftp_admission import TftpAdmission, TftpLimits
 from .tftp_drive import TftpDrive
 from .tftp_policy import TftpPolicy
 
@@ -47,11 +51,20 @@ LAZY_SUMMARIES["tftp"] = summarize  # decoded for the log only when somebody loo
 
 DEFAULT_MAX_UPLOAD = 1 << 30
 
+# what _open gives back to end a transfer: closes the file read, or commits (ok) or throws away an
+# upload; returns the path an upload is stored at
+Finish = Callable[[bool], Path | None]
+
+
+def _nothing_opened(ok: bool) -> None:
+    """The Finish of a refused request: nothing was opened."""
+
 
 class TftpServer(DatagramServer):
     def __init__(self, sock: socket.socket, tap: ServiceTap, store: FileStore, transfers: TransferRegistry,
                  allow_write: bool, max_upload: int = DEFAULT_MAX_UPLOAD, overwrite: bool = False,
-                 retries: int = DEFAULT_RETRIES, policy: TftpPolicy | None = None, **limits: object) -> None:
+                 retries: int = DEFAULT_RETRIES, policy: TftpPolicy | None = None,
+                 **limits: Unpack[TftpLimits]) -> None:
         """``limits``: the keyword arguments of TftpAdmission (max_transfers, max_per_peer, ...)."""
         # handle each datagram in the reading greenlet (no greenlet per datagram): under a
         # flood the kernel's socket buffer is the bounded queue and drops the excess, instead
@@ -61,19 +74,20 @@ class TftpServer(DatagramServer):
         self.store = store
         self.transfers = transfers
         self.allow_write = allow_write
-        self.admission = TftpAdmission(**limits)  # type: ignore[arg-type]
+        self.admission = TftpAdmission(**limits)
         self.policy = policy or TftpPolicy(store)
         self.policy.warn = self.admission.warn  # one throttle for every TFTP warning
         self.max_upload = max_upload
         self.overwrite = overwrite
         self.retries = retries
         self.local = local_address(sock)
-        self.active: dict[tuple, gevent.Greenlet] = {}  # type: ignore[type-arg]
-        self.repeats: dict[tuple, Callable[[], None]] = {}  # type: ignore[type-arg]  # by client address
+        self.active: dict[SockAddress, gevent.Greenlet[..., None]] = {}
+        self.repeats: dict[SockAddress, Callable[[], None]] = {}  # by client address
         self.lingering = 0  # finished uploads still listening for a repeated last DATA
         detect_batch_path()  # once, at start (a window is one send: GSO, sendmmsg or sendto); logs which
 
-    def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
+    # types-gevent types DatagramServer.handle as (socket, address); gevent gives it (data, address)
+    def handle(self, data: bytes, address: SockAddress) -> None:  # type: ignore[override]
         peer = plain_address(address)
         who = format_address(peer)
         # every datagram to the well-known port counts, repeats too: a repeated 14-byte RRQ
@@ -116,20 +130,20 @@ class TftpServer(DatagramServer):
         self.active[address].link(lambda greenlet: self._forget(address, greenlet))
         self.tap.counters.clients = len(self.active)
 
-    def _refuse(self, address: tuple, request_size: int, code: int, message: str) -> None:  # type: ignore[type-arg]
+    def _refuse(self, address: SockAddress, request_size: int, code: int, message: str) -> None:
         """ERROR from the well-known port, never larger than the request (no amplifier)."""
         packet = error_reply.within(code, message, request_size)
         if packet is not None:
             self._reply(self.socket, self.local, address, packet)
 
-    def _forget(self, address: tuple, greenlet: gevent.Greenlet) -> None:  # type: ignore[type-arg]
+    def _forget(self, address: SockAddress, greenlet: greenlet) -> None:
         """The transfer of this greenlet no longer counts (once: an upload's is freed before it lingers)."""
         if self.active.get(address) is greenlet:
             del self.active[address]
             self.admission.release(plain_address(address)[0])
         self.tap.counters.clients = len(self.active)
 
-    def _serve(self, request: Request, address: tuple, request_size: int, asked: str) -> None:  # type: ignore[type-arg]
+    def _serve(self, request: Request, address: SockAddress, request_size: int, asked: str) -> None:
         sock = gsocket.socket(self.socket.family, socket.SOCK_DGRAM)
         held = 0  # window bytes this download holds
         who = format_address(plain_address(address))
@@ -206,12 +220,13 @@ class TftpServer(DatagramServer):
         finally:
             self.lingering -= 1
 
-    def _open(self, request: Request, window_bytes: int):  # type: ignore[no-untyped-def]
-        """(transfer, finish(ok) -> the path an upload is stored at, None) or (None, None, (code, reason))."""
+    def _open(self, request: Request, window_bytes: int
+              ) -> tuple[ReadTransfer | WriteTransfer | None, Finish, tuple[int, str] | None]:
+        """(transfer, finish, None) or (None, a finish that does nothing, (code, reason))."""
         try:
             if request.opcode == RRQ:
                 path, size = self.store.open_for_reading(request.filename)
-                source = open(path, "rb")
+                source = open(path, "rb")  # noqa: SIM115  # open for the transfer: finish closes it
                 return (ReadTransfer(request, source.read, size, self.retries, window_bytes),
                         lambda ok: source.close(), None)
             if not self.allow_write:
@@ -221,13 +236,13 @@ class TftpServer(DatagramServer):
             transfer = WriteTransfer(request, writer.write, room, self.retries, self.admission.window_bytes)
             return transfer, lambda ok: self.policy.commit(writer, ok), None
         except (UnsafePath, PermissionError, IsADirectoryError) as exc:
-            return None, None, (ERR_ACCESS, str(exc))
+            return None, _nothing_opened, (ERR_ACCESS, str(exc))
         except FileNotFoundError:
-            return None, None, (ERR_NOT_FOUND, "Not found")  # short: the reply may not outgrow the request
+            return None, _nothing_opened, (ERR_NOT_FOUND, "Not found")  # short: the reply may not outgrow the request
         except FileExistsError:
-            return None, None, (ERR_EXISTS, "File already exists")
+            return None, _nothing_opened, (ERR_EXISTS, "File already exists")
 
-    def _reply(self, sock: socket.socket, local: tuple[str, int], address: tuple, packet: bytes) -> None:  # type: ignore[type-arg]
+    def _reply(self, sock: socket.socket, local: Address, address: SockAddress, packet: bytes) -> None:
         try:
             sock.sendto(packet, address)
         except OSError as exc:
@@ -235,7 +250,7 @@ class TftpServer(DatagramServer):
             return
         self.tap.sent(local, plain_address(address), packet)
 
-    def _log_result(self, request: Request, address: tuple, transfer: ReadTransfer | WriteTransfer,  # type: ignore[type-arg]
+    def _log_result(self, request: Request, address: SockAddress, transfer: ReadTransfer | WriteTransfer,
                     stored: str) -> None:
         kind = "download" if request.opcode == RRQ else "upload"
         who = format_address(plain_address(address))

@@ -16,6 +16,7 @@ import logging
 import random
 import socket
 import time
+from typing import TypedDict
 
 import gevent
 
@@ -33,6 +34,17 @@ DEFAULT_REQUESTS_PER_PEER = 50  # a PXE lab boots many machines, each from its o
 DEFAULT_MAX_PER_PEER = 8
 # Windows of all downloads together: 16 greedy 1 MiB windows; past it new windows shrink.
 DEFAULT_WINDOW_BYTES_TOTAL = 16 << 20
+
+
+class TftpLimits(TypedDict, total=False):
+    """TftpAdmission's keyword arguments, as TftpServer takes them and passes them on."""
+
+    max_transfers: int
+    max_per_peer: int
+    requests_per_peer: int
+    window_bytes: int
+    window_bytes_total: int
+    port_range: tuple[int, int] | None
 
 
 class TftpAdmission:

@@ -8,7 +8,9 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from typing import cast
 
+from ..addresses import SockAddress
 from ..icmp import enable_icmp_errors
 from ..tftp.client import TftpClient
 from ..tftp.packets import RRQ
@@ -17,12 +19,14 @@ from .tftp_drive import Tap, TftpDrive
 UNREACHABLE = (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN)
 
 
-def resolve(host: str, port: int) -> tuple[int, tuple]:  # type: ignore[type-arg]
+def resolve(host: str, port: int) -> tuple[int, SockAddress]:
     family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
-    return family, address
+    # an IP address: getaddrinfo's third kind, (int, bytes), is only for an IPv6 address in a
+    # Python built without IPv6, where no UDP socket could reach it anyway
+    return family, cast(SockAddress, address)
 
 
-def _bind_toward(sock: socket.socket, server: tuple) -> None:  # type: ignore[type-arg]
+def _bind_toward(sock: socket.socket, server: SockAddress) -> None:
     """Bind to the address the route to ``server`` leaves from, so the packet log shows
     a real local address, not the wildcard."""
     with socket.socket(sock.family, socket.SOCK_DGRAM) as probe:

@@ -27,7 +27,7 @@ import gevent
 from gevent.event import Event
 from gevent.server import DatagramServer
 
-from ..addresses import format_address
+from ..addresses import SockAddress, format_address
 from ..chat.autoreply import AutoResponder
 from ..chat.commands import handle_line
 from ..chat.hub import ChatError, ChatEvent, ChatHub, Member
@@ -60,6 +60,7 @@ class Outgoing:
 
 class UdpChatServer(DatagramServer):
     max_accept = READS_PER_WAKEUP
+    _socket: socket.socket  # gevent's init_socket sets it: the plain socket under self.socket (not in types-gevent)
 
     def __init__(self, sock: socket.socket, tap: ServiceTap, hub: ChatHub,
                  peer_ttl: float = DEFAULT_PEER_TTL, responder: AutoResponder | None = None,
@@ -76,7 +77,7 @@ class UdpChatServer(DatagramServer):
         self.clock = clock
         self.responder = responder
         self.local = local_address(sock)
-        self.peers: dict[tuple, Member] = {}  # type: ignore[type-arg]
+        self.peers: dict[SockAddress, Member] = {}
         # one host sending from thousands of ports must not take every peer slot (and each
         # new peer's join notice costs a datagram to every other peer)
         self.max_per_ip = max_per_ip
@@ -86,10 +87,11 @@ class UdpChatServer(DatagramServer):
         self.dropped = 0  # datagrams dropped because the outbox was full
         self._outbox_ready = Event()
         self._warnings = ThrottledWarning(log, WARNING_INTERVAL)
-        self._expirer: gevent.Greenlet | None = None
-        self._sender: gevent.Greenlet | None = None
+        self._expirer: gevent.Greenlet[[], None] | None = None
+        self._sender: gevent.Greenlet[[], None] | None = None
 
-    def handle(self, data: bytes, address: tuple) -> None:  # type: ignore[type-arg]
+    # types-gevent types DatagramServer.handle as (socket, address); gevent gives it (data, address)
+    def handle(self, data: bytes, address: SockAddress) -> None:  # type: ignore[override]
         now, seen = time.time(), self.clock()  # the chat's events carry wall time
         self.tap.received(self.local, plain_address(address), data, private=line_is_direct_message(data))
         member = self.peers.get(address) or self._new_member(address, now, seen)
@@ -110,7 +112,7 @@ class UdpChatServer(DatagramServer):
         if outcome.quit:
             self._forget([address])
 
-    def _new_member(self, address: tuple, now: float, seen: float) -> Member | None:  # type: ignore[type-arg]
+    def _new_member(self, address: SockAddress, now: float, seen: float) -> Member | None:
         peer = plain_address(address)
         who = format_address(peer)
         if len(self.peers) >= MAX_PEERS:
@@ -136,7 +138,7 @@ class UdpChatServer(DatagramServer):
     def deliver_many(self, event: ChatEvent, members: list[Member]) -> None:
         self._queue(Outgoing(members, event, private=event.kind == "dm"))
 
-    def _send(self, address: tuple, member: Member, text: str, private: bool = False) -> None:  # type: ignore[type-arg]
+    def _send(self, address: SockAddress, member: Member, text: str, private: bool = False) -> None:
         self._queue(Outgoing([member], None, encode(text, member.encoding), private))
 
     def _queue(self, item: Outgoing) -> None:
@@ -179,7 +181,7 @@ class UdpChatServer(DatagramServer):
                     if sent % SENDS_PER_YIELD == 0:
                         gevent.sleep(0)
 
-    def _sendto(self, data: bytes, address: tuple) -> bool:  # type: ignore[type-arg]
+    def _sendto(self, data: bytes, address: SockAddress) -> bool:
         try:
             self._socket.sendto(data, address)  # the plain non-blocking socket: no wrapper per datagram
         except BlockingIOError:  # the send buffer is full: wait for room once, as gevent's sendto does
@@ -217,7 +219,7 @@ class UdpChatServer(DatagramServer):
         """Forget the peers silent for longer than the TTL; ``now`` is of ``self.clock``."""
         self._forget([a for a, m in self.peers.items() if now - m.last_seen > self.peer_ttl])
 
-    def _forget(self, addresses: list[tuple]) -> None:  # type: ignore[type-arg]
+    def _forget(self, addresses: list[SockAddress]) -> None:
         members = [m for m in (self.peers.pop(a, None) for a in addresses) if m is not None]
         for member in members:
             member.gone = True  # what is still queued for it is not sent
