@@ -95,6 +95,13 @@ class CpuWatch:
         self.seen.update(cpu_by_process(self.pid))
         return sum(self.seen.values()) - sum(self.start.values())
 
+    def busiest(self, count: int = 3) -> list[float]:
+        """The CPU seconds of the ``count`` busiest processes of the tree (after ``stop``): with
+        --workers, whether both workers shared the storm (SO_REUSEPORT hashes each client's
+        request to one of them)."""
+        used = sorted((cpu - self.start.get(pid, 0.0) for pid, cpu in self.seen.items()), reverse=True)
+        return used[:count]
+
 
 def storm(port: int, out: Path, clients: int, size: int) -> tuple[float, int]:
     """(seconds from the first start to the last exit, failed downloads)."""
@@ -143,12 +150,14 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name in servers}
         cpu: dict[str, list[float]] = {name: [] for name in servers}
         failures: dict[str, int] = dict.fromkeys(servers, 0)
+        splits: dict[str, list[str]] = {name: [] for name in servers}
         try:
             for _ in range(args.runs):  # rounds interleave the servers, so drift hits all alike
                 for name, port in servers.items():
                     watch = CpuWatch(pids[name])
                     elapsed, failed = storm(port, tmp / "out", args.clients, size)
                     cpu[name].append(watch.stop())
+                    splits[name].append("/".join(f"{used:.1f}" for used in watch.busiest()))
                     times[name].append(elapsed)
                     failures[name] += failed
         finally:
@@ -171,6 +180,10 @@ def main() -> None:
         used = statistics.median(cpu[name])
         print(f"| {name} | {median:.2f} | {runs} | {failures[name]} | {median / hpa_median:.2f} | {used:.1f} | "
               f"{1e6 * used / blocks:.1f} | {100 * used / median:.0f} % |")
+    print("\nCPU s of the three busiest processes of each server, per round (--workers: is the storm shared?)")
+    for name in servers:
+        if not name.startswith("tftpd-hpa"):
+            print(f"- {name}: {'; '.join(splits[name])}")
 
 
 if __name__ == "__main__":

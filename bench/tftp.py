@@ -4,7 +4,10 @@ Scenarios (10 MiB file, medians of --runs, wall time of the client):
   curl-512       curl --tftp-blksize 512   (lock-step)
   curl-1468      curl --tftp-blksize 1468  (lock-step)
   atftp-w16      atftp --option "windowsize 16" --option "blksize 1468"
-  ours-w16       sockdash tftp get --windowsize 16 --blksize 1468
+  ours-w16       sockdash tftp get --windowsize 16 --blksize 1468 (wall time: start-up and the
+                 1 s the client stays after its last ACK to answer a repeated last DATA included)
+  ours-w16-xfer  the same command, timed inside it from the request to the last ACK (the
+                 transfer itself: no start-up, no linger)
   parallel-20    20 curl --tftp-blksize 1468 downloads at once (total time)
 
     .venv/bin/pip install -e '.[bench]'      # tftpy
@@ -32,7 +35,18 @@ sys.path.insert(0, str(ROOT))
 from tests import harness  # noqa: E402
 
 HOST = "127.0.0.1"
-SCENARIOS = ["curl-512", "curl-1468", "atftp-w16", "ours-w16", "parallel-20"]
+SCENARIOS = ["curl-512", "curl-1468", "atftp-w16", "ours-w16", "ours-w16-xfer", "parallel-20"]
+# `sockdash tftp get` with the drive loop timed: from the request to the last ACK, printed on stderr
+TIMED_CLIENT = ("import runpy, sys, time\n"
+                "from sockets_core.servers import tftp_drive\n"
+                "run = tftp_drive.TftpDrive.run\n"
+                "def timed(self, *args, **kwargs):\n"
+                "    started = time.perf_counter()\n"
+                "    run(self, *args, **kwargs)\n"
+                "    print(f'TRANSFER {time.perf_counter() - started:.6f}', file=sys.stderr)\n"
+                "tftp_drive.TftpDrive.run = timed\n"
+                "sys.argv = ['sockdash', *sys.argv[1:]]\n"
+                "runpy.run_module('webapp', run_name='__main__')\n")
 SIZE = 10 << 20
 NAME = "bench.bin"
 
@@ -70,16 +84,22 @@ def commands(port: int, out: Path) -> dict[str, list[str]]:
                       "-l", str(out), HOST, str(port)],
         "ours-w16": [sys.executable, "-m", "webapp", "tftp", "get", f"{HOST}:{port}", NAME, str(out),
                      "--windowsize", "16", "--blksize", "1468"],
+        "ours-w16-xfer": [sys.executable, "-c", TIMED_CLIENT, "tftp", "get", f"{HOST}:{port}", NAME, str(out),
+                          "--windowsize", "16", "--blksize", "1468"],
     }
 
 
 def timed(argv: list[str], out: Path) -> float:
+    """The command's wall time, or the transfer's time it prints (TIMED_CLIENT)."""
     out.unlink(missing_ok=True)
     started = time.perf_counter()
-    subprocess.run(argv, check=True, timeout=600, capture_output=True, cwd=ROOT)
+    done = subprocess.run(argv, check=True, timeout=600, capture_output=True, cwd=ROOT)
     elapsed = time.perf_counter() - started
     if out.stat().st_size != SIZE:
         raise RuntimeError(f"short file from {argv[0]}")
+    for line in done.stderr.decode(errors="replace").splitlines():
+        if line.startswith("TRANSFER "):
+            return float(line.split()[1])
     return elapsed
 
 
@@ -151,7 +171,7 @@ def main() -> None:
         print(f"| {scenario} | " + " | ".join(f"{m[s]:.3f}" for s in servers)
               + f" | {m['sockdash'] / m['tftpd-hpa']:.2f} |")
     hpa_lockstep = statistics.median(results["tftpd-hpa"]["curl-1468"])
-    for scenario in ("atftp-w16", "ours-w16"):
+    for scenario in ("atftp-w16", "ours-w16", "ours-w16-xfer"):
         for name in sockdashes if scenario in scenarios else ():
             runs = results[name][scenario]
             speedup = hpa_lockstep / statistics.median(runs)

@@ -226,6 +226,10 @@ class BatchSender:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.method = detect()
+        # gevent's socket wraps a real non-blocking one: a datagram goes out through it directly
+        # (one Python call less a lock-step block); only a full send buffer goes the gevent way.
+        # gevent's own class only: a subclass may send its own way (the tests' failing socket)
+        self._raw: Any = getattr(sock, "_sock", None) if type(sock).__module__.startswith("gevent.") else None
 
     def send(self, packets: Sequence[bytes], to: SockAddress) -> tuple[int, OSError | None]:
         if len(packets) == 1 or self.method == SENDTO:
@@ -265,9 +269,16 @@ class BatchSender:
         return sent, None
 
     def _one_by_one(self, packets: Sequence[bytes], to: SockAddress) -> tuple[int, OSError | None]:
+        raw = self._raw
         for sent, packet in enumerate(packets):
             try:
-                self.sock.sendto(packet, to)
+                if raw is None:
+                    self.sock.sendto(packet, to)
+                else:
+                    try:
+                        raw.sendto(packet, to)
+                    except BlockingIOError:  # the send buffer is full: wait for room, as gevent does
+                        self.sock.sendto(packet, to)
             except OSError as exc:
                 return sent, exc
         return len(packets), None

@@ -57,7 +57,8 @@ class DatagramReceiver:
     def __init__(self, sock: socket.socket, size: int = 65536) -> None:
         self.sock = sock
         self.size = size
-        self._raw: Any = getattr(sock, "_sock", None)
+        # gevent's own class only: a subclass may receive its own way
+        self._raw: Any = getattr(sock, "_sock", None) if type(sock).__module__.startswith("gevent.") else None
         self._watcher: Any = getattr(sock, "_read_event", None)
         # a gevent socket means gevent is imported (the client command runs without it)
         self._hub_module: Any = sys.modules.get("gevent.hub")
