@@ -12,7 +12,9 @@ once, counted), never the writer.
 Rotation is the standard library's (logging.handlers.RotatingFileHandler: name.1 ...
 name.BACKUPS); each batch goes in as one record, so the disk sees one write per batch.
 A batch that would take the file past the size rotates it first. A write that fails (a
-full disk) loses that batch only: it is counted, said once, and the next batch tries again.
+full disk) loses that batch only: it is counted, said in a WARNING at most once per
+interval (logthrottle), and the next batch tries again. A path that cannot be opened at
+the start is a PacketFileError naming the flag, which webapp/cli.py prints as one line.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import gevent
 
 from .bus import Bus
+from .logthrottle import ThrottledWarning
 from .packetlog import PACKET_TOPIC
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,24 @@ log = logging.getLogger(__name__)
 QUEUE_LIMIT = 100_000
 BACKUPS = 3
 ENCODING_ERRORS = "backslashreplace"
+
+
+class PacketFileError(OSError):
+    """--packet-log-file cannot be opened; the message names the flag, the path and why."""
+
+
+def check_writable(path: Path) -> None:
+    """Open --packet-log-file for appending (its folder made) and close it again: the start
+    fails with this one clear error before any port is bound, not in the middle of it."""
+    _open(path, max_bytes=0).close()
+
+
+def _open(path: Path, max_bytes: int) -> _BatchFile:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _BatchFile(path, maxBytes=max_bytes, backupCount=BACKUPS, encoding="utf-8", errors=ENCODING_ERRORS)
+    except OSError as exc:
+        raise PacketFileError(f"--packet-log-file {path} cannot be written: {exc.strerror or exc}") from None
 
 
 class _BatchFile(RotatingFileHandler):
@@ -51,7 +72,7 @@ class _BatchFile(RotatingFileHandler):
     def handleError(self, record: logging.LogRecord) -> None:
         failure = sys.exc_info()[1]  # called inside emit's except clause
         if failure is not None:
-            raise failure  # to PacketFileWriter, which counts it and says so once
+            raise failure  # to PacketFileWriter, which counts it and warns, throttled
 
 
 class PacketFileWriter:
@@ -60,25 +81,21 @@ class PacketFileWriter:
         self.max_bytes = max_bytes
         self.unwritable = 0  # events that could not be rendered (a bug, never a client's bytes)
         self.dropped = 0  # events lost: the file fell behind the bus, or a write failed
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = _BatchFile(path, maxBytes=max_bytes, backupCount=BACKUPS, encoding="utf-8",
-                                errors=ENCODING_ERRORS)
+        self._warnings = ThrottledWarning(log)
+        self._file = _open(path, max_bytes)
         self._sub = bus.subscribe([PACKET_TOPIC], limit=QUEUE_LIMIT, name="packet log file")
         self._greenlet = gevent.spawn(self._run)
 
     def _run(self) -> None:
-        failing = False
         while not self._sub.closed:
             batch = self._sub.get_batch(timeout=1.0)
             try:
                 self.write_batch(batch)
-                failing = False
-            except OSError as exc:  # a full disk: lose these events, say so once, keep going
+            except OSError as exc:  # a full disk: lose these events, say so (throttled), keep going
                 self.dropped += len(batch.items)
-                if not failing:
-                    log.error("packet log file %s: cannot write (%s); events are lost until it can",
-                              self.path, exc.strerror or exc)
-                failing = True
+                # no flag in the text: a failing disk is not a limit for sockdash_limit_hits_total
+                self._warnings.warn("packet log file %s: cannot write (%s): %d events lost so far; the next "
+                                    "batch tries again", self.path, exc.strerror or exc, self.dropped, key="write")
 
     def write_batch(self, batch) -> None:  # type: ignore[no-untyped-def]
         lines = []

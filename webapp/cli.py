@@ -18,6 +18,7 @@ from sockets_core.bus import Bus
 from sockets_core.chat.history import ChatHistory
 from sockets_core.files import FileStore
 from sockets_core.netinfo import lan_addresses, url_host
+from sockets_core.packetfile import check_writable
 from sockets_core.packetlog import PacketLog
 from sockets_core.servers.admission import raise_fd_limit
 from sockets_core.servers.listen import BindError, adopt_shared_ports, tcp_listener
@@ -124,6 +125,8 @@ def main(argv: list[str]) -> int:
         data = prepare_data(settings.data)
         token = load_or_create_token(data, settings.admin_token)
         history = ChatHistory(data / "chat.sqlite3")
+        if settings.packet_log_file is not None:  # opened only once the ports are bound: fail before that
+            check_writable(settings.packet_log_file)
     except (StartupError, OSError, sqlite3.Error) as exc:
         print(f"sockdash: error: {exc}", file=sys.stderr)
         return 2
@@ -174,7 +177,9 @@ def main(argv: list[str]) -> int:
     print(banner(settings, services, token, lan), flush=True)
     stopping.wait()
     log.info("stopping")
-    gevent.joinall([gevent.spawn(http.stop, HTTP_STOP_TIMEOUT), gevent.spawn(services.stop_all)], timeout=1.9)
+    # both as () -> None: joinall's one type variable takes no list of two different greenlet types
+    gevent.joinall([gevent.spawn(lambda: http.stop(HTTP_STOP_TIMEOUT)), gevent.spawn(lambda: services.stop_all())],
+                   timeout=1.9)
     if worker is None:  # a worker's supervisor says it, once for all
         print("sockdash stopped", flush=True)
     return 0
