@@ -135,7 +135,7 @@ def main() -> None:
                         elapsed, ok = timed(ns, argv, args.client_timeout)
                         times.setdefault((server, name), []).append(elapsed)
                         if ok:  # an upload is in place once the server has it all: give it a moment
-                            settled(lambda: digest(copy) == expected)
+                            settled(lambda copy=copy: digest(copy) == expected)  # this run's copy
                         if not ok or digest(copy) != expected:
                             wrong[(server, name)] = wrong.get((server, name), 0) + 1
                         print(f"run {run} {server:9} {name:24} {elapsed:7.2f} s {'ok' if ok else 'FAILED'}",

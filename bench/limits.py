@@ -20,6 +20,7 @@ Traffic stays on loopback; every loop is bounded by its count or its time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import socket
@@ -86,10 +87,8 @@ def run(attack: int, probes: int, source: Path | None) -> None:
 
         def sample() -> None:
             while not sampling.is_set():
-                try:
+                with contextlib.suppress(OSError):
                     samples.append(len(os.listdir(f"/proc/{proc.proc.pid}/fd")))
-                except OSError:
-                    pass
                 time.sleep(0.002)
 
         sampler = threading.Thread(target=sample)

@@ -167,7 +167,7 @@ class FileStore:
         return self._hashes[key]
 
     # -- changing --------------------------------------------------------------------------
-    def writer(self, name: str, overwrite: bool = False) -> "AtomicWriter":
+    def writer(self, name: str, overwrite: bool = False) -> AtomicWriter:
         """An atomic writer for ``name``. Raises UnsafePath, FileExistsError or IsADirectoryError."""
         path = self.resolve(name)
         if path.is_dir():
@@ -226,7 +226,7 @@ class AtomicWriter:
         self._created_folders = _missing_folders(target.parent)  # abort takes them back
         target.parent.mkdir(parents=True, exist_ok=True)
         self.temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{PART_SUFFIX}")
-        self._file = open(self.temp, "xb")
+        self._file = open(self.temp, "xb")  # noqa: SIM115  # open while the upload lasts: finish closes it
         self._on_commit = on_commit
         self.size = 0
 
@@ -293,7 +293,7 @@ class AtomicWriter:
             self.abort()
             raise
 
-    def __enter__(self) -> "AtomicWriter":
+    def __enter__(self) -> AtomicWriter:
         return self
 
     def __exit__(self, exc_type: object, *rest: object) -> None:

@@ -11,6 +11,7 @@ interface's first IPv4 address, the kernel's local routing table sees them all).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import struct
@@ -70,7 +71,8 @@ def _by_hostname() -> list[str]:
         infos = socket.getaddrinfo(socket.gethostname(), None)
     except OSError:
         return []
-    return [info[4][0] for info in infos]
+    # an (int, bytes) address is IPv6 in a Python built without it: none to show
+    return [info[4][0] for info in infos if isinstance(info[4][0], str)]
 
 
 def lan_addresses(include_ipv6: bool = False) -> list[str]:
@@ -96,10 +98,8 @@ def lan_addresses(include_ipv6: bool = False) -> list[str]:
 def local_addresses() -> set[str]:
     """Every address of this machine, in ipaddress's normal form, loopback always included."""
     candidates = ["127.0.0.1", "::1"]
-    try:
+    with contextlib.suppress(ImportError, OSError, AttributeError):
         candidates += _linux_local_ipv4() + _linux_ipv4() + _linux_ipv6(global_only=False)
-    except (ImportError, OSError, AttributeError):
-        pass
     if len(candidates) == 2:  # not Linux: what the host name resolves to
         candidates += _by_hostname()
     found = set()

@@ -30,7 +30,7 @@ class RateSampler:
         self.interval = interval
         self.rates: dict[str, dict[str, float]] = {}
         self.history: deque[dict[str, Any]] = deque(maxlen=RATE_HISTORY)
-        self._greenlet: gevent.Greenlet | None = None
+        self._greenlet: gevent.Greenlet[[], None] | None = None
 
     def start(self) -> None:
         if self._greenlet is None:

@@ -14,11 +14,13 @@ import errno
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import gevent
 from gevent.baseserver import BaseServer
 
+from .servers.accept import AdmittingAccept
+from .servers.admission import Admission
 from .servers.listen import BindError
 
 log = logging.getLogger(__name__)
@@ -33,17 +35,15 @@ class Endpoint:
     port: int
 
 
-class Admission(Protocol):
-    def status(self) -> dict[str, Any]: ...
-
-
 class AdmissionLookup(Protocol):
     """A service's connection caps, if it has any (servers.admission.AdmissionControl)."""
 
     def get(self, service: str) -> Admission | None: ...
 
 
-Build = Callable[[str, str, int], BaseServer]
+# a gevent server of either kind: (socket, address) for a stream, (data, address) for datagrams
+AnyServer: TypeAlias = "BaseServer[Any, Any]"  # a string: gevent's class is not subscriptable
+Build = Callable[[str, str, int], AnyServer]
 Fallback = Callable[[str, int, BindError], "int | None"]
 
 
@@ -58,7 +58,7 @@ class ServiceRegistry:
         self._admission: AdmissionLookup = admission if admission is not None else {}
         self.endpoints: dict[str, Endpoint] = {}
         self.notes: dict[str, str] = {}  # service -> why it is not where it was asked to be
-        self._servers: dict[str, BaseServer] = {}
+        self._servers: dict[str, AnyServer] = {}
 
     def start_all(self, skip: Iterable[str] = ()) -> None:
         """Start every service not in ``skip``; on a BindError stop those already started and re-raise."""
@@ -85,8 +85,8 @@ class ServiceRegistry:
             reason = "is in use" if exc.cause.errno == errno.EADDRINUSE else "needs root"
             self.notes[name] = f"port {port} {reason}; using {fallback} instead"
         admission = self._admission.get(name)
-        if admission is not None:  # the TCP services; it outlives the server, as the tap does
-            server.admission = admission  # type: ignore[attr-defined]
+        if admission is not None and isinstance(server, AdmittingAccept):  # the TCP services (and HTTP);
+            server.admission = admission  # it outlives the server, as the tap does
         server.start()
         self._servers[name] = server
         self.endpoints[name] = Endpoint(self.host, server.socket.getsockname()[1])
@@ -107,7 +107,7 @@ class ServiceRegistry:
     def running(self, name: str) -> bool:
         return name in self._servers
 
-    def server(self, name: str) -> BaseServer | None:
+    def server(self, name: str) -> AnyServer | None:
         return self._servers.get(name)
 
     def ports(self) -> set[int]:

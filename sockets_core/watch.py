@@ -39,7 +39,7 @@ class FolderWatcher:
         self._watchers: Counter[str] = Counter()
         self._signatures: dict[str, Signature | None] = {}
         self._capped_logged: set[str] = set()
-        self._greenlet: gevent.Greenlet | None = None
+        self._greenlet: gevent.Greenlet[[], None] | None = None
         store.on_change = self.notify
 
     def watch(self, folder: str) -> None:

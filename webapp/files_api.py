@@ -163,8 +163,8 @@ def upload() -> Any:
         return _refuse(refused)
     failed = commit_all(batch, overwrite)
     if failed is not None:  # a name taken meanwhile, a full disk: commit_all kept nothing
-        target, exc = failed
-        return _refuse([(store.relative(target), reason(exc), 409 if isinstance(exc, FileExistsError) else 500)])
+        target, error = failed
+        return _refuse([(store.relative(target), reason(error), 409 if isinstance(error, FileExistsError) else 500)])
     for _, target in batch:
         store.notify_changed(target)
     return jsonify(saved=[to_wire(store.relative(target)) for _, target in batch]), 201

@@ -76,7 +76,7 @@ def parse_request(text: str | bytes | None, max_size: int = MAX_REQUEST) -> dict
 def expect(message: dict[str, Any], key: str, kind: type, default: Any = None) -> Any:
     """``message[key]`` if it is a ``kind`` (``default`` when absent); FrameError otherwise."""
     value = message.get(key, default)
-    if value is default or isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+    if value is default or (isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
         return value
     raise FrameError(f"{key!r} must be {_KIND_NAMES.get(kind, kind.__name__)}, not {type(value).__name__}")
 

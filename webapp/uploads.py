@@ -38,7 +38,7 @@ class StagedFile:
         self.transfer = transfer
         self.committed = False
         self.discarded = False
-        self._file: IO[bytes] = open(self.path, "xb")
+        self._file: IO[bytes] = open(self.path, "xb")  # noqa: SIM115  # open while the upload lasts
 
     def write(self, data: bytes) -> int:
         if self.transfer.done_bytes + len(data) > self.limit:

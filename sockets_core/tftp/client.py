@@ -35,8 +35,8 @@ class TftpClient:
     def __init__(self, opcode: int, remote: str, mode: str = "octet", blksize: int | None = None,
                  windowsize: int | None = None, timeout: float | None = None, *,
                  read: Callable[[int], bytes] | None = None, size: int | None = None,
-                 write: Callable[[bytes], None] | None = None, max_retries: int = DEFAULT_RETRIES) -> None:
-        if opcode == RRQ and write is None or opcode == WRQ and read is None:
+                 write: Callable[[bytes], object] | None = None, max_retries: int = DEFAULT_RETRIES) -> None:
+        if (opcode == RRQ and write is None) or (opcode == WRQ and read is None):
             raise ValueError("a get needs write=, a put needs read=")
         self.opcode, self.remote, self.mode = opcode, remote, mode
         self.options: dict[str, str] = {}

@@ -90,8 +90,8 @@ class ToolSession:
         self.counters = ByteCounters()
         self.encoding = "utf-8"  # how the page shows and sends text; a setting of the session, so a reload keeps it
         self._seq = itertools.count(1)
-        self._greenlets: list[gevent.Greenlet] = []
-        self._repeats: list[gevent.Greenlet] = []
+        self._greenlets: list[gevent.Greenlet[..., Any]] = []
+        self._repeats: list[gevent.Greenlet[..., Any]] = []
 
     def start(self) -> None:
         """Begin: the manager has announced the session, so its events may follow."""
@@ -116,7 +116,7 @@ class ToolSession:
         self.encoding = encoding
         self.manager.changed(self)
 
-    def spawn(self, function: Callable[..., Any], *args: Any) -> gevent.Greenlet:
+    def spawn(self, function: Callable[..., Any], *args: Any) -> gevent.Greenlet[..., Any]:
         self._greenlets = [g for g in self._greenlets if not g.dead]
         greenlet = gevent.spawn(function, *args)
         self._greenlets.append(greenlet)
@@ -155,7 +155,8 @@ class ToolSession:
             raise ToolError("the session is closed")
         self._repeats = [g for g in self._repeats if not g.dead]
         if len(self._repeats) >= MAX_REPEATS:
-            self.manager.warn("repeats", "%d repeats running on %s (the limit): refused another", MAX_REPEATS, self.label)
+            self.manager.warn("repeats", "%d repeats running on %s (the limit): refused another",
+                              MAX_REPEATS, self.label)
             raise ToolError(f"{MAX_REPEATS} repeats are running on this session (the limit)")
         target = self.fix_target(to)
 
@@ -199,7 +200,7 @@ class ToolSession:
         pass
 
 
-def send_within(manager: "ToolManager", sock: gsocket.socket, data: bytes, who: str) -> None:
+def send_within(manager: ToolManager, sock: gsocket.socket, data: bytes, who: str) -> None:
     """sendall with a time limit that leaves the socket's own timeout (its reader's) alone."""
     timeout = gevent.Timeout(SEND_TIMEOUT)
     timeout.start()

@@ -100,7 +100,8 @@ class ToolManager:
         address it resolves to must be inside. Callers connect to the returned address, so
         a name cannot resolve one way for the check and another for the connection."""
         try:
-            addresses = [info[4][0] for info in socket.getaddrinfo(host, None)]
+            # an (int, bytes) address is IPv6 in a Python built without it: no socket could reach it
+            addresses = [info[4][0] for info in socket.getaddrinfo(host, None) if isinstance(info[4][0], str)]
         except (OSError, UnicodeError) as exc:
             raise ToolError(f"cannot resolve {host}: {exc}") from None
         for address in addresses:

@@ -28,7 +28,6 @@ class TftpJob(ToolSession):
             raise ToolError("action is get or put")
         super().__init__(manager, f"TFTP {action} {remote} {'from' if action == 'get' else 'to'} {host}:{port}")
         self.action, self.server, self.port = action, f"{host}:{port}", port
-        options = {"blksize": blksize, "windowsize": windowsize}
         self.writer: Any = None
         self.source: Any = None
         if action == "get":
@@ -36,15 +35,16 @@ class TftpJob(ToolSession):
                 self.writer = store.writer(local or remote.replace("\\", "/").rsplit("/", 1)[-1])
             except (ValueError, OSError) as exc:
                 raise ToolError(f"cannot write {local or remote!r} in the file root: {exc}") from None
-            self.client = TftpClient(RRQ, remote, write=self.writer.write, **options)
+            self.client = TftpClient(RRQ, remote, blksize=blksize, windowsize=windowsize, write=self.writer.write)
             self.transfer = transfers.begin("tftp", "download", self.server, remote, None, "client")
         else:
             try:
                 path, size = store.open_for_reading(local)
             except (ValueError, OSError) as exc:
                 raise ToolError(f"cannot read {local!r} in the file root: {exc}") from None
-            self.source = open(path, "rb")
-            self.client = TftpClient(WRQ, remote or path.name, read=self.source.read, size=size, **options)
+            self.source = open(path, "rb")  # noqa: SIM115  # open for the transfer: _run closes it
+            self.client = TftpClient(WRQ, remote or path.name, blksize=blksize, windowsize=windowsize,
+                                     read=self.source.read, size=size)
             self.transfer = transfers.begin("tftp", "upload", self.server, local, size, "client")
         self._last_shown = 0.0
 

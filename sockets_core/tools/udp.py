@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .. import icmp
-from ..addresses import AddressError, format_address, parse_hostport
+from ..addresses import AddressError, SockAddress, format_address, parse_hostport
 from ..icmp import enable_icmp_errors
 from ..servers.listen import local_address, plain_address, udp_socket
 from .base import ToolError, ToolSession, bind_for_tool
@@ -107,10 +107,13 @@ class UdpSession(ToolSession):
             raise ToolError("give HOST:PORT (nobody has sent to this socket yet)")
         checked = self.manager.check_target(host)  # a reply too: --tools-allow has no exception
         try:
-            address = socket.getaddrinfo(checked, port, self.sock.family, socket.SOCK_DGRAM)[0][4]
+            # asked in the socket's family, AF_INET or AF_INET6: getaddrinfo's (int, bytes) kind is
+            # only for IPv6 in a Python built without it, where this socket could not exist
+            address = cast(SockAddress, socket.getaddrinfo(checked, port, self.sock.family, socket.SOCK_DGRAM)[0][4])
             self.sock.sendto(data, address)
         except (OSError, UnicodeError) as exc:
-            raise ToolError(f"cannot send to {format_address((host, port))}: {getattr(exc, 'strerror', None) or exc}") from None
+            reason = getattr(exc, "strerror", None) or exc
+            raise ToolError(f"cannot send to {format_address((host, port))}: {reason}") from None
         peer = plain_address(address)
         self.manager.udp_tap.sent(self.local, peer, data)
         self.record("out", format_address(peer), data)

@@ -69,7 +69,8 @@ def test_udp_nick_join_and_bye(sockdash: harness.Sockdash) -> None:
     (b"nul\x00in the middle\n", b"nul\\x00in the middle"),
     (b"\x1b[2Jclear screen\n", b"\\x1b[2Jclear screen"),
 ])
-def test_undecodable_and_control_bytes_are_shown_escaped(sockdash: harness.Sockdash, payload: bytes, shown: bytes) -> None:
+def test_undecodable_and_control_bytes_are_shown_escaped(sockdash: harness.Sockdash, payload: bytes,
+                                                         shown: bytes) -> None:
     sender, reader = chat_client(sockdash, "sender"), chat_client(sockdash, "reader")
     sender.sendall(payload)
     assert shown in recv_until(reader, shown)
@@ -78,13 +79,14 @@ def test_undecodable_and_control_bytes_are_shown_escaped(sockdash: harness.Sockd
 
 
 def test_one_mebibyte_without_newline_is_cut_and_the_sender_told(sockdash: harness.Sockdash) -> None:
-    flooder, other, listener = chat_client(sockdash, "flooder"), chat_client(sockdash, "other"), chat_client(sockdash, "listen")
+    flooder, other = chat_client(sockdash, "flooder"), chat_client(sockdash, "other")
+    listener = chat_client(sockdash, "listen")
     flooder.sendall(b"A" * (1 << 20))
     assert b"your line was cut at 8192 bytes" in recv_until(flooder, b"cut at")
     got = recv_until(listener, b"<flooder> AAAA")
     other.sendall(b"still chatting\n")
     got += recv_until(listener, b"still chatting\n")
-    line = [l for l in got.split(b"\n") if b"<flooder>" in l][0]
+    line = next(line for line in got.split(b"\n") if b"<flooder>" in line)
     assert line.count(b"A") == 8192
     for s in (flooder, other, listener):
         s.close()

@@ -2,9 +2,26 @@ import io
 
 import pytest
 
-from sockets_core.tftp.packets import (ERR_DISK_FULL, ERR_ILLEGAL, ERR_OPTIONS, RRQ, WRQ, Ack, Data, Error,
-                                       MalformedPacket, OptionAck, Request, decode, encode_ack, encode_data,
-                                       encode_error, encode_oack, encode_request, summarize)
+from sockets_core.tftp.packets import (
+    ERR_DISK_FULL,
+    ERR_ILLEGAL,
+    ERR_OPTIONS,
+    RRQ,
+    WRQ,
+    Ack,
+    Data,
+    Error,
+    MalformedPacket,
+    OptionAck,
+    Request,
+    decode,
+    encode_ack,
+    encode_data,
+    encode_error,
+    encode_oack,
+    encode_request,
+    summarize,
+)
 from sockets_core.tftp.transfer import ReadTransfer, WriteTransfer, to_netascii
 
 
@@ -44,7 +61,8 @@ def test_duplicated_option_is_an_options_error() -> None:
 
 
 def test_summaries() -> None:
-    assert summarize(encode_request(RRQ, "config.txt", "octet", {"blksize": "1468"})) == "RRQ config.txt octet blksize=1468"
+    request = encode_request(RRQ, "config.txt", "octet", {"blksize": "1468"})
+    assert summarize(request) == "RRQ config.txt octet blksize=1468"
     assert summarize(encode_data(9, b"x" * 1468)) == "DATA #9 1468 B"
     assert summarize(encode_ack(9)) == "ACK #9"
     assert summarize(encode_error(1, "File not found")) == "ERROR 1 File not found"

@@ -1,6 +1,7 @@
 """The resend timer: measured round trips, backoff on a silent peer, one block per resend."""
 
 import io
+import itertools
 
 from sockets_core.tftp.packets import RRQ, WRQ, Ack, Data, Request, decode, encode_ack, encode_data
 from sockets_core.tftp.rto import MIN_RTO, RetransmitTimer
@@ -64,7 +65,7 @@ def test_quick_resends_at_the_measured_pace_then_quiet_for_the_peers_own_timer()
     t.start(0.0)
     t.receive(encode_ack(0), 0.01)  # the OACK answered: a 10 ms sample
     _, times, _ = run_silent(t, [])
-    gaps = [b - a for a, b in zip([0.01, *times], times)]
+    gaps = [b - a for a, b in itertools.pairwise([0.01, *times])]
     n = t.quick_resends
     assert all(abs(gap - min(3.0, MIN_RTO * 2 ** i)) < 1e-9 for i, gap in enumerate(gaps[:n]))
     assert all(abs(gap - 2 * CLIENT_RESEND) < 1e-9 for gap in gaps[n:]) and gaps[n:]

@@ -5,8 +5,19 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sockets_core.tftp.packets import (RRQ, WRQ, Ack, MalformedPacket, OptionAck, Request, decode,
-                                       encode_ack, encode_data, encode_error, encode_request)
+from sockets_core.tftp.packets import (
+    RRQ,
+    WRQ,
+    Ack,
+    MalformedPacket,
+    OptionAck,
+    Request,
+    decode,
+    encode_ack,
+    encode_data,
+    encode_error,
+    encode_request,
+)
 from sockets_core.tftp.transfer import ReadTransfer, WriteTransfer, negotiate
 
 
