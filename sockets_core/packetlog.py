@@ -128,6 +128,20 @@ class PacketLog:
             self._bus.publish(PACKET_TOPIC, event)
         return event
 
+    def ingest(self, event: PacketEvent) -> PacketEvent:
+        """An event another instance recorded (``--bus``: cluster/packets.py), numbered here as
+        a local one is (ids keep growing in every ring, so the page, the exports and the live
+        feed take it like any other); it counts in ``recorded`` and shares its service's ring."""
+        self.recorded = number = self.recorded + 1
+        event = event._replace(id=number)
+        ring = self._rings.get(event.service)
+        if ring is None:
+            ring = self._rings[event.service] = deque(maxlen=self.capacity)
+        ring.append(event)
+        if self._bus is not None:
+            self._bus.publish(PACKET_TOPIC, event)
+        return event
+
     def events(self, after_id: int = 0, limit: int | None = None, service: str | None = None,
                peer: str | None = None) -> list[PacketEvent]:
         """Events newer than ``after_id``, oldest first, optionally of one service and/or one

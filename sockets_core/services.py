@@ -69,6 +69,7 @@ from .watch import FolderWatcher
 
 if TYPE_CHECKING:  # --bus only: the embedded default never imports the Redis client
     from .cluster.node import Cluster
+    from .cluster.packets import ClusterPackets
 
 # re-exported: callers import them from here
 __all__ = ["AUTOREPLY_FILE", "STATUS_TOPIC", "STOP_TIMEOUT", "TRANSPORTS", "Endpoint", "Services", "fallback_port"]
@@ -112,6 +113,7 @@ class Services:
         if history is not None:
             history.set_limits(settings.chat_history_per_room, settings.chat_history_max)
         self.transfers = TransferRegistry(bus)
+        self.cluster_packets: ClusterPackets | None = None  # --bus: started with the services
         self.tcp_delivery = DeliveryCounters(settings.tcp_chat_queue_bytes)  # kept across restarts of tcp_chat
         self.autoreplies = autoreplies or (cluster.autoreply_store(CHAT_SERVICES) if cluster is not None
                                            else FileAutoReplyStore(CHAT_SERVICES, settings.data))
@@ -180,6 +182,10 @@ class Services:
         if self.cluster is not None:
             self.cluster.attach(__version__, self._cluster_record, self.hub.backfill)
             self.transfers.follow_cluster()  # /api/transfers lists every instance's
+            from .cluster.packets import ClusterPackets  # the packet log of every instance
+
+            self.cluster_packets = ClusterPackets(self.bus, self.packetlog, self.settings.bus_packets_per_second)
+            self.cluster_packets.start()
 
     def _cluster_record(self) -> dict[str, Any]:
         """What this instance serves, for the cluster's list of instances."""
@@ -212,6 +218,8 @@ class Services:
             self.packet_file.close()
         self.syslog.close()
         self.transfers.stop_following()
+        if self.cluster_packets is not None:
+            self.cluster_packets.stop()
         if self.cluster is not None:
             self.hub.stop()  # its nicks and id slot are free at once, not after the TTL
             self.cluster.close()

@@ -87,6 +87,7 @@ class Settings:
     bus: str | None = None  # redis://HOST:PORT/DB or unix:///path: instances share one world (sockets_core.cluster)
     bus_stream_max: int = 10_000  # entries kept per Redis stream (XADD MAXLEN ~)
     bus_queue: int = 10_000  # cluster items waiting to be written to Redis; past it the oldest go
+    bus_packets_per_second: int = 2_000  # packet-log events one instance shares (sampled past it: cluster/packets.py)
     instance_name: str | None = None  # this instance's id in the cluster (default host-pid-random)
 
     def port_of(self, service: str) -> int:
@@ -367,6 +368,8 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
      "entries kept per Redis stream of the bus (chat, transfers, packet, ...); older ones are trimmed (default 10000)"),
     ("--bus-queue", "bus_queue", parse_positive,
      "items waiting to be written to Redis; when Redis is slower the oldest are dropped (default 10000)"),
+    ("--bus-packets-per-second", "bus_packets_per_second", parse_positive,
+     "packet-log events this instance shares with the others per second; past it a sample (default 2000)"),
     ("--instance-name", "instance_name", str, "this instance's name in the cluster (default HOST-PID-RANDOM)"),
 ]
 

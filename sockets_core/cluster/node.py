@@ -19,6 +19,7 @@ from ..bus import CLUSTER_TOPICS
 from ..redis_bus import CONNECTION_ERRORS, BusUnavailable, RedisBus
 from ..settings import Settings
 from .instances import InstanceRegistry
+from .packets import PACKET_BATCH_TOPIC
 from .presence import RedisPresence
 from .shared import AUTOREPLY_KEY, CONTROL_TOPIC, TOKEN_KEY, RedisAutoReplyStore, adopt_token
 from .status import bus_status
@@ -43,7 +44,8 @@ class Cluster:
     @classmethod
     def connect(cls, settings: Settings, timeout: float = 5.0) -> Cluster:
         assert settings.bus is not None
-        bus = RedisBus(settings.bus, CLUSTER_TOPICS | {CONTROL_TOPIC}, instance=settings.instance_name,
+        topics = CLUSTER_TOPICS | {CONTROL_TOPIC, PACKET_BATCH_TOPIC}
+        bus = RedisBus(settings.bus, topics, instance=settings.instance_name,
                        stream_max=settings.bus_stream_max, out_queue=settings.bus_queue)
         try:
             bus.start(timeout)

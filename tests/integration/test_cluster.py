@@ -220,3 +220,22 @@ def test_the_transfer_feed_shows_every_instances_transfers(pair: tuple[Sockdash,
     b.wait_for(lambda: [(t["instance"], t["status"]) for t in request_json(b, "/api/transfers")["transfers"]
                         if t["file"] == "sockdash-probe-no-such-file"] == [("A", "refused")], timeout=5,
                what="A's refused transfer in B's /api/transfers")
+
+
+def test_the_packet_log_shows_every_instances_events_with_their_instance(pair: tuple[Sockdash, Sockdash]) -> None:
+    a, b = pair
+    assert harness.tftp_answers(a.host, a.ports["tftp"])  # an RRQ and its ERROR: packet events on A
+
+    def from_a() -> list[dict[str, Any]]:
+        return [e for e in request_json(b, "/api/packets?service=tftp")["events"] if e.get("instance") == "A"]
+
+    # the RRQ in and the ERROR out (they may come in two batches)
+    events = b.wait_for(lambda: {e["direction"] for e in from_a()} == {"in", "out"} and from_a(), timeout=5,
+                        what="A's TFTP events (in and out) in B's /api/packets")
+    assert any(e["direction"] == "in" and e["local"].endswith(f":{a.ports['tftp']}") for e in events)  # the RRQ
+    # the export carries them too, each with its instance
+    with urllib.request.urlopen(urllib.request.Request(b.base_url + "/api/packets.jsonl?service=tftp", headers=ADMIN),
+                                timeout=5) as response:
+        exported = [json.loads(line) for line in response.read().decode().splitlines()]
+    assert [e["instance"] for e in exported if "instance" in e] == ["A"] * len(events)
+    assert not [e for e in request_json(a, "/api/packets?service=tftp")["events"] if "instance" in e]  # not echoed
