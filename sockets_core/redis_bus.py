@@ -89,7 +89,7 @@ def redis_client(url: str, socket_timeout: float = SOCKET_TIMEOUT, name: str | N
     """A client for ``url`` (redis://HOST:PORT/DB, unix:///path?db=N, rediss://) whose sockets
     yield to gevent. Strings come back decoded (UTF-8). ``name``: its connections' name in
     Redis's CLIENT LIST (an operator sees which instance holds which connection)."""
-    options: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
+    options: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
     gevent_class = {Connection: _GeventConnection, UnixDomainSocketConnection: _GeventUnixConnection}
     options["connection_class"] = gevent_class.get(options.get("connection_class", Connection),
                                                    options.get("connection_class", Connection))

@@ -8,4 +8,5 @@ from sockets_core.services import Services
 
 
 def services() -> Services:
-    return current_app.extensions["sockdash"]  # type: ignore[no-any-return]
+    found: Services = current_app.extensions["sockdash"]  # create_app puts the process's Services there
+    return found

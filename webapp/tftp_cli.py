@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict
 
 from sockets_core.addresses import AddressError, parse_hostport
 from sockets_core.files import AtomicWriter
@@ -89,8 +90,8 @@ def main(argv: list[str]) -> int:
     except (SettingsError, AddressError) as exc:
         print(f"sockdash tftp: error: {exc}", file=sys.stderr)
         return 2
-    options = {"blksize": args.blksize, "windowsize": args.windowsize, "timeout": args.timeout,
-               "mode": args.mode, "max_retries": args.retries}
+    options: ClientOptions = {"blksize": args.blksize, "windowsize": args.windowsize, "timeout": args.timeout,
+                              "mode": args.mode, "max_retries": args.retries}
     try:
         if args.action == "get":
             local = args.local or Path(args.remote.replace("\\", "/")).name
@@ -104,7 +105,17 @@ def main(argv: list[str]) -> int:
         return 2
 
 
-def _get(host: str, port: int, remote: str, local: Path, options: dict) -> int:  # type: ignore[type-arg]
+class ClientOptions(TypedDict):
+    """The TftpClient keyword arguments the command line sets."""
+
+    blksize: int | None
+    windowsize: int | None
+    timeout: float | None
+    mode: str
+    max_retries: int
+
+
+def _get(host: str, port: int, remote: str, local: Path, options: ClientOptions) -> int:
     # the file appears under its name only when complete; anything else (an error, Ctrl-C) leaves nothing
     with AtomicWriter(local, overwrite=True, limit=UNLIMITED) as out:
         client = TftpClient(RRQ, remote, write=out.write, **options)
@@ -118,7 +129,7 @@ def _get(host: str, port: int, remote: str, local: Path, options: dict) -> int: 
     return 0
 
 
-def _put(host: str, port: int, local: Path, remote: str, options: dict) -> int:  # type: ignore[type-arg]
+def _put(host: str, port: int, local: Path, remote: str, options: ClientOptions) -> int:
     with open(local, "rb") as source:
         client = TftpClient(WRQ, remote, read=source.read, size=local.stat().st_size, **options)
         progress = Progress("sent", remote)

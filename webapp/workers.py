@@ -36,7 +36,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 from sockets_core.servers.listen import WORKER_PORTS_ENV, BindError, share_ports
 from sockets_core.settings import Settings
@@ -158,15 +158,17 @@ class Supervisor:
                 worker.banner.append(line)
                 if line.startswith("Admin:"):
                     worker.ready = True
-                    if self.serving:
-                        log.info("worker %d (pid %d) serves again", worker.number, worker.proc.pid)  # type: ignore[union-attr]
+                    if self.serving and worker.proc is not None:  # not None: its output is read before it is reaped
+                        log.info("worker %d (pid %d) serves again", worker.number, worker.proc.pid)
             else:
                 print(line, flush=True)
 
-    def _schedule_restart(self, worker: Worker, now: float) -> None:
+    def _schedule_restart(self, worker: Worker, now: float) -> float:
+        """Sets and returns when ``worker`` starts again."""
         delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** worker.quick_deaths)
         worker.quick_deaths += 1
         worker.restart_at = now + delay
+        return worker.restart_at
 
     def _reap(self) -> None:
         now = time.monotonic()
@@ -186,10 +188,11 @@ class Supervisor:
                 continue
             if now - worker.started >= STABLE_AFTER:
                 worker.quick_deaths, worker.restart_at = 0, now
+                restart_at = now
             else:
-                self._schedule_restart(worker, now)
+                restart_at = self._schedule_restart(worker, now)
             log.warning("worker %d (pid %d) %s; starting it again in %.1f s", worker.number, pid,
-                        describe_exit(code), worker.restart_at - now)  # type: ignore[operator]
+                        describe_exit(code), restart_at - now)
 
     def _handle_signals(self) -> None:
         while self._signals:
@@ -210,7 +213,8 @@ class Supervisor:
                 with contextlib.suppress(BlockingIOError):  # the signal itself is in self._signals
                     self._wake_r.recv(4096)
             else:
-                self._read(key.data, key.fileobj)  # type: ignore[arg-type]  # a worker's stdout
+                # registered in spawn with its Worker as data: that worker's proc.stdout
+                self._read(key.data, cast(IO[bytes], key.fileobj))
         self._handle_signals()
         self._reap()
         now = time.monotonic()
@@ -267,9 +271,8 @@ class Supervisor:
 
     def stop_all(self) -> None:
         self.stopping = True
-        live = [w for w in self.workers if w.proc is not None]
-        for worker in live:
-            worker.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        for proc in [w.proc for w in self.workers if w.proc is not None]:
+            proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
         while any(w.proc is not None for w in self.workers) and time.monotonic() < deadline:
             self.step(0.05)

@@ -32,9 +32,10 @@ class ChatEvent:
     def encoded_line(self, encoding: str) -> bytes:
         """``as_line`` in ``encoding``, computed once per event and encoding."""
         key = "line:" + encoding
-        if key not in self.cache:
-            self.cache[key] = encode(self.as_line(), encoding)
-        return self.cache[key]  # type: ignore[no-any-return]
+        line: bytes | None = self.cache.get(key)  # the "line:" entries are bytes
+        if line is None:
+            line = self.cache[key] = encode(self.as_line(), encoding)
+        return line
 
     def as_line(self) -> str:
         """How a native (TCP/UDP) client sees the event: one line (a browser's message of
