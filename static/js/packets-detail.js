@@ -55,7 +55,8 @@ function showFields(e, bytes, encoding) {
   $('fields').replaceChildren(
     layer(`Event #${e.id}: ${e.length} bytes, ${e.service} ${arrow(e)}`, [
       ['Arrival time', `${when.toLocaleDateString()} ${when.toLocaleTimeString([], { hour12: false })}.${String(e.time_us % 1000000).padStart(6, '0')}`],
-      ['Service', e.service], ['Kind', e.kind],
+      ['Service', e.service], ...(e.instance ? [['Instance', `${e.instance} (another sockdash on the bus)`]] : []),
+      ['Kind', e.kind],
       ['Direction', e.kind === 'close' ? closeReason(e) : (fromPeer ? 'in: from the peer to sockdash' : 'out: from sockdash to the peer')],
     ]),
     layer(`${e.transport.toUpperCase()}: ${ends}`, [

@@ -62,7 +62,13 @@ export class PacketList {
     if (this.selected && e.id === this.selected.id) div.setAttribute('aria-selected', 'true');
     const time = cell(stamp(e.time_us, false), 'time');
     time.append(el('span', 'us', pad(e.time_us % 1000, 3)));
-    div.append(cell(String(e.id), 'num'), time, cell(e.service), cell(arrow(e), 'dir'), cell(e.peer),
+    // with --bus another instance's events say whose they are (this instance's carry no instance)
+    const service = cell(e.service);
+    if (e.instance) {
+      service.append(el('span', 'instance', ` @${e.instance}`));
+      service.title = `recorded by instance ${e.instance}`;
+    }
+    div.append(cell(String(e.id), 'num'), time, service, cell(arrow(e), 'dir'), cell(e.peer),
       cell(String(e.length), 'num'), cell(preview(e), 'summary'));
     return div;
   }

@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Locator, Page, WebSocketRoute, expect
 
 from tests import harness
 from tests.harness import recv_until
+from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
 
 HOST = "127.0.0.1"
 GBK_LINE = "你好，世界\n".encode("gbk")
@@ -454,3 +455,22 @@ def test_ten_thousand_events_keep_the_dom_small_and_a_bulk_transfer_is_budgeted(
     tftp_get(fresh_sockdash, "big.bin", tmp_path / "b.bin")
     expect(page.locator("#skipped")).to_contain_text("events were left out of this live view")
     expect(rows(page).last).to_contain_text("ACK #6001")
+
+
+def test_with_a_bus_another_instances_events_are_labelled_with_their_instance(
+        page: Page, tmp_path: Path, redis_server: RedisServer) -> None:  # noqa: F811
+    a, b = (harness.start(tmp_path / name, "--bus", redis_server.url, "--instance-name", name) for name in "AB")
+    try:
+        open_log(page, b)
+        chat_lines(b, b"said on B\n")  # B's own: no label
+        tftp_missing(a, "on-a.bin")  # A's RRQ and ERROR, through Redis
+        from_a = rows(page).filter(has_text="@A")
+        expect(from_a).to_have_count(2)
+        assert all("tftp @A" in cells(from_a.nth(i)) for i in range(2))
+        expect(rows(page).filter(has_text="said on B")).to_have_count(1)
+        assert "@" not in " ".join(cells(rows(page).filter(has_text="said on B")))
+        from_a.first.click()
+        expect(page.locator("#fields")).to_contain_text("InstanceA (another sockdash on the bus)")
+    finally:
+        a.stop()
+        b.stop()
