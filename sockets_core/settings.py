@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 SERVICES: tuple[str, ...] = ("tcp_chat", "udp_chat", "file", "tftp", "syslog")
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -258,10 +259,13 @@ def parse_size(text: str) -> int:
     return int(number) * _SIZE_UNITS[unit]
 
 
-def _argparse_type(parse):  # type: ignore[no-untyped-def]
+_Parsed = TypeVar("_Parsed")
+
+
+def _argparse_type(parse: Callable[[str], _Parsed]) -> Callable[[str], _Parsed]:
     """Adapt a parser raising SettingsError to argparse's ArgumentTypeError."""
 
-    def convert(text: str):  # type: ignore[no-untyped-def]
+    def convert(text: str) -> _Parsed:
         try:
             return parse(text)
         except SettingsError as exc:
@@ -274,12 +278,12 @@ def _argparse_type(parse):  # type: ignore[no-untyped-def]
 class OneLineParser(argparse.ArgumentParser):
     """argparse prints usage plus an error; a user wants the one line that names the problem."""
 
-    def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+    def error(self, message: str) -> NoReturn:
         raise SettingsError(message)
 
 
 # (flag, dest, parser, help) for flags that take a value; env var is derived from the flag.
-_VALUE_FLAGS: list[tuple[str, str, object, str]] = [
+_VALUE_FLAGS: list[tuple[str, str, Callable[[str], object], str]] = [
     ("--host", "host", str, "address to bind every service to; '::' serves IPv6 and IPv4 (default 0.0.0.0)"),
     ("--http-port", "http_port", parse_port, "HTTP dashboard and WebSockets (default 8000)"),
     ("--tcp-chat-port", "tcp_chat_port", parse_port, "TCP chat (default 8888)"),
@@ -289,7 +293,8 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
      f"TFTP (default 69; falls back to {TFTP_FALLBACK_PORT} when 69 cannot be bound)"),
     ("--syslog-port", "syslog_port", parse_port,
      f"syslog receiver, UDP (default 514; falls back to {SYSLOG_FALLBACK_PORT} when 514 cannot be bound)"),
-    ("--syslog-max", "syslog_max", parse_positive, "syslog messages kept for the dashboard; older ones go (default 10000)"),
+    ("--syslog-max", "syslog_max", parse_positive,
+     "syslog messages kept for the dashboard; older ones go (default 10000)"),
     ("--syslog-file", "syslog_file", Path,
      "also append every syslog message to this file, one line each (rotated, 3 old files kept)"),
     ("--syslog-file-max", "syslog_file_max", parse_size, "rotate the syslog file at this size (default 64M)"),
@@ -303,7 +308,8 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
     ("--max-upload", "max_upload", parse_size, "largest upload over HTTP or TFTP, e.g. 512M (default 1G)"),
     ("--packet-log-file", "packet_log_file", Path,
      "also append every packet event to this JSON-lines file (rotated, 3 old files kept)"),
-    ("--packet-log-file-max", "packet_log_file_max", parse_size, "rotate the packet log file at this size (default 64M)"),
+    ("--packet-log-file-max", "packet_log_file_max", parse_size,
+     "rotate the packet log file at this size (default 64M)"),
     ("--tftp-retries", "tftp_retries", parse_positive, "TFTP resends before a transfer is abandoned (default 5)"),
     ("--tftp-max-transfers", "tftp_max_transfers", parse_positive, "TFTP transfers at once (default 64)"),
     ("--tftp-requests-per-peer", "tftp_requests_per_peer", parse_positive,
@@ -375,7 +381,7 @@ _VALUE_FLAGS: list[tuple[str, str, object, str]] = [
 
 
 # repeatable TFTP flags: (flag, dest, parser, metavar, help); the env variable takes a comma-separated list
-_TFTP_LIST_FLAGS: list[tuple[str, str, object, str, str]] = [
+_TFTP_LIST_FLAGS: list[tuple[str, str, Callable[[str], object], str, str]] = [
     ("--tftp-allow", "tftp_allow", parse_cidr, "CIDR",
      "only these networks may use TFTP; repeatable (default: any)"),
     ("--tftp-write-allow", "tftp_write_allow", parse_cidr, "CIDR",
@@ -427,19 +433,21 @@ def build_parser(prog: str = "sockdash") -> argparse.ArgumentParser:
     return parser
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, object]:
-    values: dict[str, object] = {}
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    # Settings' fields by name (dest), each of its field's type: the flags decide which are
+    # there, so the names are strings, and Settings(**values) checks them at run time
+    values: dict[str, Any] = {}
     for flag, dest, parse, _ in _VALUE_FLAGS:
         name = env_name(flag)
         if name in environ:
             try:
-                values[dest] = parse(environ[name])  # type: ignore[operator]
+                values[dest] = parse(environ[name])
             except SettingsError as exc:
                 raise SettingsError(f"{name}: {exc}") from None
     for flag, dest, parse, _, _ in _TFTP_LIST_FLAGS:
         if (name := env_name(flag)) in environ:
             try:
-                values[dest] = [parse(n) for n in environ[name].split(",") if n.strip()]  # type: ignore[operator]
+                values[dest] = [parse(n) for n in environ[name].split(",") if n.strip()]
             except SettingsError as exc:
                 raise SettingsError(f"{name}: {exc}") from None
     for name, dest in (("SOCKDASH_TFTP_WRITE", "tftp_write"), ("SOCKDASH_TFTP_OVERWRITE", "tftp_overwrite"),
@@ -478,16 +486,16 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         if value is not None:
             values[key] = value
     if "disabled" in values:
-        values["disabled"] = frozenset(values["disabled"])  # type: ignore[arg-type]
+        values["disabled"] = frozenset(values["disabled"])
     if "tools_allow" in values:
-        values["tools_allow"] = tuple(values["tools_allow"])  # type: ignore[arg-type]
+        values["tools_allow"] = tuple(values["tools_allow"])
     if "allowed_hosts" in values:
-        values["allowed_hosts"] = tuple(values["allowed_hosts"])  # type: ignore[arg-type]
+        values["allowed_hosts"] = tuple(values["allowed_hosts"])
     for dest in ("tftp_allow", "tftp_write_allow"):
         if dest in values:
-            values[dest] = tuple(values[dest])  # type: ignore[arg-type]
+            values[dest] = tuple(values[dest])
     if "tftp_refuse" in values:
-        values["tftp_refuse"] = frozenset(values["tftp_refuse"])  # type: ignore[call-overload]
+        values["tftp_refuse"] = frozenset(values["tftp_refuse"])
     if values.get("tftp_rename") and values.get("tftp_overwrite"):
         raise SettingsError("--tftp-rename and --tftp-overwrite contradict each other: an upload to a taken name "
                             "either replaces the file or is stored under a new name; choose one")
@@ -496,4 +504,4 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
     token = values.get("admin_token")
     if token is not None and len(str(token)) < 8:
         raise SettingsError("--admin-token must be at least 8 characters")
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**values)
