@@ -124,6 +124,8 @@ class Services:
         self.syslog = SyslogStore(settings.syslog_max, bus, settings.syslog_file, settings.syslog_file_max)
         self.taps = {name: ServiceTap(name, TRANSPORTS[name], packetlog) for name in SERVICES}
         self.web_chat_tap = ServiceTap("web_chat", "ws", packetlog)  # the browser side of the chat
+        # the web chat's per-tab queues (webapp/chat_ws.py counts): tabs told they lost events, and how many
+        self.web_chat_delivery = {"queue_events": 2_000, "lagged": 0, "dropped_events": 0}
         # connection caps per service and the descriptor reserve (HTTP's is used by webapp.cli)
         self.admission = admission_from_settings(settings)
         self.registry = ServiceRegistry(SERVICES, settings.host, settings.port_of, self._build, fallback_port,
@@ -290,4 +292,5 @@ class Services:
             "services": services,
             "fds": self.admission.budget.status(),
             "bus": bus_status(self.bus, self.cluster),
+            "web_chat": {"delivery": dict(self.web_chat_delivery)},
         }

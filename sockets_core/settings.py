@@ -84,6 +84,7 @@ class Settings:
     http_idle_timeout: float = 60.0
     http_write_timeout: float = 60.0
     ws_send_timeout: float = 30.0  # a WebSocket frame the browser does not take in this time: cut (webapp.feed)
+    ws_idle_timeout: float = 120.0  # a WebSocket that sent nothing (not even a pong) this long: closed (webapp.feed)
     workers: int = 1  # processes serving the same ports (webapp.workers); more than 1 needs a bus
     bus: str | None = None  # redis://HOST:PORT/DB or unix:///path: instances share one world (sockets_core.cluster)
     bus_stream_max: int = 10_000  # entries kept per Redis stream (XADD MAXLEN ~)
@@ -365,6 +366,9 @@ _VALUE_FLAGS: list[tuple[str, str, Callable[[str], object], str]] = [
      "(default 60)"),
     ("--ws-send-timeout", "ws_send_timeout", parse_seconds,
      "seconds a WebSocket frame may wait for the browser to take it before the connection is cut (default 30)"),
+    ("--ws-idle-timeout", "ws_idle_timeout", parse_seconds,
+     "seconds a WebSocket may send nothing, not even a pong to the server's pings, before it is closed "
+     "(default 120)"),
     ("--workers", "workers", parse_workers,
      "processes serving the same ports, or auto (one per core); more than 1 needs a bus (default 1)"),
     ("--bus", "bus", parse_bus_url,

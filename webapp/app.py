@@ -54,7 +54,8 @@ def create_app(services: Services, admin_token: str, lan: list[str] | None = Non
     app.config.update(
         ADMIN_TOKEN=admin_token,
         LAN_ADDRESSES=list(lan or []),
-        SOCK_SERVER_OPTIONS={"ping_interval": 25, "max_message_size": WS_MAX_MESSAGE},
+        # no library ping check: the feeds ping and judge liveness themselves (webapp/feed.py)
+        SOCK_SERVER_OPTIONS={"ping_interval": None, "max_message_size": WS_MAX_MESSAGE},
         SEND_FILE_MAX_AGE_DEFAULT=0,
     )
     if test_config:

@@ -4,8 +4,10 @@ TCP or UDP client. Protocol in docs/websocket.md.
 Nothing typed is silently lost: every send carries a client-chosen id and is answered
 with an ``ack`` (or an ``error`` naming the id). The browser resends what was not acked
 after a reconnect; ids already handled for that browser are acked again, not repeated.
-Events for the browser go through a bounded queue drained by a writer greenlet, so a
-slow browser never slows a room; if it falls behind it is told how many it lost.
+A tab is a FeedRoute (webapp/feed.py): its reader answers requests, its writer drains the
+bounded queue the hub delivers to, so a slow browser never slows a room; if it falls
+behind it is told how many it lost (``lost``; counted in /api/status web_chat.delivery),
+and one that stops reading is cut after --ws-send-timeout and its nick freed.
 
 Nothing a browser sends grows the server without bound: message ids are at most MAX_ID
 characters and the ids remembered are bounded per client and in total (RecentIds). The
@@ -26,10 +28,9 @@ import time
 import weakref
 from typing import Any
 
-import gevent
 from flask import request
 
-from sockets_core.bus import BoundedQueue
+from sockets_core.bus import Batch, BoundedQueue
 from sockets_core.chat.history import RECENT_LIMIT
 from sockets_core.chat.hub import ChatError, ChatEvent, ChatHub, Member, check_room
 from sockets_core.chat.limits import WARNING_INTERVAL, RecentIds
@@ -38,7 +39,9 @@ from sockets_core.logthrottle import ThrottledWarning
 from . import chat_identity
 from .chat_talk import MAX_LINES, TooManyLines, carries_dm, private_messages, talk
 from .context import services
-from .frames import FrameError, parse_request, to_json
+from .feed import Feed, FeedRoute, Frame
+from .frames import to_json
+from .ws_transport import WebSocketTransport
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,11 @@ def _members(hub: ChatHub, room: str) -> list[dict[str, str]]:
     return [{"nick": m.nick, "transport": m.transport} for m in hub.who(room)]
 
 
-class ChatSession:
+class ChatSession(FeedRoute):
+    """One browser tab: a FeedRoute (webapp/feed.py) over the queue the hub delivers to."""
+
+    drop_note = False  # the page reads {"type": "lost"}
+
     def __init__(self, ws: Any) -> None:
         self.ws = ws
         self.svc = services()
@@ -83,6 +90,8 @@ class ChatSession:
         self.member: Member | None = None
         self.peer = f"{request.remote_addr}:{request.environ.get('REMOTE_PORT', '?')}"
         self.tap = self.svc.web_chat_tap
+        self.delivery = self.svc.web_chat_delivery
+        self.delivery["queue_events"] = QUEUE_LIMIT
         http = self.svc.http
         self.local = (http.host, http.port) if http is not None else ("0.0.0.0", 0)
         self.remote = (str(request.remote_addr), int(request.environ.get("REMOTE_PORT") or 0))
@@ -91,83 +100,99 @@ class ChatSession:
         self._rooms_sent = -1  # the hub's rooms_version this browser last got
         self._stale_members: set[str] = set()  # rooms whose member list changed since last sent
         self._snapshot_at = float("-inf")  # monotonic time of the last snapshots
-
-    # -- the two loops ----------------------------------------------------------------------
-    def _out(self, message: dict[str, Any] | str, private: bool = False) -> None:
-        """``private``: the frame carries a direct message (see PacketEvent.for_viewer)."""
-        text = message if isinstance(message, str) else to_json(message)
-        self.ws.send(text)
-        # the packet log keeps a copy with the client secret masked (welcome carries it)
-        self.tap.sent(self.local, self.remote, chat_identity.masked_bytes(text, self.client), "WS text",
-                      private=private)
+        self._replies: list[Frame] = []  # the frames answering the request being handled
+        # snapshots and "lost" notes rendered but not yet sent: a batch the feed halves is
+        # rendered again, and these must neither vanish with the first rendering nor count twice
+        self._unsent_snapshots: list[Frame] = []
+        self._unsent_lost: dict[Frame, int] = {}
+        self.feed: Feed | None = None
 
     def run(self) -> None:
-        writer = gevent.spawn(self._write_loop)
         self.tap.opened(self.local, self.remote)
-        try:
-            while self.ws.connected:
-                text = self.ws.receive(timeout=1.0)
-                if text is None:
-                    continue
-                message: dict[str, Any] | None = None
-                problem = ""
-                try:
-                    message = parse_request(text)
-                except FrameError as exc:
-                    problem = str(exc)
-                self.tap.received(self.local, self.remote, chat_identity.masked_bytes(text, self.client), "WS text",
-                                  private=carries_dm(message))
-                if message is None:
-                    self._out({"type": "error", "text": problem})
-                    continue
-                self._dispatch(message)
-        finally:
-            if self.member is not None:
-                self.hub.leave(self.member, time.time())
-            writer.kill(block=False)
-            self.tap.closed(self.local, self.remote, "peer")
+        self.feed = Feed(WebSocketTransport(self.ws, self.peer), self._queue, self,
+                         send_timeout=self.svc.settings.ws_send_timeout, batch_interval=BATCH_INTERVAL,
+                         idle_timeout=self.svc.settings.ws_idle_timeout)
+        self.feed.run()
 
-    def _write_loop(self) -> None:
-        while self.ws.connected:
-            batch = self._queue.get_batch(timeout=1.0)
-            if batch.dropped:
-                self._out({"type": "lost", "count": batch.dropped})
-            changed_rooms: set[str] = set()
-            if batch.items:
-                # one frame per batch: a busy room costs a browser a few frames a second;
-                # direct messages in a frame of their own, which the packet log keeps private
-                events = batch.items
-                for group, private in (([e for e in events if e.kind != "dm"], False),
-                                       ([e for e in events if e.kind == "dm"], True)):
-                    if group:
-                        self._out('{"type":"events","events":[' + ",".join(_event_json(e) for e in group) + "]}",
-                                  private)
-            for event in batch.items:
-                if event.kind in ("join", "leave", "nick") and self.member is not None:
-                    changed_rooms.update([event.room] if event.room else self.member.rooms)
-            self._stale_members |= changed_rooms
-            self._send_snapshots()
-            gevent.sleep(BATCH_INTERVAL)  # let the next batch gather
+    # -- the feed's side ----------------------------------------------------------------------
+    def _out(self, message: dict[str, Any] | str, private: bool = False) -> None:
+        """A reply to the request being handled. ``private``: the frame carries a direct
+        message (see PacketEvent.for_viewer)."""
+        self._replies.append(Frame(message if isinstance(message, str) else to_json(message), private))
+
+    def on_request(self, message: dict[str, Any]) -> list[Frame]:
+        self._replies = []
+        self._dispatch(message)
+        replies, self._replies = self._replies, []
+        return replies
+
+    def error_frame(self, text: str) -> dict[str, Any]:
+        return {"type": "error", "text": text}
+
+    def on_text(self, text: str | bytes, message: dict[str, Any] | None) -> None:
+        # the packet log keeps a copy with the client secret masked (hello carries it)
+        self.tap.received(self.local, self.remote, chat_identity.masked_bytes(text, self.client), "WS text",
+                          private=carries_dm(message))
+
+    def on_sent(self, frame: Frame) -> None:
+        self.tap.sent(self.local, self.remote, chat_identity.masked_bytes(frame.text, self.client), "WS text",
+                      private=frame.private)
+        if frame in self._unsent_snapshots:
+            self._unsent_snapshots.remove(frame)
+        lost = self._unsent_lost.pop(frame, 0)
+        if lost:
+            self.delivery["lagged"] += 1
+            self.delivery["dropped_events"] += lost
+            _warnings.warn("web chat: %s fell behind: %d events dropped (queue limit %d per browser tab)",
+                           self.peer, lost, QUEUE_LIMIT, key="lost")
+
+    def render(self, batch: Batch[ChatEvent]) -> list[Frame]:
+        frames: list[Frame] = []
+        if batch.dropped:
+            lost = Frame(to_json({"type": "lost", "count": batch.dropped}))
+            self._unsent_lost[lost] = batch.dropped
+            frames.append(lost)
+        # one frame per batch: a busy room costs a browser a few frames a second;
+        # direct messages in a frame of their own, which the packet log keeps private
+        for private in (False, True):
+            group = [e for e in batch.items if (e.kind == "dm") == private]
+            if group:
+                frames.append(Frame('{"type":"events","events":[' + ",".join(_event_json(e) for e in group) + "]}",
+                                    private))
+        for event in batch.items:
+            if event.kind in ("join", "leave", "nick") and self.member is not None:
+                self._stale_members.update([event.room] if event.room else self.member.rooms)
+        if not self._unsent_snapshots:
+            self._unsent_snapshots = self._snapshots()
+        return frames + self._unsent_snapshots
+
+    def close(self) -> None:
+        if self.member is not None:
+            self.hub.leave(self.member, time.time())
+        self.tap.closed(self.local, self.remote, self.feed.ended_by if self.feed is not None else "peer")
 
     def _send_snapshots(self, now: float | None = None) -> None:
+        """The snapshots due, as replies to the request being handled."""
+        self._replies.extend(self._snapshots(now))
+
+    def _snapshots(self, now: float | None = None) -> list[Frame]:
         """Member lists of the rooms that changed and the room list if it changed — at most
         once per SNAPSHOT_INTERVAL (500 clients joining must not cost 500² of them; the
         join and leave events themselves go out at once)."""
         now = time.monotonic() if now is None else now
         if now - self._snapshot_at < SNAPSHOT_INTERVAL:
-            return
+            return []
         self.hub.expire(time.time())
         stale = sorted(r for r in self._stale_members if self.member is not None and r in self.member.rooms)
         self._stale_members.clear()
-        for room in stale:
-            self._out({"type": "members", "room": room, "members": _members(self.hub, room)})
-        sent = bool(stale)
+        frames = [Frame(to_json({"type": "members", "room": room, "members": _members(self.hub, room)}))
+                  for room in stale]
         if self.hub.rooms_version != self._rooms_sent:
             self._rooms_sent = self.hub.rooms_version
-            self._out(_rooms_frame(self.hub))
-            sent = True
-        if sent:  # a change after a quiet while goes out at once
+            frames.append(Frame(_rooms_frame(self.hub)))
+        if frames:  # a change after a quiet while goes out at once
             self._snapshot_at = now
+        return frames
 
     # -- requests from the browser --------------------------------------------------------
     def _dispatch(self, message: dict[str, Any]) -> None:

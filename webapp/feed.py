@@ -26,31 +26,28 @@ A route says what it sends (a ``FeedRoute``); ``Feed`` does the rest the same wa
   frozen tab, a vanished laptop) would otherwise hold a greenlet and its socket buffers
   for ever. Then the socket is cut (no close frame: half a frame may be on the wire)
   and a WARNING logged, throttled per address.
+- keepalive: every ``ping_interval`` the writer sends a WebSocket ping (under the send
+  lock, so it never cuts into a frame). Signs of life: any frame from the browser, a pong
+  included, bytes from it still waiting to be read (a busy process has not read them yet),
+  and a frame of ours the socket took (a browser that reads is there, however far behind:
+  its pong waits behind what it has not read yet). One with none for ``idle_timeout``
+  (``--ws-idle-timeout``, several ping intervals) is closed with a WARNING; one that stops
+  reading is the send timeout's. (flask-sock's own ping check is off, app.py: it closed,
+  with 1008 "Ping/Pong timeout" and no log line, every browser that was more than one ping
+  interval of data behind, since the ping waits in the stream behind that data.)
 - ending: when the browser closes, the reader ends and closes the subscription, which
   wakes the writer; when the writer ends (the send timeout, a failed send, a bug in
   ``render``), the reader is killed and the socket closed. ``route.close`` runs once, either way.
 
-Adopting it (the chat route, webapp/chat_ws.py, still has a loop of its own; its reader
-and writer greenlets both call ws.send, so two frames can interleave on a full socket,
-and a tab that stops reading holds it for ever). ChatSession becomes a FeedRoute:
-- ``Feed(WebSocketTransport(ws, self.peer), self._queue, self, send_timeout=
-  svc.settings.ws_send_timeout, batch_interval=BATCH_INTERVAL).run()`` replaces ``run``
-  (the subscription may be any bus.BoundedQueue: the per-tab queue the hub delivers to);
-- ``_dispatch`` is ``on_request``: it returns its frames instead of calling ``_out`` (the
-  reader sends them, under the same lock as the writer);
-- the body of ``_write_loop`` is ``render``: ``drop_note = False`` and its own
-  ``{"type": "lost"}`` from ``batch.dropped``; ``_send_snapshots`` goes there too
-  (``render`` runs on every wake, at most ``wait`` apart, an empty batch included);
-- ``_out``'s tap calls are ``on_sent`` (``Frame(text, private=True)`` for a frame that
-  carries a direct message) and ``on_text`` (every frame received, parsed or not);
-- ``error_frame`` returns ``{"type": "error", "text": ...}`` (the page reads ``text``);
-- the hub.leave and tap.closed in ``run``'s finally are ``close``.
+The subscription may be any bus.BoundedQueue: the web chat (webapp/chat_ws.py) feeds a
+tab from the queue the hub delivers to.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -70,6 +67,8 @@ log = logging.getLogger(__name__)
 WAIT = 1.0  # the writer wakes at least this often (a route's clock; a check the feed is alive)
 MAX_FRAME = 1 << 20  # bytes of one frame; a bigger batch is halved
 SEND_TIMEOUT = 30.0  # default of --ws-send-timeout
+IDLE_TIMEOUT = 120.0  # default of --ws-idle-timeout
+PING_INTERVAL = 25.0  # at most; a third of the idle timeout when that is shorter
 MAX_PING_ID = 64
 _warnings = ThrottledWarning(log)
 
@@ -108,6 +107,18 @@ class Transport(Protocol):
 
     def abort(self) -> None: ...
 
+    def ping(self) -> None:
+        """Send a WebSocket ping (the browser answers with a pong)."""
+
+    def pong_arrived(self) -> bool:
+        """Whether a pong came since the last call."""
+
+    def has_input(self) -> bool:
+        """Whether bytes wait to be read (the browser spoke; we have not read it yet)."""
+
+    def server_closed(self) -> str:
+        """Why the library closed the connection itself ("" if it did not)."""
+
 
 class FeedRoute:
     """What a route sends and how it answers; the defaults send nothing and take no requests."""
@@ -143,10 +154,14 @@ class SendTimeout(Exception):
     pass
 
 
+class IdleTimeout(Exception):
+    pass
+
+
 class Feed:
     def __init__(self, transport: Transport, subscription: BoundedQueue[Any], route: FeedRoute, *,
                  send_timeout: float = SEND_TIMEOUT, batch_interval: float = 0.0, max_items: int | None = None,
-                 max_frame: int = MAX_FRAME, wait: float = WAIT) -> None:
+                 max_frame: int = MAX_FRAME, wait: float = WAIT, idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.transport = transport
         self.subscription = subscription
         self.route = route
@@ -155,8 +170,11 @@ class Feed:
         self.max_items = max_items
         self.max_frame = max_frame
         self.wait = wait
+        self.idle_timeout = idle_timeout
+        self.ping_interval = min(PING_INTERVAL, idle_timeout / 3)
+        self._alive_at = self._pinged_at = time.monotonic()
         self.paused = False
-        self.ended_by = ""  # "peer", "send timeout", "send failed", "error"
+        self.ended_by = ""  # "peer", "send timeout", "idle", "send failed", "error", or the library's reason
         self._missed = 0  # items not sent while paused or too big, for the next batch's count
         self._send_lock = Semaphore()
 
@@ -170,6 +188,10 @@ class Feed:
             self._write_loop()
         except SendTimeout:
             self._timed_out()
+        except IdleTimeout:
+            self.ended_by = "idle"
+            _warnings.warn("websocket: %s sent nothing, not even a pong, for %g s (--ws-idle-timeout): closed",
+                           self.transport.peer, self.idle_timeout, key="idle:" + self._address())
         except (OSError, ConnectionClosed):
             self.ended_by = self.ended_by or "send failed"
         except Exception:
@@ -188,6 +210,7 @@ class Feed:
             while self.transport.connected:
                 text = self.transport.receive(self.wait)
                 if text is not None:
+                    self._alive_at = time.monotonic()
                     self._answer(text)
         except (OSError, ConnectionClosed):
             pass
@@ -195,7 +218,8 @@ class Feed:
             self._timed_out()
             self.transport.abort()
         finally:
-            self.ended_by = self.ended_by or "peer"
+            if not self.ended_by:
+                self.ended_by = self._library_close() or "peer"
             self.subscription.close()  # wakes the writer
 
     def _write_loop(self) -> None:
@@ -203,6 +227,7 @@ class Feed:
             batch = self.subscription.get_batch(timeout=self.wait, max_items=self.max_items)
             if self.subscription.closed:
                 return
+            self._keep_alive()
             if self.paused:
                 self._missed += len(batch.items) + batch.dropped
                 continue
@@ -210,6 +235,22 @@ class Feed:
             self._missed = 0
             if self._send_batch(batch) and self.batch_interval:
                 gevent.sleep(self.batch_interval)  # let the next batch gather
+
+    def _keep_alive(self) -> None:
+        now = time.monotonic()
+        if self.transport.pong_arrived():
+            self._alive_at = now
+        # idle: no sign of life for idle_timeout, though a ping went out since the last one
+        # and has had an interval to be answered (a stalled process is not the browser's fault)
+        if (now - self._alive_at > self.idle_timeout and self._pinged_at > self._alive_at
+                and now - self._pinged_at >= self.ping_interval):
+            if not self.transport.has_input():
+                raise IdleTimeout()
+            self._alive_at = now  # it spoke; the library's reader has not read it yet
+        if now - self._pinged_at >= self.ping_interval:
+            self._pinged_at = now
+            with self._send_lock, gevent.Timeout(self.send_timeout, SendTimeout):
+                self.transport.ping()
 
     def discard_pending(self) -> None:
         """Forget what the subscription holds (a route that just sent a fresh snapshot)."""
@@ -268,12 +309,24 @@ class Feed:
             frame = as_frame(message)
             with self._send_lock, gevent.Timeout(self.send_timeout, SendTimeout):
                 self.transport.send(frame.text)
+            self._alive_at = time.monotonic()  # it takes our data: it is there
             self.route.on_sent(frame)
+
+    def _address(self) -> str:
+        return self.transport.peer.rsplit(":", 1)[0]
 
     def _timed_out(self) -> None:
         self.ended_by = "send timeout"
         _warnings.warn("websocket: %s took no data for %g s (--ws-send-timeout): connection cut",
-                       self.transport.peer, self.send_timeout, key=self.transport.peer.rsplit(":", 1)[0])
+                       self.transport.peer, self.send_timeout, key=self._address())
+
+    def _library_close(self) -> str:
+        """The library's own close (a message over its size limit), logged: "" if none."""
+        reason = self.transport.server_closed()
+        if reason:
+            _warnings.warn("websocket: %s: %s: connection closed", self.transport.peer, reason,
+                           key="library:" + self._address())
+        return reason
 
     def _hang_up(self) -> None:
         if self.ended_by == "send timeout":
@@ -296,7 +349,7 @@ def feed(ws: Any, route: FeedRoute, topics: Iterable[str], limit: int, name: str
     peer = f"{request.remote_addr}:{request.environ.get('REMOTE_PORT', '?')}"
     subscription = svc.bus.subscribe(topics, limit=limit, name=name)
     return Feed(WebSocketTransport(ws, peer), subscription, route, send_timeout=svc.settings.ws_send_timeout,
-                **options)
+                idle_timeout=svc.settings.ws_idle_timeout, **options)
 
 
 def serve(ws: Any, route: FeedRoute, topics: Iterable[str], limit: int, name: str, **options: Any) -> None:

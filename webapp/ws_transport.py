@@ -8,21 +8,23 @@ corrupt stream); here the frame is made by the same wsproto connection and writt
 a frame may be on the wire, so a close frame cannot follow: ``abort`` shuts the socket
 down and the library's reader, seeing the end, closes it.
 
-The library's reader greenlet writes too (a ping every 25 s, pongs), a few bytes with one
-``socket.send`` outside the feed's lock. If the socket is full at that moment, gevent lets
-only one greenlet wait to write and raises in the other; either way the connection ends
-within the send timeout (the feed cuts it), which is what a browser that reads nothing gets.
+The library's reader greenlet writes too (pongs to a browser's pings, which browsers do
+not send), a few bytes with one ``socket.send`` outside the feed's lock. The server's own
+pings go through ``ping`` here, under the feed's lock: flask-sock's ping_interval is off
+(app.py), since its check closed a connection whose pong was waiting unread whenever the
+process had been busy past the interval, and logged nothing (see webapp/feed.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 from typing import Any
 
 from simple_websocket import ConnectionClosed  # type: ignore[import-untyped]
 from simple_websocket.ws import Base  # type: ignore[import-untyped]
-from wsproto.events import TextMessage
+from wsproto.events import Ping, TextMessage
 
 __all__ = ["ConnectionClosed", "WebSocketTransport"]
 
@@ -49,6 +51,33 @@ class WebSocketTransport:
         if not self.ws.connected:
             raise ConnectionClosed()
         self.ws.sock.sendall(self.ws.ws.send(TextMessage(data=text)))
+
+    def ping(self) -> None:
+        if isinstance(self.ws, Base) and self.ws.connected:
+            self.ws.sock.sendall(self.ws.ws.send(Ping()))
+
+    def pong_arrived(self) -> bool:
+        """The library notes every pong (``pong_received``) even with its own ping check off."""
+        if not isinstance(self.ws, Base):
+            return True
+        arrived = bool(self.ws.pong_received)
+        self.ws.pong_received = False
+        return arrived
+
+    def has_input(self) -> bool:
+        sock = getattr(self.ws, "sock", None)
+        if sock is None:
+            return False
+        try:
+            return bool(select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):  # closed meanwhile
+            return False
+
+    def server_closed(self) -> str:
+        limit = getattr(self.ws, "max_message_size", None)
+        if isinstance(self.ws, Base) and limit and self.ws.incoming_message_len > limit:
+            return f"a message over {limit} bytes (limit)"
+        return ""
 
     def close(self) -> None:
         if isinstance(self.ws, Base):

@@ -8,6 +8,7 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -15,7 +16,7 @@ import pytest
 from gevent.event import Event
 
 from sockets_core.bus import Batch, Bus
-from tests.harness import wait_for
+from tests.harness import make_app, wait_for
 from webapp.feed import Feed, FeedRoute, Out
 from webapp.ws_transport import WebSocketTransport
 
@@ -31,6 +32,10 @@ class FakeTransport:
         self.arrived = Event()
         self.block: Event | None = None
         self.closed = self.aborted = False
+        self.pings = 0
+        self.answers = True  # the browser answers every ping with a pong
+        self.pong = False  # a pong came since the feed last asked
+        self.waiting = False  # bytes unread in the socket
 
     def receive(self, timeout: float) -> str | None:
         self.arrived.clear()
@@ -54,6 +59,20 @@ class FakeTransport:
 
     def abort(self) -> None:
         self.aborted, self.connected = True, False
+
+    def ping(self) -> None:
+        self.pings += 1
+        self.pong = self.pong or self.answers
+
+    def pong_arrived(self) -> bool:
+        arrived, self.pong = self.pong, False
+        return arrived
+
+    def has_input(self) -> bool:
+        return self.waiting
+
+    def server_closed(self) -> str:
+        return ""
 
     def hang_up(self) -> None:
         """The browser closes."""
@@ -219,13 +238,13 @@ def test_requests_ping_pause_and_a_bad_frame_answered_in_order() -> None:
 
 # -- the real WebSocket: simple-websocket over a socketpair ----------------------------------
 
-def real_websocket(server_side: socket.socket, key: str) -> Any:
+def real_websocket(server_side: socket.socket, key: str, options: dict[str, Any] | None = None) -> Any:
     """flask-sock's server object on one end of a socketpair, as a request's environ gives it."""
     from simple_websocket import Server
 
     environ = {"werkzeug.socket": server_side, "HTTP_HOST": "localhost", "HTTP_CONNECTION": "Upgrade",
                "HTTP_UPGRADE": "websocket", "HTTP_SEC_WEBSOCKET_KEY": key, "HTTP_SEC_WEBSOCKET_VERSION": "13"}
-    return Server(environ, thread_class=_Thread, event_class=Event)
+    return Server(environ, thread_class=_Thread, event_class=Event, **(options or {}))
 
 
 class _Thread(gevent.Greenlet):
@@ -285,4 +304,104 @@ def test_a_real_websocket_gets_whole_frames_until_it_stops_reading_then_is_cut()
     client.settimeout(3)
     while client.recv(1 << 20):  # what was in the buffers, then the end of the stream (not a hang)
         pass
+    client.close()
+
+
+# -- keepalive (the feed's own; flask-sock's ping check is off) -------------------------------
+
+def test_a_browser_that_answers_no_ping_and_says_nothing_is_closed_after_the_idle_timeout(
+        caplog: pytest.LogCaptureFixture) -> None:
+    transport = FakeTransport()
+    transport.answers = False  # a laptop gone from the network: no pong, no frame, no error
+    _bus, feed, greenlet = start(transport, idle_timeout=0.3, wait=0.02)
+    greenlet.join(3)
+    assert greenlet.dead and feed.ended_by == "idle" and transport.pings >= 1 and transport.closed
+    warnings = [r.getMessage() for r in caplog.records if "--ws-idle-timeout" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "websocket: 192.0.2.7:50000 sent nothing, not even a pong, for 0.3 s (--ws-idle-timeout): closed")
+
+
+def test_pongs_frames_and_unread_bytes_each_keep_a_quiet_browser() -> None:
+    transport = FakeTransport()
+    _bus, feed, greenlet = start(transport, idle_timeout=1.0, wait=0.02)  # a ping every 0.33 s
+    answered = transport.pings
+    wait_for(lambda: transport.pings >= answered + 4, 5, "pings answered by pongs", sleep=gevent.sleep)
+    transport.answers = False  # from now on no pong reaches us
+    transport.waiting = True  # but bytes wait unread (the process was busy): it is alive
+    pinged = transport.pings
+    wait_for(lambda: transport.pings >= pinged + 4, 5, "pings while bytes wait", sleep=gevent.sleep)
+    transport.waiting = False
+    for n in range(6):  # and requests: every frame it sends is a sign of life
+        transport.ask({"say": n})
+        wait_for(lambda n=n: transport.of_type("said")[n:], 3, "the answer", sleep=gevent.sleep)  # type: ignore[misc]
+        gevent.sleep(0.3)  # a quiet browser: a request every 0.3 s, no pong
+    assert not greenlet.dead and feed.ended_by == ""
+    greenlet.join(5)  # now silent: closed
+    assert feed.ended_by == "idle"
+
+
+def test_a_real_browser_far_behind_on_reading_is_kept_and_answers_pings_in_its_turn(tmp_path: Path) -> None:
+    """The benchmark's lost browsers: flask-sock's ping check (ping_interval) closed with 1008
+    a browser more than one ping interval of data behind, the ping waiting in the stream
+    behind that data. The app turns it off; the feed counts the data the browser takes."""
+    from gevent import socket as gsocket
+    from wsproto.events import Ping, TextMessage
+
+    client, server_side = gsocket.socketpair()
+    for s in (client, server_side):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16_384)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)
+    connection, key = client_connection()
+    # the options the app gives flask-sock; a library ping check, if it has one, at test speed
+    options = dict(make_app(tmp_path).config["SOCK_SERVER_OPTIONS"])
+    if options.get("ping_interval"):
+        options["ping_interval"] = 0.3
+    ws = gevent.spawn(real_websocket, server_side, key, options)
+    bus = Bus()
+    feed = Feed(WebSocketTransport(ws.get(timeout=3), "192.0.2.9:1"), bus.subscribe(["t"], name="test"), BigRoute(),
+                send_timeout=5, idle_timeout=0.3, wait=0.02)
+    runner = gevent.spawn(feed.run)
+    publisher = gevent.spawn(lambda: [(bus.publish("t", i), gevent.sleep(0.05)) for i in range(40)])
+    # 2.4 MB in 2 s, read at ~0.8 MB/s: seconds behind, many ping intervals and idle timeouts
+    received: list[int] = []
+    pings = 0
+    text = ""
+    with gevent.Timeout(10):
+        while len(received) < 40:
+            connection.receive_data(client.recv(4096))
+            for event in connection.events():
+                if isinstance(event, Ping):
+                    pings += 1
+                    client.sendall(connection.send(event.response()))
+                elif isinstance(event, TextMessage):
+                    text += event.data
+                    if event.message_finished:
+                        received.append(json.loads(text)["n"])
+                        text = ""
+            gevent.sleep(0.005)
+    assert received == list(range(40)) and pings >= 3 and not runner.dead and feed.ended_by == ""
+    publisher.join()
+    client.close()
+    runner.join(3)
+    assert runner.dead and feed.ended_by in ("peer", "send failed")  # its close, or our ping into it
+
+
+def test_a_message_over_the_library_limit_closes_with_a_warning_naming_it(caplog: pytest.LogCaptureFixture) -> None:
+    from gevent import socket as gsocket
+    from wsproto.events import AcceptConnection, TextMessage
+
+    client, server_side = gsocket.socketpair()
+    connection, key = client_connection()
+    ws = gevent.spawn(real_websocket, server_side, key, {"max_message_size": 100})
+    feed = Feed(WebSocketTransport(ws.get(timeout=3), "192.0.2.10:1"), Bus().subscribe(["t"], name="test"),
+                ItemsRoute(), wait=0.05)
+    runner = gevent.spawn(feed.run)
+    with gevent.Timeout(3):  # the server's accept first
+        while not any(isinstance(e, AcceptConnection) for e in connection.events()):
+            connection.receive_data(client.recv(4096))
+    client.sendall(connection.send(TextMessage(data="x" * 200)))
+    runner.join(3)
+    assert runner.dead and feed.ended_by == "a message over 100 bytes (limit)"
+    assert any(r.getMessage().startswith("websocket: 192.0.2.10:1: a message over 100 bytes (limit): connection "
+                                         "closed") for r in caplog.records)
     client.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -103,11 +104,18 @@ def handled(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecentIds]:
     yield table
 
 
+def ask(session: ChatSession, message: dict[str, Any]) -> None:
+    """What the feed's reader does with a request: each reply sent, then tapped (on_sent)."""
+    for frame in session.on_request(message):
+        session.ws.send(frame.text)
+        session.on_sent(frame)
+
+
 def tab(app: Flask, nick: str, client: str = "", port: int = 42000) -> tuple[ChatSession, FakeWebSocket]:
     ws = FakeWebSocket()
     with app.test_request_context("/ws/chat", environ_base={"REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": str(port)}):
         session = ChatSession(ws)
-    session._dispatch({"type": "hello", "nick": nick, "rooms": ["lobby"], "client": client})
+    ask(session, {"type": "hello", "nick": nick, "rooms": ["lobby"], "client": client})
     return session, ws
 
 
@@ -118,7 +126,7 @@ def listener(app: Flask, nick: str = "bob") -> list[ChatEvent]:
 
 
 def send(session: ChatSession, message_id: str, text: str, **extra: str) -> None:
-    session._dispatch({"type": "send", "id": message_id, "room": "lobby", "text": text, **extra})
+    ask(session, {"type": "send", "id": message_id, "room": "lobby", "text": text, **extra})
 
 
 def test_a_repeated_id_is_delivered_once_and_acked_every_time(app: Flask) -> None:
@@ -137,7 +145,7 @@ def test_a_repeated_direct_message_reaches_its_reader_once(app: Flask) -> None:
     heard = listener(app, "bob")
     session, ws = tab(app, "alice")
     for _ in range(2):
-        session._dispatch({"type": "dm", "id": "d:1", "to": "bob", "text": "psst"})
+        ask(session, {"type": "dm", "id": "d:1", "to": "bob", "text": "psst"})
     assert [e.text for e in heard if e.kind == "dm"] == ["psst"]
     assert [a.get("duplicate", False) for a in ws.of_type("ack")] == [False, True]
 
