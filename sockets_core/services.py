@@ -33,7 +33,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import gevent
-from gevent.baseserver import BaseServer
 
 from . import __version__
 from .autoreply_store import AUTOREPLY_FILE, AutoReplyStore, FileAutoReplyStore
@@ -57,7 +56,7 @@ from .servers.tcp_chat import TcpChatServer
 from .servers.tftp import TftpServer
 from .servers.tftp_policy import TftpPolicy
 from .servers.udp_chat import UdpChatServer
-from .service_registry import STOP_TIMEOUT, TRANSPORTS, Endpoint, ServiceRegistry
+from .service_registry import STOP_TIMEOUT, TRANSPORTS, AnyServer, Endpoint, ServiceRegistry
 from .settings import SERVICES, SYSLOG_FALLBACK_PORT, TFTP_FALLBACK_PORT, Settings
 from .syslog.store import SyslogStore
 from .tftp.access import AccessList
@@ -90,7 +89,7 @@ def fallback_port(name: str, port: int, error: BindError) -> int | None:
     return {"tftp": TFTP_FALLBACK_PORT, "syslog": SYSLOG_FALLBACK_PORT}[name]  # read now: tests patch them
 
 
-def every(interval: float, job: Callable[[], object]) -> gevent.Greenlet:
+def every(interval: float, job: Callable[[], object]) -> gevent.Greenlet[[], None]:
     def run() -> None:
         while True:
             gevent.sleep(interval)
@@ -135,8 +134,8 @@ class Services:
         self.http: Endpoint | None = None
         self.started_at = time.time()
         self.packet_file: PacketFileWriter | None = None
-        self._flusher: gevent.Greenlet | None = None
-        self._sighup: object | None = None
+        self._flusher: gevent.Greenlet[[], None] | None = None
+        self._sighup: gevent.signal_handler[[]] | None = None
 
     # -- the parts, as the callers knew them ------------------------------------------------
     @property
@@ -148,7 +147,7 @@ class Services:
         return self.registry.notes
 
     @property
-    def _servers(self) -> dict[str, BaseServer]:
+    def _servers(self) -> dict[str, AnyServer]:
         return self.registry._servers  # tests reach a running server (tests/unit/test_tftp_limits.py)
 
     @property
@@ -208,7 +207,7 @@ class Services:
     def stop_all(self, timeout: float = STOP_TIMEOUT) -> None:
         self.tools.close_all()
         if self._sighup is not None:
-            self._sighup.cancel()  # type: ignore[attr-defined]
+            self._sighup.cancel()
         self.sampler.stop()
         self.watcher.stop()
         self.registry.stop_all(timeout)
@@ -230,8 +229,8 @@ class Services:
         return self.registry.ports() | ({self.http.port} if self.http is not None else set())
 
     # -- what each service is made of --------------------------------------------------------
-    def _build(self, name: str, host: str, port: int) -> BaseServer:
-        factories: dict[str, Callable[[], BaseServer]] = {
+    def _build(self, name: str, host: str, port: int) -> AnyServer:
+        factories: dict[str, Callable[[], AnyServer]] = {
             "tcp_chat": lambda: TcpChatServer(tcp_listener(name, host, port), self.taps[name], self.hub,
                                               self.responders[name], self.tcp_delivery),
             "udp_chat": lambda: UdpChatServer(udp_socket(name, host, port), self.taps[name], self.hub,
