@@ -168,7 +168,7 @@ class DashboardHandler(WSGIHandler):
         self.socket.settimeout(None)  # the idle timeout governs, not the write timeout
         try:
             # types-gevent allows no False, which gevent documents: end the block quietly
-            with gevent.Timeout(self.server.idle_timeout, False):  # type: ignore[arg-type]
+            with gevent.Timeout(self.server.idle_timeout, False):  # type: ignore[arg-type]  # types-gevent: no False
                 return bool(self.rfile.peek(1))  # buffered bytes (a pipelined request) count
         except OSError:
             return False
@@ -184,7 +184,7 @@ class DashboardHandler(WSGIHandler):
             self.socket.settimeout(self.server.write_timeout)
 
     # types-gevent says it returns the headers; gevent returns True (its docstring: "a boolean")
-    def read_request(self, raw_requestline: str) -> bool:  # type: ignore[override]
+    def read_request(self, raw_requestline: str) -> bool:  # type: ignore[override]  # types-gevent: True, not headers
         try:
             ok = super().read_request(raw_requestline)
         finally:

@@ -183,7 +183,7 @@ class OutboundQueue:
             return False
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
-            sent = self._sock.send(data, 0, 0.0)  # type: ignore[call-arg]  # gevent: timeout 0.0 never waits
+            sent = self._sock.send(data, 0, 0.0)  # type: ignore[call-arg]  # types-gevent lacks send's timeout; 0.0 never waits
         except BlockingIOError:
             return True
         except OSError:
@@ -235,7 +235,7 @@ class OutboundQueue:
 
     def flush(self, timeout: float = 1.0) -> None:
         """Give queued bytes up to ``timeout`` seconds to leave (a farewell line)."""
-        with gevent.Timeout(timeout, False):  # type: ignore[arg-type]  # False: end quietly
+        with gevent.Timeout(timeout, False):  # type: ignore[arg-type]  # types-gevent lacks False: end quietly
             while self._chunks and not self.closed:
                 if self.send_queued():
                     gevent.sleep(0.01)

@@ -58,7 +58,7 @@ class SyslogServer(DatagramServer):
 
     # types-gevent: DatagramServer.do_read returns (socket, address); gevent's returns (data, address),
     # handed to handle(); this one (data, (address, size))
-    def do_read(self) -> tuple[bytes, tuple[SockAddress, int]] | None:  # type: ignore[override]
+    def do_read(self) -> tuple[bytes, tuple[SockAddress, int]] | None:  # type: ignore[override]  # types-gevent
         try:
             size, address = self._socket.recvfrom_into(self._buffer)
         except OSError as exc:
@@ -70,7 +70,7 @@ class SyslogServer(DatagramServer):
         return bytes(self._view[:kept]), (address, size)
 
     # types-gevent types DatagramServer.handle as (socket, address); gevent gives it what do_read returns
-    def handle(self, data: bytes, where: tuple[SockAddress, int]) -> None:  # type: ignore[override]
+    def handle(self, data: bytes, where: tuple[SockAddress, int]) -> None:  # type: ignore[override]  # types-gevent
         address, size = where
         peer = plain_address(address)
         self.tap.received(self.local, peer, data)

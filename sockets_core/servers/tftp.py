@@ -87,7 +87,7 @@ class TftpServer(DatagramServer):
         detect_batch_path()  # once, at start (a window is one send: GSO, sendmmsg or sendto); logs which
 
     # types-gevent types DatagramServer.handle as (socket, address); gevent gives it (data, address)
-    def handle(self, data: bytes, address: SockAddress) -> None:  # type: ignore[override]
+    def handle(self, data: bytes, address: SockAddress) -> None:  # type: ignore[override]  # types-gevent: not (socket, addr)
         peer = plain_address(address)
         who = format_address(peer)
         # every datagram to the well-known port counts, repeats too: a repeated 14-byte RRQ

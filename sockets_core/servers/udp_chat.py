@@ -91,7 +91,7 @@ class UdpChatServer(DatagramServer):
         self._sender: gevent.Greenlet[[], None] | None = None
 
     # types-gevent types DatagramServer.handle as (socket, address); gevent gives it (data, address)
-    def handle(self, data: bytes, address: SockAddress) -> None:  # type: ignore[override]
+    def handle(self, data: bytes, address: SockAddress) -> None:  # type: ignore[override]  # types-gevent: not (socket, addr)
         now, seen = time.time(), self.clock()  # the chat's events carry wall time
         self.tap.received(self.local, plain_address(address), data, private=line_is_direct_message(data))
         member = self.peers.get(address) or self._new_member(address, now, seen)
