@@ -6,12 +6,17 @@ else GBK, else shown with the undecodable bytes as \\xNN (textcodec.decode), so 
 is lost from ``raw``.
 
 RFC 3164 is a description of practice, not a format, so the parser is forgiving, in
-this order after the PRI: an optional Cisco sequence number (``123: ``), an optional
-timestamp (``Mmm dd hh:mm:ss`` with Cisco's ``*``/``.`` unsynced marks, milliseconds,
-a year or a zone; or ISO 8601 as rsyslog sends it), a host (only after a timestamp: without
-one, the first word cannot be told from the message), and a tag ``app[pid]:``. Cisco's
-``%FAC-SEV-MNEMONIC:`` gives app and msgid and stays in the message, so a search for it
-finds it.
+this order after the PRI: an optional Cisco sequence number (``123: ``), a Cisco origin
+(``logging origin-id``: ``123: sw1: *Mar  1 00:01:02.123: %SYS-...``, the host BEFORE the
+time, taken only when a Cisco time with its colon or a ``%FAC-SEV-MNEMONIC`` follows, and
+without a sequence number only before a mnemonic), an optional timestamp (``Mmm dd
+hh:mm:ss`` with Cisco's ``*``/``.`` unsynced marks, milliseconds, a year or a zone; NX-OS's
+``yyyy Mmm dd hh:mm:ss``; ISO 8601 as rsyslog sends it; Cisco's uptime ``00:01:02:`` or
+``1d02h:`` before a mnemonic), a host (only after a timestamp: without one, the first word
+cannot be told from the message), and a tag ``app[pid]:``. What devices put in place of the
+tag (Cisco's ``%SYS-5-CONFIG_I:`` as app SYS and msgid CONFIG_I, kept in the message;
+FortiGate's key=value lines, MikroTik's topics, ProCurve's event IDs, Junos event names) is
+in devices.py.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..textcodec import decode
+from . import devices
 
 SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 SEVERITY_ALIASES = {"emergency": 0, "panic": 0, "critical": 2, "error": 3, "warn": 4,
@@ -34,11 +40,14 @@ BOM = "\ufeff"
 _PRI = re.compile(r"<(\d{1,3})>")
 _MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 _CISCO_SEQUENCE = re.compile(r"\d{1,10}: ")
-_BSD_TIME = re.compile(
-    rf"[*.]?(?:{_MONTHS}) {{1,2}}\d{{1,2}}(?: \d{{4}})? \d\d:\d\d:\d\d(?:\.\d{{1,6}})?(?: [A-Z]{{2,5}})?:? ")
+_BSD_TIME = re.compile(  # a year first is NX-OS's form
+    rf"[*.]?(?:\d{{4}} )?(?:{_MONTHS}) {{1,2}}\d{{1,2}}(?: \d{{4}})? \d\d:\d\d:\d\d(?:\.\d{{1,6}})?"
+    r"(?: [A-Z]{2,5})?:? ")
+_CISCO_UPTIME = re.compile(r"[*.]?(?:\d{1,3}:\d\d:\d\d(?:\.\d{1,3})?|\d{1,4}[ywd]\d{1,2}[wdh]): ")
+_CISCO_ORIGIN = re.compile(r"(?!\d+: )([^\s:\[\]%]{1,255}): ")  # a name, an IPv4 address; never all digits
 _ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)?:? ")
 _TAG = re.compile(r"([^\s:\[\]]{1,48})(?:\[([^\]\s]{0,128})\])?: ?")
-_CISCO_MNEMONIC = re.compile(r"%([A-Z0-9_]+)-(\d)-([A-Z0-9_]+): ?")
+_CISCO_MNEMONIC = devices.CISCO_MNEMONIC
 _HOST = re.compile(r"[^\s:\[\]]{1,255} ")
 _5424_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
 _PRINTUSASCII = re.compile(r"[!-~]+")
@@ -119,15 +128,13 @@ def _with_host(fields: dict[str, Any], sender: str) -> dict[str, Any]:
 
 def _rfc3164(rest: str) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    position = 0
-    sequence = _CISCO_SEQUENCE.match(rest)
-    if sequence:
-        position = sequence.end()
-    stamp = _BSD_TIME.match(rest, position) or _ISO_TIME.match(rest, position)
+    position = _cisco_header(rest, fields)
+    stamp = (_BSD_TIME.match(rest, position) or _ISO_TIME.match(rest, position)
+             or _cisco_uptime(rest, position))
     if stamp:
         fields["timestamp"] = stamp.group().rstrip(": ")
         position = stamp.end()
-        host = _HOST.match(rest, position)
+        host = _HOST.match(rest, position) if "host" not in fields and stamp.re is not _CISCO_UPTIME else None
         # "HOST TAG: msg": a word followed by a space that is not itself the tag
         if host and not _CISCO_MNEMONIC.match(rest, position) and _TAG.match(rest, host.end()):
             fields["host"] = host.group().rstrip()
@@ -136,16 +143,55 @@ def _rfc3164(rest: str) -> dict[str, Any]:
             fields["host"] = host.group().rstrip()  # "HOST free text" (no tag at all)
             position = host.end()
     message = rest[position:].rstrip("\r\n\x00")
-    mnemonic = _CISCO_MNEMONIC.match(message)
-    if mnemonic:
-        fields["app"], fields["msgid"] = mnemonic.group(1), mnemonic.group(3)
-    else:
+    found = devices.cisco(message) or devices.key_values(message)
+    if found is None:
         tag = _TAG.match(message)
         if tag and tag.group().endswith((":", ": ")):
-            fields["app"], fields["procid"] = tag.group(1), tag.group(2)
             message = message[tag.end():]
-    fields["message"] = message
+            found = {"app": tag.group(1), "procid": tag.group(2), "msgid": devices.junos_event(message),
+                     "message": message}
+        else:
+            found = devices.routeros(message) or devices.procurve(message) or {"message": message}
+    for name, value in found.items():  # what the header said (host, timestamp) stays
+        fields.setdefault(name, value)
     return fields
+
+
+def _cisco_header(rest: str, fields: dict[str, Any]) -> int:
+    """Where the timestamp may start: after Cisco's sequence number(s) and origin host
+    (put in ``fields``), or NX-OS's empty sequence (``: 2024 Mar  1 ...``); else 0."""
+    if rest.startswith(": ") and _BSD_TIME.match(rest, 2):
+        return 2
+    sequence = _CISCO_SEQUENCE.match(rest)
+    position = sequence.end() if sequence else 0
+    origin = _CISCO_ORIGIN.match(rest, position)
+    if sequence is None and origin is None:
+        return 0  # the common case (RFC 3164 with a date, Linux): nothing more to try
+    after = origin.end() if origin else position
+    inner = _CISCO_SEQUENCE.match(rest, after)  # service sequence-numbers: "000044: " as well
+    if inner and (origin or sequence):
+        after = inner.end()
+    stamp = _cisco_time(rest, after)
+    cisco_next = _CISCO_MNEMONIC.match(rest, stamp.end() if stamp else after) is not None
+    if origin and (cisco_next or (sequence and stamp)):
+        fields["host"] = origin.group(1)
+        return after
+    if inner and sequence and not origin and (stamp or cisco_next):
+        return after
+    return position
+
+
+def _cisco_time(rest: str, position: int) -> re.Match[str] | None:
+    """A Cisco time stamp, which always ends ": ": a date, or an uptime before a mnemonic."""
+    stamp = _BSD_TIME.match(rest, position)
+    if stamp and stamp.group().endswith(": "):
+        return stamp
+    return _cisco_uptime(rest, position)
+
+
+def _cisco_uptime(rest: str, position: int) -> re.Match[str] | None:
+    uptime = _CISCO_UPTIME.match(rest, position)
+    return uptime if uptime and _CISCO_MNEMONIC.match(rest, uptime.end()) else None
 
 
 def _rfc5424(rest: str) -> dict[str, Any] | None:

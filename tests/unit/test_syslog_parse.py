@@ -21,7 +21,7 @@ def test_rfc3164_with_host_and_tag() -> None:
 
 def test_juniper_linux_tag_with_pid() -> None:
     m = parse(b"<28>Mar 17 10:49:15 router mgd[1234]: UI_COMMIT: User 'root' requested 'commit'", SENDER)
-    assert (m.host, m.app, m.procid, m.severity_name) == ("router", "mgd", "1234", "warning")
+    assert (m.host, m.app, m.procid, m.msgid, m.severity_name) == ("router", "mgd", "1234", "UI_COMMIT", "warning")
     assert m.message == "UI_COMMIT: User 'root' requested 'commit'"
 
 
@@ -31,6 +31,96 @@ def test_cisco_ios_sequence_unsynced_time_and_mnemonic() -> None:
     assert (m.facility_name, m.severity_name, m.timestamp) == ("local7", "notice", "*Mar  1 00:00:00.000")
     assert (m.host, m.app, m.msgid) == (SENDER, "SYS", "CONFIG_I")  # no host in the message: the sender's IP
     assert m.message.startswith("%SYS-5-CONFIG_I: Configured from console")
+
+
+@pytest.mark.parametrize(("data", "timestamp"), [
+    (b"<189>44: sw1: *Mar  1 00:01:02.123: %SYS-5-CONFIG_I: Configured from console by vty0 (10.0.0.9)",
+     "*Mar  1 00:01:02.123"),
+    (b"<189>sw1: *Mar  1 00:01:02.123: %SYS-5-CONFIG_I: Configured from console by vty0 (10.0.0.9)",
+     "*Mar  1 00:01:02.123"),  # no sequence number
+    (b"<189>44: sw1: .Mar  1 2024 00:01:02.123 UTC: %SYS-5-CONFIG_I: Configured from console by vty0 (10.0.0.9)",
+     ".Mar  1 2024 00:01:02.123 UTC"),  # clock not in sync, a year, show-timezone
+    (b"<189>44: sw1: 000044: Mar  1 00:01:02 CET: %SYS-5-CONFIG_I: Configured from console by vty0 (10.0.0.9)",
+     "Mar  1 00:01:02 CET"),  # service sequence-numbers as well
+    (b"<189>44: sw1: 1d02h: %SYS-5-CONFIG_I: Configured from console by vty0 (10.0.0.9)", "1d02h"),  # uptime
+    (b"<189>44: sw1: %SYS-5-CONFIG_I: Configured from console by vty0 (10.0.0.9)", None),  # no timestamps
+])
+def test_cisco_origin_id_puts_the_host_before_the_timestamp(data: bytes, timestamp: str | None) -> None:
+    m = parse(data, SENDER)
+    assert (m.format, m.facility_name, m.severity_name) == ("rfc3164", "local7", "notice")
+    assert (m.host, m.timestamp, m.app, m.msgid) == ("sw1", timestamp, "SYS", "CONFIG_I")
+    assert m.message == "%SYS-5-CONFIG_I: Configured from console by vty0 (10.0.0.9)"  # searchable as quoted
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(r"[A-Za-z][A-Za-z0-9.-]{0,30}", fullmatch=True), st.sampled_from(["", "7: ", "123456: "]),
+       st.sampled_from(["", "*", "."]), st.sampled_from(["Mar  1 00:01:02", "Dec 31 2024 23:59:59.999 UTC"]))
+def test_any_cisco_origin_host_and_time_are_found(host: str, sequence: str, mark: str, time: str) -> None:
+    m = parse(f"<187>{sequence}{host}: {mark}{time}: %LINK-3-UPDOWN: Interface Gi0/1, changed".encode(), SENDER)
+    assert (m.host, m.timestamp, m.app, m.msgid) == (host, mark + time, "LINK", "UPDOWN")
+
+
+def test_cisco_without_an_origin_keeps_the_sender_and_reads_uptime_nxos_and_asa() -> None:
+    m = parse(b"<187>45: 00:01:02: %LINK-3-UPDOWN: Interface Gi0/1, changed state to up", SENDER)
+    assert (m.host, m.timestamp, m.app, m.msgid) == (SENDER, "00:01:02", "LINK", "UPDOWN")
+    m = parse(b"<187>: 2024 Mar  1 00:01:02 UTC: %ETHPORT-5-IF_DOWN_LINK_FAILURE: Interface Ethernet1/1 is down",
+              SENDER)  # NX-OS
+    assert (m.host, m.timestamp, m.app, m.msgid) == (SENDER, "2024 Mar  1 00:01:02 UTC", "ETHPORT",
+                                                     "IF_DOWN_LINK_FAILURE")
+    m = parse(b"<166>Mar 01 2024 00:01:02 asa01 : %ASA-6-302013: Built outbound TCP connection 1", SENDER)
+    assert (m.host, m.timestamp, m.app, m.msgid) == ("asa01", "Mar 01 2024 00:01:02", "ASA", "302013")
+    assert m.message == "%ASA-6-302013: Built outbound TCP connection 1"
+
+
+@pytest.mark.parametrize(("data", "host", "app", "message"), [
+    (b"<13>sshd: Mar  1 00:01:02 was when it began", SENDER, "sshd", "Mar  1 00:01:02 was when it began"),
+    (b"<13>12: foo: bar", SENDER, "foo", "bar"),  # a sequence and a tag, but no Cisco time or mnemonic after
+    (b"<13>12: 34: text", SENDER, "34", "text"),
+    (b"<13>a,b words here", SENDER, None, "a,b words here"),  # topics without a RouterOS level
+    (b"<13>x=1 y=2 z=3", SENDER, None, "x=1 y=2 z=3"),  # key=value without devname or date and time
+    (b"<13>12345 words without a colon", SENDER, None, "12345 words without a colon"),
+])
+def test_what_only_looks_like_a_device_form_parses_as_before(data: bytes, host: str, app: str | None,
+                                                             message: str) -> None:
+    m = parse(data, SENDER)
+    assert (m.host, m.app, m.message) == (host, app, message)
+
+
+def test_fortigate_key_value_line() -> None:
+    m = parse(b'<189>date=2024-03-01 time=00:01:02 devname="FGT60E" devid="FGT60E0000000001" eventtime=1709251262 '
+              b'tz="+0800" logid="0100032001" type="event" subtype="system" level="information" vd="root" '
+              b'logdesc="Admin login successful" user="admin" msg="Administrator admin logged in from https(10.0.0.9)"',
+              SENDER)
+    assert (m.format, m.severity_name, m.host, m.timestamp, m.app, m.msgid) == (
+        "rfc3164", "notice", "FGT60E", "2024-03-01 00:01:02 +0800", "event/system", "0100032001")
+    assert m.message == "Administrator admin logged in from https(10.0.0.9)"
+    params = m.structured_data[0]["params"]
+    assert (m.structured_data[0]["id"], params["devid"], params["eventtime"], params["user"]) == (
+        "fields", "FGT60E0000000001", "1709251262", "admin")
+    m = parse(b'<190>date=2024-03-01 time=00:01:03 devname=fw2 logid=0000000013 type=traffic subtype=forward '
+              b'srcip=10.0.0.9 msg="a \\"quoted\\" word"', SENDER)
+    assert (m.host, m.app, m.message) == ("fw2", "traffic/forward", 'a \\"quoted\\" word')  # as sent
+    assert m.structured_data[0]["params"]["msg"] == 'a "quoted" word'
+    m = parse(b"<190>date=2024-03-01 time=00:01:04 devname=fw2 type=traffic srcip=10.0.0.9 dstport=443", SENDER)
+    assert m.message == "date=2024-03-01 time=00:01:04 devname=fw2 type=traffic srcip=10.0.0.9 dstport=443"
+
+
+def test_mikrotik_topics_with_and_without_a_bsd_header() -> None:
+    m = parse(b"<30>system,info,account user admin logged in from 10.0.0.9 via winbox", SENDER)
+    assert (m.host, m.app, m.message) == (SENDER, "system,info,account",
+                                          "user admin logged in from 10.0.0.9 via winbox")
+    m = parse(b"<134>Mar  1 00:01:02 MikroTik firewall,info input: in:ether1 out:(unknown 0), proto UDP", SENDER)
+    assert (m.host, m.timestamp, m.app, m.message) == (
+        "MikroTik", "Mar  1 00:01:02", "firewall,info", "input: in:ether1 out:(unknown 0), proto UDP")
+
+
+def test_procurve_event_id_and_junos_event_name() -> None:
+    m = parse(b"<14>Mar  1 00:01:02 10.0.0.2 00076 ports: port 1 is now on-line", SENDER)
+    assert (m.host, m.app, m.msgid, m.message) == ("10.0.0.2", "ports", "00076", "port 1 is now on-line")
+    m = parse(b"<14>Mar  1 00:01:02 srx RT_FLOW: RT_FLOW_SESSION_CREATE: session created 10.0.0.1/1->10.0.0.2/2",
+              SENDER)
+    assert (m.host, m.app, m.msgid) == ("srx", "RT_FLOW", "RT_FLOW_SESSION_CREATE")
+    assert m.message.startswith("RT_FLOW_SESSION_CREATE: session created")
 
 
 def test_no_host_after_the_timestamp_and_no_timestamp_at_all() -> None:
