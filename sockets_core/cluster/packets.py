@@ -127,7 +127,9 @@ class ClusterPackets:
     def share_now(self) -> int:
         """Publish one batch of what was recorded since the last (if anything); events sent."""
         batch = self._local.get_batch(timeout=0)
-        own = [e for _, e in batch.items if isinstance(e, PacketEvent) and not isinstance(e, RemotePacketEvent)]
+        # exactly PacketEvent: this instance's (the others' are RemotePacketEvent); a class test,
+        # not isinstance: a storm puts LOCAL_QUEUE events here every interval
+        own = [e for _, e in batch.items if e.__class__ is PacketEvent]
         chosen = sample(own, self.budget)
         left_out = len(own) - len(chosen) + batch.dropped
         if left_out:
