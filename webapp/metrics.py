@@ -103,6 +103,15 @@ class ServicesCollector(Collector):
                                   value=packet_file.dropped if packet_file is not None else 0)
         yield GaugeMetricFamily("sockdash_transfers_running", "file transfers running now",
                                 value=len(svc.transfers.active))
+        shared = svc.cluster_packets  # --bus: the packet log of every instance (cluster/packets.py)
+        if shared is not None:
+            cluster = CounterMetricFamily("sockdash_cluster_packet_events", "packet events this instance sent to "
+                                          "the others, left out (over --bus-packets-per-second), took in",
+                                          labels=["what"])
+            for what, count in (("shared", shared.shared), ("left_out", shared.left_out),
+                                ("ingested", shared.ingested)):
+                cluster.add_metric([what], count)
+            yield cluster
         yield InfoMetricFamily("sockdash_build", "what runs",
                                value={"version": __version__, "python": platform.python_version()})
 

@@ -136,3 +136,25 @@ def test_with_a_bus_only_this_instances_finished_transfers_are_counted(tmp_path:
     down = (("direction", "download"), ("kind", "tftp"))
     assert samples[("sockdash_transfers_total", (*down, ("result", "ok")))] == 1
     assert samples[("sockdash_transfer_size_bytes_count", down)] == 1
+
+
+def test_with_a_bus_the_shared_left_out_and_ingested_packet_events_are_counted(tmp_path: Path) -> None:
+    from sockets_core.cluster.packets import ClusterPackets
+
+    bus = Bus("here")
+    packetlog = PacketLog(bus)
+    services = Services(parse_settings(["--root", str(tmp_path)]), bus, packetlog, FileStore(tmp_path))
+    services.cluster_packets = ClusterPackets(bus, packetlog, per_second=10)  # 2 events a batch
+    app = create_app(services, "token")
+    for _ in range(5):
+        packetlog.record("tftp", "udp", "data", "out", SERVER, CLIENT, b"\x00\x03\x00\x01")
+    services.cluster_packets.share_now()
+    services.cluster_packets.ingest({"instance": "there", "events": [[1, "tftp", "udp", "data", "in", list(CLIENT),
+                                                                      list(SERVER), 4, "", "", False]]})
+    response = app.test_client().get("/metrics", headers={"Host": "127.0.0.1"})
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(response.get_data(as_text=True)) for s in f.samples}
+    services.cluster_packets.stop()
+    app.extensions["sockdash_metrics"].close()
+    assert [samples[("sockdash_cluster_packet_events_total", (("what", what),))]
+            for what in ("shared", "left_out", "ingested")] == [2, 3, 1]
