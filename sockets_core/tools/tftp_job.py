@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..servers.tftp_client import run_client
 from ..tftp.client import TftpClient
@@ -12,6 +12,7 @@ from ..tftp.packets import RRQ, WRQ
 from .base import ToolError, ToolSession
 
 if TYPE_CHECKING:
+    from ..files import AtomicWriter
     from .sessions import ToolManager
 
 PROGRESS_EVERY = 0.25  # seconds between progress updates to the page: a few a second for the bar
@@ -28,8 +29,8 @@ class TftpJob(ToolSession):
             raise ToolError("action is get or put")
         super().__init__(manager, f"TFTP {action} {remote} {'from' if action == 'get' else 'to'} {host}:{port}")
         self.action, self.server, self.port = action, f"{host}:{port}", port
-        self.writer: Any = None
-        self.source: Any = None
+        self.writer: AtomicWriter | None = None  # a get's
+        self.source: IO[bytes] | None = None  # a put's
         if action == "get":
             try:
                 self.writer = store.writer(local or remote.replace("\\", "/").rsplit("/", 1)[-1])
@@ -84,6 +85,7 @@ class TftpJob(ToolSession):
         if self.source is not None:
             self.source.close()
             return outcome
+        assert self.writer is not None  # not a put: a get, which made its writer in __init__
         try:
             self.writer.finish(outcome is None)
         except OSError as exc:  # e.g. the name was taken meanwhile
