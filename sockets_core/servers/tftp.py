@@ -241,6 +241,11 @@ class TftpServer(DatagramServer):
             return None, _nothing_opened, (ERR_NOT_FOUND, "Not found")  # short: the reply may not outgrow the request
         except FileExistsError:
             return None, _nothing_opened, (ERR_EXISTS, "File already exists")
+        except NotADirectoryError:  # "FILE/x" where FILE is a file: nothing by that name
+            return None, _nothing_opened, (ERR_NOT_FOUND, "Not found")
+        except OSError as exc:  # a name too long for the file system, an I/O error: the client hears why
+            log.info("tftp: %r could not be opened: %s", request.filename, exc)
+            return None, _nothing_opened, (ERR_ACCESS, exc.strerror or "cannot open")
 
     def _reply(self, sock: socket.socket, local: Address, address: SockAddress, packet: bytes) -> None:
         try:

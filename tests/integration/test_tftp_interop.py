@@ -3,6 +3,7 @@
 import hashlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,6 +102,23 @@ def test_missing_file_is_reported_as_not_found(tftpd: harness.Sockdash, tmp_path
     atftp = subprocess.run(["atftp", "-g", "-r", "nope.bin", "-l", str(tmp_path / "z"), HOST, port],
                            capture_output=True, text=True, timeout=30)
     assert atftp.returncode != 0 and "not found" in (atftp.stdout + atftp.stderr).lower()
+
+
+def test_names_the_file_system_refuses_get_an_error_at_once(tftpd: harness.Sockdash, tmp_path: Path) -> None:
+    """A file used as a folder (NotADirectoryError) and an upload name too long for its part
+    file (ENAMETOOLONG) used to end the transfer greenlet with a traceback: no answer at all."""
+    port = str(tftpd.ports["tftp"])
+    inside_a_file = f"{next(iter(SIZES))}/x"
+    started = time.monotonic()
+    got = subprocess.run(["tftp", HOST, port, "-m", "binary", "-c", "get", inside_a_file, str(tmp_path / "x")],
+                         capture_output=True, text=True, timeout=30)
+    assert "error code 1" in (got.stdout + got.stderr).lower()
+    (tmp_path / "long").write_bytes(b"config\n")
+    put = subprocess.run(["tftp", HOST, port, "-m", "binary", "-c", "put", str(tmp_path / "long"), "n" * 240],
+                         capture_output=True, text=True, timeout=30)
+    assert "error code 2" in (put.stdout + put.stderr).lower(), put.stdout + put.stderr
+    assert time.monotonic() - started < 10  # answered, not the client's retries running out
+    assert "Traceback" not in "\n".join(tftpd.output)
 
 
 @pytest.mark.parametrize("name", ["../../../etc/passwd", "..\\..\\etc\\passwd", "/../etc/passwd",
