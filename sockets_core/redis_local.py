@@ -94,7 +94,7 @@ class LocalRedis:
         deadline = time.monotonic() + timeout
         while not _answers(self.path):
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
+                self.stop_process()  # not stop(): a restart keeps the spare folder, so the URL stays
                 raise RedisUnavailable(f"the private redis-server did not start (see {self.data / LOG_NAME})")
             time.sleep(0.05)  # redis-server needs a few ms to create its socket
         log.info("private redis-server (pid %d) on %s", self.proc.pid, self.path)
@@ -109,7 +109,16 @@ class LocalRedis:
         log.info("removing the stale redis socket %s (left by a sockdash that was killed)", self.path)
         self.path.unlink()
 
-    def stop(self) -> None:
+    def died(self) -> int | None:
+        """The exit status of a redis-server that is gone (kill -9, OOM killer), else None."""
+        return self.proc.poll() if self.proc is not None else None
+
+    def restart(self, timeout: float = START_TIMEOUT) -> str:
+        """Start it again on the same socket: the workers' clients reconnect to the same URL."""
+        self.stop_process()
+        return self.start(timeout)
+
+    def stop_process(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -117,6 +126,9 @@ class LocalRedis:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def stop(self) -> None:
+        self.stop_process()
         self.path.unlink(missing_ok=True)  # redis removes it on a clean exit; not after SIGKILL
         if self._spare_dir is not None:
             shutil.rmtree(self._spare_dir, ignore_errors=True)

@@ -46,6 +46,8 @@ from .worker_ports import decide_ports
 if TYPE_CHECKING:
     import subprocess
 
+    from sockets_core.redis_local import LocalRedis
+
 log = logging.getLogger("sockdash.workers")
 
 WORKER_ENV = "SOCKDASH_WORKER"  # the worker's number, 1..N (its log lines and X-Sockdash-Worker say it)
@@ -116,8 +118,12 @@ class Worker:
 
 class Supervisor:
     def __init__(self, argv: list[str], settings: Settings, ports: dict[str, int], env: dict[str, str],
-                 bus_shown: str) -> None:
+                 bus_shown: str, local: LocalRedis | None = None) -> None:
         self.argv = argv
+        self.local = local  # the private redis-server, watched and started again like a worker
+        self.redis_started = time.monotonic()
+        self.redis_quick_deaths = 0
+        self.redis_restart_at: float | None = None
         self.bus_shown = bus_shown
         self.settings = settings
         self.ports = ports
@@ -194,6 +200,36 @@ class Supervisor:
             log.warning("worker %d (pid %d) %s; starting it again in %.1f s", worker.number, pid,
                         describe_exit(code), restart_at - now)
 
+    def _watch_redis(self, now: float) -> None:
+        """Without its bus the workers are N separate worlds and a crashed worker cannot start
+        again (it connects to the bus first): a private redis-server that died is started
+        again on the same socket, after the same doubling delay as a worker."""
+        local = self.local
+        if local is None or self.stopping:
+            return
+        if self.redis_restart_at is None:
+            code = local.died()
+            if code is None:
+                return
+            quick = now - self.redis_started < STABLE_AFTER
+            delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** self.redis_quick_deaths) if quick else 0.0
+            self.redis_quick_deaths = self.redis_quick_deaths + 1 if quick else 0
+            self.redis_restart_at = now + delay
+            log.warning("the private redis-server %s; starting it again in %.1f s", describe_exit(code), delay)
+        if now < self.redis_restart_at:
+            return
+        from sockets_core.redis_local import RedisUnavailable
+
+        self.redis_restart_at = None
+        self.redis_started = time.monotonic()  # a start that fails counts as a quick death
+        try:
+            local.restart()
+        except RedisUnavailable as exc:
+            log.error("%s", exc)  # died() says so at the next step: tried again after a longer delay
+            return
+        log.warning("the private redis-server (pid %d) serves again on %s", local.proc.pid if local.proc else 0,
+                    local.path)
+
     def _handle_signals(self) -> None:
         while self._signals:
             signum = self._signals.pop(0)
@@ -217,6 +253,7 @@ class Supervisor:
                 self._read(key.data, cast(IO[bytes], key.fileobj))
         self._handle_signals()
         self._reap()
+        self._watch_redis(time.monotonic())
         now = time.monotonic()
         for worker in self.workers:
             if worker.restart_at is not None and worker.restart_at <= now and not self.stopping:
@@ -224,6 +261,8 @@ class Supervisor:
 
     def _next_timeout(self) -> float:
         due = [w.restart_at for w in self.workers if w.restart_at is not None]
+        if self.redis_restart_at is not None:
+            due.append(self.redis_restart_at)
         return max(0.0, min([0.5, *(t - time.monotonic() for t in due)]))
 
     def _wait_ready(self, workers: list[Worker]) -> bool:
@@ -310,11 +349,13 @@ def supervise(argv: list[str]) -> int:
             local = LocalRedis(data, settings.workers)
             bus = env["SOCKDASH_BUS"] = local.start()
     except (StartupError, BindError, RedisUnavailable, OSError) as exc:
+        if local is not None:
+            local.stop()
         print(f"sockdash: error: {exc}", file=sys.stderr)
         return 2
     shown = f"{redact_url(bus)} (a private redis-server)" if local is not None else redact_url(bus)
     try:
-        code = Supervisor(argv, settings, ports, env, shown).run()
+        code = Supervisor(argv, settings, ports, env, shown, local).run()
     finally:
         if local is not None:
             local.stop()

@@ -7,6 +7,7 @@ per request lets the kernel pick the worker."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -184,9 +185,11 @@ def test_sighup_reaches_every_worker_and_kills_none(tmp_path: Path) -> None:
     try:
         pids = worker_pids(sd)
         sd.proc.send_signal(signal.SIGHUP)
+        def reloaded(n: int) -> bool:
+            return any(f"worker {n} " in line and f"tftp map {rules} reloaded" in line for line in sd.output)
+
         for number in (1, 2):
-            sd.wait_for(lambda n=number: any(f"worker {n} " in line and f"tftp map {rules} reloaded" in line
-                                             for line in sd.output), what=f"worker {number} reloads the map")
+            sd.wait_for(functools.partial(reloaded, number), what=f"worker {number} reloads the map")
         assert worker_pids(sd) == pids
     finally:
         assert sd.stop() == 0
@@ -280,20 +283,46 @@ def test_each_worker_is_an_instance_of_its_own_on_the_bus(tmp_path: Path) -> Non
         assert sd.stop() == 0
 
 
-def test_chat_clients_of_both_workers_are_one_room(tmp_path: Path) -> None:
-    sd = start_workers(tmp_path)
+def chat_is_one_room(sd: Sockdash, prefix: str = "user") -> None:
+    """Chat clients on both workers: a line from one reaches all the others."""
     clients: list[socket.socket] = []
     try:
         def on_both_workers() -> bool:  # the kernel picks the worker: connect until both have some
-            clients.append(chat_client(sd, f"user{len(clients)}"))
+            clients.append(chat_client(sd, f"{prefix}{len(clients)}"))
             counts = [s["services"]["tcp_chat"]["clients"] for s in status_of_each_worker(sd).values()]
             return len(clients) >= 4 and min(counts) >= 1
 
         sd.wait_for(on_both_workers, timeout=30, what="chat clients on both workers")
         clients[0].sendall(b"hello from the first\n")
         for other in clients[1:]:
-            assert b"<user0> hello from the first\n" in recv_until(other, b"hello from the first\n")
+            expected = f"<{prefix}0> hello from the first\n".encode()
+            assert expected in recv_until(other, b"hello from the first\n")
     finally:
         for client in clients:
             client.close()
+
+
+def test_chat_clients_of_both_workers_are_one_room(tmp_path: Path) -> None:
+    sd = start_workers(tmp_path)
+    try:
+        chat_is_one_room(sd)
+    finally:
+        assert sd.stop() == 0
+
+
+def test_a_killed_private_redis_is_started_again_and_chat_is_one_room_again(tmp_path: Path) -> None:
+    sd = start_workers(tmp_path)
+    try:
+        [old] = redis_pids(sd)
+        os.kill(old, signal.SIGKILL)
+        new = wait_for(lambda: [p for p in redis_pids(sd) if p != old], timeout=15, what="a new redis-server")
+        assert len(new) == 1
+        assert any("the private redis-server was killed by SIGKILL; starting it again" in line for line in sd.output)
+
+        def both_connected() -> bool:
+            return all(s["bus"]["state"] == "connected" for s in status_of_each_worker(sd).values())
+
+        sd.wait_for(both_connected, timeout=20, what="both workers on the bus again")
+        chat_is_one_room(sd, "after")
+    finally:
         assert sd.stop() == 0
