@@ -11,6 +11,12 @@ the pages freed, so the file stops growing there). Each flush trims the rooms it
 to and, past the total, the oldest messages of any room (down to 90%, so trimming is
 not paid on every flush); both are logged. The buffer itself is bounded too: a burst of
 PENDING_BYTES is written at once, and rows a failing disk holds back are capped.
+
+Another writer on the same file (instances sharing a --data) must not stall this process's
+gevent hub: SQLite waits at most BUSY_TIMEOUT for the write lock, then the flush is skipped
+(counted in ``skipped_flushes``, a throttled WARNING) and its rows wait for the next tick.
+The size is kept by adding the rows really inserted (a duplicate INSERT OR IGNORE skipped
+adds nothing), never by re-summing the table inside the write transaction.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ ROW_OVERHEAD = 32  # bytes a row costs besides its text, nick and room (id, time
 PENDING_BYTES = 1 << 20  # a buffer this big is written at once, not at the next tick
 PENDING_ROWS_MAX = 50_000  # rows held back while the disk fails; past it the oldest are lost (logged)
 TRIM_TO = 0.9  # past max_bytes, trim down to this share of it
+BUSY_TIMEOUT = 0.05  # seconds a flush waits for another writer's lock (the hub is blocked meanwhile)
+OPEN_TIMEOUT = 5.0  # at start (schema, first measure) nothing else runs yet: wait longer
 _ROW_SIZE = f"length(CAST(text AS BLOB)) + length(CAST(nick AS BLOB)) + length(CAST(room AS BLOB)) + {ROW_OVERHEAD}"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -72,6 +80,11 @@ def _pending_size(row: tuple[int | None, str, float, str, str, str, str]) -> int
     return _row_size(row[1], row[3], row[6])
 
 
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY: another connection holds the write lock (the text is all Python 3.11 gives)."""
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
 class ChatHistory:
     def __init__(self, path: Path, per_room: int = DEFAULT_HISTORY_PER_ROOM,
                  max_bytes: int = DEFAULT_HISTORY_MAX_BYTES) -> None:
@@ -79,14 +92,16 @@ class ChatHistory:
         self.per_room = per_room
         self.max_bytes = max_bytes
         keep_private(path)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(path, timeout=OPEN_TIMEOUT, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self.skipped_flushes = 0  # flushes put off because another writer held the file
         self._pending: list[tuple[int | None, str, float, str, str, str, str]] = []  # rows, id first
         self._pending_bytes = 0
         self._warnings = ThrottledWarning(log, WARNING_INTERVAL)
         self.size = self._measure()  # bytes stored, as the limit counts them
+        self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
 
     def set_limits(self, per_room: int, max_bytes: int) -> None:
         self.per_room, self.max_bytes = per_room, max_bytes
@@ -119,24 +134,35 @@ class ChatHistory:
             return 0
         rows, self._pending = self._pending, []
         pending_bytes, self._pending_bytes = self._pending_bytes, 0
+        size_before = self.size
         try:
             with self._db:
-                self._db.execute("BEGIN")
+                self._db.execute("BEGIN IMMEDIATE")  # the write lock now, or BUSY_TIMEOUT and skip
                 # OR IGNORE: a message stored already (a backfill replaying the cluster's stream,
-                # another process on the same file) is kept once, not an error that loses the batch
-                inserted = self._db.executemany(
-                    "INSERT OR IGNORE INTO messages (id, room, time, nick, transport, kind, text) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)", rows).rowcount
-                self.size = self.size + pending_bytes if inserted == len(rows) else self._measure()
+                # another process on the same file) is kept once, not an error that loses the batch;
+                # row by row, so the size grows by exactly the rows inserted
+                cursor = self._db.cursor()
+                for row in rows:
+                    cursor.execute("INSERT OR IGNORE INTO messages (id, room, time, nick, transport, kind, text) "
+                                   "VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+                    if cursor.rowcount > 0:
+                        self.size += _pending_size(row)
                 for room in sorted({row[1] for row in rows}):
                     self._trim_room(room)
                 if self.size > self.max_bytes:
                     self._trim_oldest()
         except sqlite3.Error as exc:
-            log.error("chat history: could not store %d messages: %s", len(rows), exc)
+            # rolled back: the file is as before, and so is the size counted
+            self.size = size_before
             self._pending = rows + self._pending
             self._pending_bytes += pending_bytes
-            self.size = self._measure()
+            if _is_busy(exc):
+                self.skipped_flushes += 1
+                self._warnings.warn("chat history: another writer held the file over %.2f s (limit): %d messages "
+                                    "wait for the next flush (%d flushes put off so far)", BUSY_TIMEOUT, len(rows),
+                                    self.skipped_flushes, key="busy")
+            else:
+                log.error("chat history: could not store %d messages: %s", len(rows), exc)
             return 0
         return len(rows)
 
