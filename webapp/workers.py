@@ -89,6 +89,34 @@ def tag_logs(number: int, log_format: str) -> None:
 
 
 # -- in the supervisor -----------------------------------------------------------------------
+SECRET_FLAGS = ("--bus", "--admin-token")  # handed to workers as SOCKDASH_BUS / SOCKDASH_ADMIN_TOKEN
+
+
+def without_secrets(argv: list[str]) -> list[str]:
+    """``argv`` less the flags that may hold a password: a worker's command line is readable by
+    every user (ps, /proc/PID/cmdline), its environment is not. Abbreviations count too
+    (argparse takes ``--admin`` for ``--admin-token``)."""
+    from sockets_core.settings import build_parser
+
+    options = [o for o in build_parser()._option_string_actions if o.startswith("--")]
+
+    def secret(name: str) -> bool:
+        if name in options:
+            return name in SECRET_FLAGS
+        matches = [o for o in options if o.startswith(name)]
+        return len(matches) == 1 and matches[0] in SECRET_FLAGS
+
+    kept: list[str] = []
+    skip_value = False
+    for arg in argv:
+        if skip_value:
+            skip_value = False
+        elif arg.startswith("--") and secret(arg.split("=", 1)[0]):
+            skip_value = "=" not in arg
+        else:
+            kept.append(arg)
+    return kept
+
 def _die_with_parent() -> None:
     import ctypes
 
@@ -119,7 +147,7 @@ class Worker:
 class Supervisor:
     def __init__(self, argv: list[str], settings: Settings, ports: dict[str, int], env: dict[str, str],
                  bus_shown: str, local: LocalRedis | None = None) -> None:
-        self.argv = argv
+        self.argv = without_secrets(argv)  # the secrets are in env
         self.local = local  # the private redis-server, watched and started again like a worker
         self.redis_started = time.monotonic()
         self.redis_quick_deaths = 0
@@ -345,7 +373,9 @@ def supervise(argv: list[str]) -> int:
         env = {"SOCKDASH_ADMIN_TOKEN": load_or_create_token(data, settings.admin_token)}
         ports, notes = decide_ports(settings)
         env[NOTES_ENV] = json.dumps(notes)
-        if not bus:
+        if bus:
+            env["SOCKDASH_BUS"] = bus
+        else:
             local = LocalRedis(data, settings.workers)
             bus = env["SOCKDASH_BUS"] = local.start()
     except (StartupError, BindError, RedisUnavailable, OSError) as exc:

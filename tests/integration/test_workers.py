@@ -326,3 +326,36 @@ def test_a_killed_private_redis_is_started_again_and_chat_is_one_room_again(tmp_
         chat_is_one_room(sd, "after")
     finally:
         assert sd.stop() == 0
+
+
+def test_the_bus_url_and_the_admin_token_are_not_on_the_workers_command_lines(tmp_path: Path) -> None:
+    from sockets_core.redis_local import LocalRedis
+
+    (tmp_path / "theirs").mkdir()
+    theirs = LocalRedis(tmp_path / "theirs", 2)
+    url = theirs.start()
+    try:
+        sd = start(tmp_path, "--workers", "2", f"--bus={url}")  # and the harness's --admin-token
+        try:
+            workers = worker_pids(sd)
+            assert len(workers) == 2
+            for pid in workers:
+                line = cmdline(pid)
+                assert sd.token not in line and url not in line and "--bus" not in line, line
+                assert "--admin" not in line and "--workers 2" in line  # the rest is still handed down
+            # they have them all the same: the given bus (no private redis) and the given token
+            assert redis_pids(sd) == []
+            assert all(s["bus"]["state"] == "connected" for s in status_of_each_worker(sd).values())
+            assert {post_as_admin(sd, "/api/services/tcp_chat/start") for _ in range(20)} == {1, 2}
+        finally:
+            assert sd.stop() == 0
+    finally:
+        theirs.stop()
+
+
+def test_without_secrets_takes_out_every_spelling_of_the_secret_flags() -> None:
+    from webapp.workers import without_secrets
+
+    argv = ["--workers", "2", "--bus", "redis://:pw@h:1", "--admin-token=tok", "--admin", "tok2",
+            "--bus=redis://:pw@h:2", "--http-port", "0"]
+    assert without_secrets(argv) == ["--workers", "2", "--http-port", "0"]
