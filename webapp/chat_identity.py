@@ -7,7 +7,9 @@ nick still held; it may take it over only by presenting the secret the server ga
 - the server issues it (``secrets``, 144 random bits) and never adopts an id a client made
   up: a presented value that this process did not issue is replaced by a new secret. Issued
   secrets are recognised without keeping a list: each is ``RANDOM.MAC``, the MAC an HMAC of
-  RANDOM under a key made at start (a restart issues new ones, as it forgets the nicks too);
+  RANDOM under a key made at start (a restart issues new ones, as it forgets the nicks too).
+  With --bus the key is the cluster's (webapp/chat_shared.py), passed in as ``key``, so a tab
+  that reconnects to another instance keeps its secret;
 - the frames that carry it (the browser's ``hello``, the server's ``welcome``) are recorded
   in the packet log with the value masked by ``*`` of the same byte length (so the recorded
   length stays true), and no page or API shows it (members are listed as nick and transport).
@@ -21,28 +23,29 @@ import hmac
 import re
 import secrets
 
-_KEY = secrets.token_bytes(32)
+LOCAL_KEY = secrets.token_bytes(32)  # this process's: embedded mode, or until Redis answers
 _CLIENT_FIELD = re.compile(r'("client"\s*:\s*")((?:[^"\\]|\\.)*)(")')
 
 
-def _mac(nonce: str) -> str:
-    digest = hmac.new(_KEY, nonce.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()[:12]
+def _mac(nonce: str, key: bytes) -> str:
+    digest = hmac.new(key, nonce.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()[:12]
     return base64.urlsafe_b64encode(digest).decode()
 
 
-def issue() -> str:
+def issue(key: bytes = LOCAL_KEY) -> str:
     nonce = secrets.token_urlsafe(18)
-    return f"{nonce}.{_mac(nonce)}"
+    return f"{nonce}.{_mac(nonce, key)}"
 
 
-def issued_here(presented: str) -> bool:
+def issued_here(presented: str, key: bytes = LOCAL_KEY) -> bool:
     nonce, dot, mac = presented.partition(".")
-    return bool(nonce and dot) and hmac.compare_digest(mac.encode(), _mac(nonce).encode())
+    return bool(nonce and dot) and hmac.compare_digest(mac.encode(), _mac(nonce, key).encode())
 
 
-def accept(presented: str) -> str:
-    """The secret this session goes by: the presented one if this process issued it."""
-    return presented if issued_here(presented) else issue()
+def accept(presented: str, key: bytes = LOCAL_KEY) -> str:
+    """The secret this session goes by: the presented one if it was issued under ``key``
+    (this process's, or with --bus the cluster's)."""
+    return presented if issued_here(presented, key) else issue(key)
 
 
 def same_secret(a: str, b: str) -> bool:

@@ -19,6 +19,12 @@ Text starting with ``/`` is a command (chat_talk.py), answered to this browser a
 direct messages of a tab are kept in memory under its client secret (PrivateMessages) and
 replayed in its next welcome, so a reload shows them again; a room's older messages come
 page by page with ``{"type": "history", "room", "before": ID}``.
+
+With --bus a tab may reconnect to another instance: the secret's key, the ids handled and
+the kept direct messages are then the cluster's, in Redis (webapp/chat_shared.py), so the
+resend is recognised and the reload shows the DMs there too. A nick held on the old
+instance is not taken over across instances: it is freed when that instance notices the
+dead socket (--ws-idle-timeout) or dies (presence TTL), docs/chat.md.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from sockets_core.chat.limits import WARNING_INTERVAL, RecentIds
 from sockets_core.logthrottle import ThrottledWarning
 
 from . import chat_identity
+from .chat_shared import SharedChatState, shared_state
 from .chat_talk import MAX_LINES, TooManyLines, carries_dm, private_messages, talk
 from .context import services
 from .feed import Feed, FeedRoute, Frame
@@ -88,6 +95,7 @@ class ChatSession(FeedRoute):
         self.hub: ChatHub = self.svc.hub
         self.client = ""
         self.member: Member | None = None
+        self.shared: SharedChatState | None = shared_state(self.svc.cluster)  # None: embedded
         self.peer = f"{request.remote_addr}:{request.environ.get('REMOTE_PORT', '?')}"
         self.tap = self.svc.web_chat_tap
         self.delivery = self.svc.web_chat_delivery
@@ -245,7 +253,10 @@ class ChatSession(FeedRoute):
         if not self.client:
             return
         now = time.time()
-        idle = private_messages(self.hub).add(self.client, partner, event, now)
+        kept = private_messages(self.hub)
+        if self.shared is not None:  # for a reload on any instance
+            self.shared.keep_dm(self.client, partner, event, kept.per_client, kept.ttl)
+        idle = kept.add(self.client, partner, event, now)
         if idle is not None:
             _warnings.warn("web chat: direct messages kept for reloads passed %d bytes (limit): forgot those of a "
                            "tab last used %.0f s ago; latest from %s", private_messages(self.hub).max_bytes, idle,
@@ -254,7 +265,8 @@ class ChatSession(FeedRoute):
     def _hello(self, message: dict[str, Any]) -> None:
         nick = str(message.get("nick", ""))
         # the nick may be taken over only with the secret this server issued (chat_identity)
-        self.client = chat_identity.accept(str(message.get("client", ""))[:64])
+        key = self.shared.key(chat_identity.LOCAL_KEY) if self.shared is not None else chat_identity.LOCAL_KEY
+        self.client = chat_identity.accept(str(message.get("client", ""))[:64], key)
         wanted = message.get("rooms")
         # a tab reopens at most its budget of rooms; the rest of a long list is not even looked at
         rooms = [check_room(str(r)) for r in (wanted if isinstance(wanted, list) else [])
@@ -275,10 +287,17 @@ class ChatSession(FeedRoute):
                         "joined": sorted(member.rooms), "client": self.client})
         for room in sorted(member.rooms):
             self._room_state(room)
-        kept = private_messages(self.hub).replay(self.client, time.time())
+        kept = self._kept_dms()
         if kept:  # this tab's direct messages, for a reload: in a frame the packet log keeps private
-            self._out({"type": "dms", "events": [{**e.as_dict(), "with": partner} for partner, e in kept]},
-                      private=True)
+            self._out({"type": "dms", "events": kept}, private=True)
+
+    def _kept_dms(self) -> list[dict[str, Any]]:
+        """The tab's direct messages kept for a reload: the cluster's if Redis answers, else this instance's."""
+        local = private_messages(self.hub)
+        shared = self.shared.dms(self.client, local.ttl) if self.shared is not None else None
+        if shared is not None:
+            return shared
+        return [{**e.as_dict(), "with": partner} for partner, e in local.replay(self.client, time.time())]
 
     def _room_state(self, room: str) -> None:
         self._room_history(room, None)
@@ -308,8 +327,20 @@ class ChatSession(FeedRoute):
             self._out({"type": "ack", "id": message_id, "duplicate": True,
                        "event_id": _handled.event_id(self.client, message_id)})
             return
+        if message_id and self.client and self.shared is not None:  # a resend to another instance?
+            claimed, event_id = self.shared.claim(self.client, message_id, _handled.ttl)
+            if not claimed:
+                self._out({"type": "ack", "id": message_id, "duplicate": True, "event_id": event_id})
+                return
         now = time.time()
-        said = talk(self.hub, self.member, kind, message, now)
+        try:
+            said = talk(self.hub, self.member, kind, message, now)
+        except ChatError:
+            if message_id and self.client and self.shared is not None:
+                self.shared.release(self.client, message_id)  # refused: the same id may come again
+            raise
+        if message_id and self.client and self.shared is not None:
+            self.shared.handled(self.client, message_id, said.event.id if said.event else 0, _handled.ttl)
         if said.event is not None and said.event.kind == "dm":
             self._keep_dm(said.event.to, said.event)
         if said.entered is not None:
