@@ -15,7 +15,6 @@ from gevent.event import Event
 
 from sockets_core import __version__
 from sockets_core.bus import Bus
-from sockets_core.chat.history import ChatHistory
 from sockets_core.files import FileStore
 from sockets_core.netinfo import lan_addresses, url_host
 from sockets_core.packetfile import check_writable
@@ -110,6 +109,7 @@ def main(argv: list[str]) -> int:
     if worker is not None:  # one of --workers N: bind the ports the supervisor decided
         adopt_shared_ports()
         workers.tag_logs(worker, settings.log_format)
+        settings = workers.for_worker(settings, worker)  # syslog and the shared files: worker 1 alone
         if settings.instance_name:  # each worker is an instance on the bus: their names must differ
             settings = dataclasses.replace(settings, instance_name=f"{settings.instance_name}-w{worker}")
     # every connection is a descriptor: take all the kernel allows before the budget reads it
@@ -124,7 +124,7 @@ def main(argv: list[str]) -> int:
         store = FileStore(prepare_root(settings.root), settings.max_upload)
         data = prepare_data(settings.data)
         token = load_or_create_token(data, settings.admin_token)
-        history = ChatHistory(data / "chat.sqlite3")
+        history = workers.open_history(data / "chat.sqlite3", worker)  # with --workers, worker 1 stores
         if settings.packet_log_file is not None:  # opened only once the ports are bound: fail before that
             check_writable(settings.packet_log_file)
     except (StartupError, OSError, sqlite3.Error) as exc:

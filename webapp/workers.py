@@ -27,6 +27,7 @@ private Redis; SIGHUP is passed on (each worker reads the --tftp-map again).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -36,8 +37,11 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, cast
 
+from sockets_core.chat.events import ChatEvent
+from sockets_core.chat.history import ChatHistory
 from sockets_core.servers.listen import WORKER_PORTS_ENV, BindError, share_ports
 from sockets_core.settings import Settings
 
@@ -68,6 +72,38 @@ def worker_number(environ: dict[str, str] | None = None) -> int | None:
 
 def handed_down_notes() -> dict[str, str]:
     return dict(json.loads(os.environ.get(NOTES_ENV) or "{}"))
+
+
+WRITER = 1  # the worker that alone binds syslog and writes the shared files (see for_worker)
+
+
+def for_worker(settings: Settings, number: int) -> Settings:
+    """What one worker does of what must happen once. Worker 1 alone binds syslog (each
+    worker's ring would hold the share of datagrams the kernel hashed to it: the Syslog page
+    would show a random subset) and writes --syslog-file and --packet-log-file (N rotating
+    writers of one file lose lines when they rotate; worker 1 has every worker's packet
+    events: the cluster shares them, cluster/packets.py)."""
+    if number == WRITER:
+        return settings
+    return dataclasses.replace(settings, disabled=settings.disabled | {"syslog"}, syslog_file=None,
+                               packet_log_file=None)
+
+
+class ReadingHistory(ChatHistory):
+    """The chat history of a worker other than worker 1: it reads data/chat.sqlite3 and stores
+    nothing, for every worker gets every room message from the bus and worker 1 stores it (N
+    writers of one SQLite file store each message N times over and wait on each other's locks).
+    A clear an admin asks of this worker reaches worker 1 on the bus, which clears the file."""
+
+    def add(self, event: ChatEvent) -> None:
+        return None
+
+    def clear(self, room: str) -> int:
+        return len(self.recent(room, limit=1 << 30))  # what worker 1 removes
+
+
+def open_history(path: Path, number: int | None) -> ChatHistory:
+    return ChatHistory(path) if number in (None, WRITER) else ReadingHistory(path)
 
 
 class _WorkerTag(logging.Filter):

@@ -359,3 +359,76 @@ def test_without_secrets_takes_out_every_spelling_of_the_secret_flags() -> None:
     argv = ["--workers", "2", "--bus", "redis://:pw@h:1", "--admin-token=tok", "--admin", "tok2",
             "--bus=redis://:pw@h:2", "--http-port", "0"]
     assert without_secrets(argv) == ["--workers", "2", "--http-port", "0"]
+
+
+def open_files(pid: int) -> set[str]:
+    folder = Path(f"/proc/{pid}/fd")
+    found = set()
+    for fd in folder.iterdir():
+        try:
+            found.add(os.readlink(fd))
+        except FileNotFoundError:  # closed meanwhile
+            continue
+    return found
+
+
+def test_worker_1_alone_binds_syslog_and_writes_the_syslog_and_packet_log_files(tmp_path: Path) -> None:
+    syslog_file, packet_file = tmp_path / "syslog.log", tmp_path / "packets.jsonl"
+    sd = start_workers(tmp_path, "--syslog-file", str(syslog_file), "--packet-log-file", str(packet_file))
+    clients: list[socket.socket] = []
+    try:
+        statuses = status_of_each_worker(sd)
+        assert statuses[1]["services"]["syslog"]["running"] and not statuses[2]["services"]["syslog"]["running"]
+        workers = worker_pids(sd)
+        writers = [p for p in workers if {str(syslog_file), str(packet_file)} <= open_files(p)]
+        assert len(writers) == 1, [open_files(p) for p in workers]
+        [reader] = [p for p in workers if p not in writers]
+        assert not {str(syslog_file), str(packet_file)} & open_files(reader)
+
+        for i in range(20):  # 20 source ports: the kernel would hash them over both workers
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                sender.sendto(f"<13>message {i}".encode(), (HOST, sd.ports["syslog"]))
+        sd.wait_for(lambda: status_of_each_worker(sd)[1]["services"]["syslog"]["messages"]["received"] == 20,
+                    timeout=10, what="all 20 syslog messages in worker 1")
+        sd.wait_for(lambda: syslog_file.read_text().count("message ") == 20, timeout=10,
+                    what="all 20 in the syslog file")
+
+        def on_both_workers() -> bool:  # the packet log file has the events of either worker
+            clients.append(chat_client(sd, f"user{len(clients)}"))
+            counts = [s["services"]["tcp_chat"]["clients"] for s in status_of_each_worker(sd).values()]
+            return len(clients) >= 4 and min(counts) >= 1
+
+        sd.wait_for(on_both_workers, timeout=30, what="chat clients on both workers")
+        peers = {f"127.0.0.1:{c.getsockname()[1]}" for c in clients}
+
+        def peers_logged() -> set[str]:
+            return {json.loads(line).get("peer") for line in packet_file.read_text().splitlines()} & peers
+
+        sd.wait_for(lambda: peers_logged() == peers, timeout=10, what="every chat client in the packet log file")
+    finally:
+        for client in clients:
+            client.close()
+        assert sd.stop() == 0
+
+
+def test_only_worker_1_stores_chat_history_the_others_read_it(tmp_path: Path) -> None:
+    from sockets_core.chat.events import ChatEvent
+    from sockets_core.chat.history import ChatHistory
+    from webapp.workers import ReadingHistory, open_history
+
+    path = tmp_path / "chat.sqlite3"
+    writer, reader = open_history(path, 1), open_history(path, 2)
+    try:
+        assert type(writer) is ChatHistory and isinstance(reader, ReadingHistory)
+        assert type(open_history(path, None)) is ChatHistory  # no --workers: the one process stores
+        event = ChatEvent("message", "lobby", "ann", "tcp", "hello", 1.0, id=7)
+        reader.add(event)  # every worker gets it from the bus: the reader leaves it to worker 1
+        reader.flush()
+        assert writer.recent("lobby") == []
+        writer.add(event)
+        writer.flush()
+        assert [e.text for e in reader.recent("lobby")] == ["hello"]  # and reads what worker 1 stored
+        assert reader.clear("lobby") == 1 and [e.text for e in writer.recent("lobby")] == ["hello"]
+    finally:
+        writer.close()
+        reader.close()
