@@ -22,9 +22,8 @@ page by page with ``{"type": "history", "room", "before": ID}``.
 
 With --bus a tab may reconnect to another instance: the secret's key, the ids handled and
 the kept direct messages are then the cluster's, in Redis (webapp/chat_shared.py), so the
-resend is recognised and the reload shows the DMs there too. A nick held on the old
-instance is not taken over across instances: it is freed when that instance notices the
-dead socket (--ws-idle-timeout) or dies (presence TTL), docs/chat.md.
+resend is recognised and the reload shows the DMs there too; a nick its old connection
+still holds on another instance is taken back (chat_takeover.py).
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ from sockets_core.logthrottle import ThrottledWarning
 
 from . import chat_identity
 from .chat_shared import SharedChatState, shared_state
+from .chat_takeover import take_over, watch
 from .chat_talk import MAX_LINES, TooManyLines, carries_dm, private_messages, talk
 from .context import services
 from .feed import Feed, FeedRoute, Frame
@@ -61,6 +61,7 @@ HANDLED_IDS_TOTAL = 20_000
 FLOOD_AGE = 60.0  # an id evicted by the total bound younger than this means someone floods
 _handled = RecentIds(HANDLED_IDS_PER_CLIENT, HANDLED_IDS_TOTAL)
 _warnings = ThrottledWarning(log, WARNING_INTERVAL)
+_sessions: weakref.WeakValueDictionary[int, ChatSession] = weakref.WeakValueDictionary()  # id(member) ->
 _rooms_frames: weakref.WeakKeyDictionary[ChatHub, tuple[int, str]] = weakref.WeakKeyDictionary()
 
 
@@ -96,6 +97,9 @@ class ChatSession(FeedRoute):
         self.client = ""
         self.member: Member | None = None
         self.shared: SharedChatState | None = shared_state(self.svc.cluster)  # None: embedded
+        self.cluster_bus = self.svc.cluster.bus if self.svc.cluster is not None else None
+        if self.cluster_bus is not None:
+            watch(self.cluster_bus, self.hub, _drop_taken_over)
         self.peer = f"{request.remote_addr}:{request.environ.get('REMOTE_PORT', '?')}"
         self.tap = self.svc.web_chat_tap
         self.delivery = self.svc.web_chat_delivery
@@ -266,7 +270,8 @@ class ChatSession(FeedRoute):
         nick = str(message.get("nick", ""))
         # the nick may be taken over only with the secret this server issued (chat_identity)
         key = self.shared.key(chat_identity.LOCAL_KEY) if self.shared is not None else chat_identity.LOCAL_KEY
-        self.client = chat_identity.accept(str(message.get("client", ""))[:64], key)
+        presented = str(message.get("client", ""))[:64]
+        self.client = chat_identity.accept(presented, key)
         wanted = message.get("rooms")
         # a tab reopens at most its budget of rooms; the rest of a long list is not even looked at
         rooms = [check_room(str(r)) for r in (wanted if isinstance(wanted, list) else [])
@@ -275,12 +280,15 @@ class ChatSession(FeedRoute):
         if (holder is not None and holder.transport == "web"
                 and chat_identity.same_secret(holder.client, self.client)):
             self.hub.leave(holder, time.time())  # this tab's previous connection, not yet noticed gone
+        elif holder is None and self.cluster_bus is not None and self.client == presented:
+            take_over(self.cluster_bus, self.hub, nick, self.client)  # held on another instance?
         if self.member is not None:
             self.hub.leave(self.member, time.time())
             self.member = None
         member = Member(nick, "web", self._deliver, room=rooms[0], client=self.client, address=self.peer)
         self.hub.join(member, time.time(), rooms)
         self.member = member
+        _sessions[id(member)] = self
         log.info("web chat: %s joined as %s", self.peer, member.nick)
         self._rooms_sent = self.hub.rooms_version
         self._out({"type": "welcome", "nick": member.nick, "rooms": self.hub.rooms(),
@@ -357,3 +365,15 @@ class ChatSession(FeedRoute):
         private = said.event is not None and said.event.kind == "dm"
         self._out({"type": "ack", "id": message_id, **said.ack}, private=private)
 
+
+def _drop_taken_over(member: Member) -> None:
+    """The tab reconnected to another instance (chat_takeover.py): its old session here
+    leaves the chat at once and is closed."""
+    session = _sessions.get(id(member))
+    if session is None or session.member is not member:
+        return
+    session.member = None  # its nick is the new connection's now
+    try:
+        session.ws.close(reason=1000, message="reconnected elsewhere")
+    except Exception as exc:  # a dead socket's close fails: its feed ends on its own
+        log.debug("web chat: closing %s: %s", session.peer, exc)

@@ -4,6 +4,7 @@ it is acked again instead of posted twice, and its direct messages come back on 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import time
@@ -30,6 +31,9 @@ def pair(tmp_path: Path, redis_server: RedisServer) -> Iterator[tuple[Sockdash, 
             proc.stop()
 
 
+_readers = itertools.count()
+
+
 class Tab:
     """One browser tab's WebSocket to one instance."""
 
@@ -50,12 +54,21 @@ class Tab:
                 return message
         raise AssertionError(f"no {kinds} frame")
 
+    @staticmethod
+    def members(proc: Sockdash) -> list[dict[str, Any]]:
+        tab = Tab(proc, f"reader{next(_readers)}")
+        try:
+            return tab.until("members")["members"]  # type: ignore[no-any-return]
+        finally:
+            tab.close()
+
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
         self.ws.send(json.dumps(message))
         return self.until("ack", "error")
 
     def close(self) -> None:
-        self.ws.close()
+        with contextlib.suppress(simple_websocket.ConnectionClosed):  # the server closed it already
+            self.ws.close()
 
 
 def reconnect(proc: Sockdash, nick: str, secret: str) -> Tab:
@@ -70,9 +83,6 @@ def reconnect(proc: Sockdash, nick: str, secret: str) -> Tab:
     tab = proc.wait_for(attempt, what=f"{nick} free on the other instance")
     assert tab is not None
     return tab
-
-
-_readers = itertools.count()
 
 
 def lobby_texts(proc: Sockdash) -> list[str]:
@@ -142,3 +152,26 @@ def test_direct_messages_come_back_on_a_reload_at_another_instance(pair: tuple[S
             assert [(e["text"], e["with"]) for e in dms["events"]] == [("psst", "bob")]
         finally:
             tab.close()
+
+
+def test_a_tab_takes_its_nick_back_from_its_old_connection_on_another_instance(
+        pair: tuple[Sockdash, Sockdash]) -> None:
+    a, b = pair
+    old = Tab(a, "alice")  # its socket stays open: A has not noticed the tab is gone
+    secret = old.welcome["client"]
+    b.wait_for(lambda: "alice" in [m["nick"] for m in Tab.members(b)], what="alice known on B")
+    stranger = Tab(b, "alice")  # no secret: the nick stays alice's
+    try:
+        assert stranger.welcome["type"] == "error" and "taken" in stranger.welcome["text"]
+    finally:
+        stranger.close()
+    started = time.monotonic()
+    new = Tab(b, "alice", secret)
+    try:
+        assert new.welcome["type"] == "welcome" and new.welcome["nick"] == "alice"
+        assert time.monotonic() - started < 3.0  # within TAKEOVER_WAIT, not --ws-idle-timeout (120 s)
+        with pytest.raises(simple_websocket.ConnectionClosed):  # A closed the old session
+            old.until("never", timeout=5.0)
+    finally:
+        new.close()
+        old.close()
