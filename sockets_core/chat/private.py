@@ -5,7 +5,8 @@ only that tab holds and which survives its reloads; the direct messages it sent 
 are kept under that secret and replayed to it alone in its next ``welcome``. Nothing goes to
 disk (the history file holds room messages only): a restart issues new secrets anyway, so
 what was kept under the old ones could never be asked for again. Native clients do not
-reload; they got their copies as the messages came.
+reload; they got their copies as the messages came. With --bus a copy is also kept in Redis
+(webapp/chat_shared.py), so a reload on another instance shows them too.
 
 Bounded three ways, like everything a client can make the server keep: ``per_client``
 messages per tab (its oldest go first), ``max_bytes`` in all (the tab used least recently

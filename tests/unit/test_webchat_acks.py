@@ -215,3 +215,29 @@ def test_a_refused_message_is_not_remembered(app: Flask) -> None:
     send(session, "x:1", "fine now")
     assert [e.text for e in heard if e.kind == "message"] == ["fine now"]
     assert "duplicate" not in ws.of_type("ack")[-1]
+
+
+# -- the cluster's shared state (webapp/chat_shared.py) when Redis does not answer -------------
+
+
+class _DownRedis:
+    """A Redis client whose every call fails as an unreachable server does."""
+
+    def __getattr__(self, name: str) -> Any:
+        def fail(*args: Any, **kwargs: Any) -> Any:
+            raise ConnectionError("Redis is down")
+        return fail
+
+
+def test_an_unreachable_redis_leaves_the_web_chat_to_what_this_instance_knows(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from sockets_core.chat.events import ChatEvent as Event
+    from webapp.chat_shared import SharedChatState
+
+    shared = SharedChatState(_DownRedis(), (ConnectionError,))
+    assert shared.key(b"local key") == b"local key"
+    assert shared.claim("secret", "m-1", 600) == (True, None)  # posted: nothing is lost
+    shared.handled("secret", "m-1", 7, 600)
+    shared.keep_dm("secret", "bob", Event("dm", "", "alice", "web", "psst", 1.0, to="bob", id=3), 200, 3600)
+    assert shared.dms("secret", 3600) is None  # the caller replays this instance's copy
+    assert "Redis unreachable" in caplog.text
