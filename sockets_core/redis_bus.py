@@ -17,6 +17,12 @@ the same Redis one world. How:
   retries with a capped backoff (``RECONNECT_MAX_DELAY``), so it is back within a few seconds
   of Redis. An item whose XADD failed half-way is delivered locally too and its sequence number
   remembered, so that if the XADD did land the reader skips it.
+- Redis reachable but refusing (READONLY after a failover, OOM under noeviction, WRONGTYPE on
+  a stream key someone overwrote): ``state()`` is "degraded" while it lasts, a throttled
+  WARNING says why, the reader retries with the same backoff, and the writer delivers the
+  refused items locally (as during an outage). No loop dies of it (cluster/loops.py).
+- An entry that is not ours (no JSON object in ``d``) is skipped and counted
+  (``bad_entries``), with a throttled WARNING naming its stream and id.
 
 The redis client is made cooperative without relying on monkey-patching: its connections use
 gevent sockets (``_GeventConnection``), so a blocked XREAD parks only the reader greenlet.
@@ -32,7 +38,7 @@ import socket
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import gevent
 import gevent.socket
@@ -41,6 +47,7 @@ from gevent.event import Event
 from redis.connection import Connection, UnixDomainSocketConnection, parse_url
 
 from .bus import Bus
+from .cluster.loops import Backoff, spawn_forever
 from .logthrottle import ThrottledWarning
 
 log = logging.getLogger(__name__)
@@ -56,6 +63,8 @@ RECONNECT_MAX_DELAY = 1.0  # seconds between attempts at most: back within ~1 s 
 SOCKET_TIMEOUT = 5.0  # a Redis that stops answering (not closed) is given up after this
 FALLBACK_REMEMBERED = 10_000  # sequence numbers of items delivered locally after a failed write
 CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+# every failure of a round trip: unreachable, or reached and refusing (READONLY, OOM, WRONGTYPE)
+REDIS_ERRORS = (redis.RedisError, OSError)
 
 
 class BusUnavailable(RuntimeError):
@@ -101,13 +110,20 @@ def redis_client(url: str, socket_timeout: float = SOCKET_TIMEOUT, name: str | N
 
 
 def redact_url(url: str) -> str:
-    """``url`` without its password (shown in /api/status and the logs)."""
+    """``url`` without its password (shown in /api/status and the logs): the one in the
+    userinfo and a ``password=`` of the query (redis-py takes either)."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        url = urlunsplit((parts.scheme, f"{parts.username or ''}:***@{host}", parts.path, parts.query,
+                          parts.fragment))
+    base, question, rest = url.partition("?")  # by hand: urlunsplit would turn unix:///p into unix:/p
+    query, hash_sign, fragment = rest.partition("#")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(key.lower() == "password" for key, _ in pairs):
         return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+    query = urlencode([(key, "***" if key.lower() == "password" else value) for key, value in pairs], safe="*/")
+    return f"{base}{question}{query}{hash_sign}{fragment}"
 
 
 def make_instance_id() -> str:
@@ -147,16 +163,25 @@ class RedisBus(Bus):
         self._fallback_order: deque[int] = deque()
         self._wake = Event()
         self._connected = False
+        self._refusals: dict[str, str] = {}  # "reading"/"writing" -> why Redis, reachable, refused it last
         self._running = False
         self._last_ids: dict[str, str] = {}
         self._greenlets: list[gevent.Greenlet[Any, Any]] = []
         self._warnings = ThrottledWarning(log)
         self.delivered_from_redis = 0
         self.outages = 0
+        self.bad_entries = 0  # stream entries skipped: not ours (no JSON object in "d")
+        self.refused_writes = 0  # items Redis refused to store (delivered here only)
 
     # -- BusLike ---------------------------------------------------------------------------
     def state(self) -> str:
-        return "connected" if self._connected else "reconnecting"
+        if not self._connected:
+            return "reconnecting"
+        return "degraded" if self._refusals else "connected"
+
+    def refusal(self) -> str | None:
+        """Why the bus is degraded (shown in /api/status), else None."""
+        return "; ".join(f"{doing}: {why}" for doing, why in self._refusals.items()) or None
 
     def publish(self, topic: str, item: Any) -> None:
         if topic not in self.cluster_topics or not isinstance(item, dict) or not self._running:
@@ -198,7 +223,8 @@ class RedisBus(Bus):
             raise BusUnavailable(f"Redis at {self.url_redacted} refused: {exc}") from None
         self._connected = True
         self._running = True
-        self._greenlets = [gevent.spawn(self._read_loop), gevent.spawn(self._write_loop)]
+        self._greenlets = [spawn_forever("bus reader", self._read_loop, lambda: self._running),
+                           spawn_forever("bus writer", self._write_loop, lambda: self._running)]
 
     def close(self) -> None:
         self._running = False
@@ -211,8 +237,27 @@ class RedisBus(Bus):
 
     def history(self, topic: str, count: int) -> list[tuple[str, Any]]:
         """The newest ``count`` entries of ``topic``'s stream, oldest first: (id, item)."""
-        entries = self.client.xrevrange(stream_key(topic), count=count)
-        return [(entry_id, json.loads(fields["d"])) for entry_id, fields in reversed(entries)]
+        key = stream_key(topic)
+        entries = self.client.xrevrange(key, count=count)
+        good = []
+        for entry_id, fields in reversed(entries):
+            item = self._parse(key, entry_id, fields)
+            if item is not None:
+                good.append((entry_id, item))
+        return good
+
+    def _parse(self, key: str, entry_id: str, fields: Any) -> dict[str, Any] | None:
+        """The item of a stream entry, or None (skipped, counted, a throttled WARNING)."""
+        try:
+            item = json.loads(fields["d"])
+        except (KeyError, TypeError, ValueError):
+            item = None
+        if isinstance(item, dict):
+            return item
+        self.bad_entries += 1
+        self._warnings.warn("bus: entry %s of %s is not a sockdash item (no JSON object in 'd'): skipped",
+                            entry_id, key, key="bad")
+        return None
 
     # -- the reader ------------------------------------------------------------------------
     def _note_stream_ends(self) -> None:
@@ -221,35 +266,44 @@ class RedisBus(Bus):
             self._last_ids[stream_key(topic)] = newest[0][0] if newest else "0-0"
 
     def _read_loop(self) -> None:
-        delay = 0.05
+        backoff = Backoff(cap=RECONNECT_MAX_DELAY)
         while self._running:
             try:
                 answer = self._reader_client.xread(self._last_ids, count=READ_COUNT, block=READ_BLOCK_MS)
             except CONNECTION_ERRORS as exc:
                 self._lost(exc)
-                gevent.sleep(delay * (0.5 + random.random()))  # jittered: instances do not retry in step
-                delay = min(delay * 2, RECONNECT_MAX_DELAY)
+                backoff.sleep()
+                continue
+            except redis.RedisError as exc:  # reached, refusing: READONLY, WRONGTYPE, ...
+                self._refused(exc, "reading")
+                backoff.sleep()
                 continue
             if not self._connected:
                 log.warning("bus: Redis at %s is back after outage %d; resuming after the last ids seen",
                             self.url_redacted, self.outages)
                 self._connected = True
-            delay = 0.05
+            self._refusals.pop("reading", None)
+            backoff.reset()
             for key, entries in answer or ():
                 for entry_id, fields in entries:
                     self._last_ids[key] = entry_id
-                    self._deliver(key[len(STREAM_PREFIX):], fields)
+                    self._deliver(key, entry_id, fields)
 
-    def _deliver(self, topic: str, fields: dict[str, str]) -> None:
-        if fields.get("i") == self.instance and int(fields.get("s", 0)) in self._fallback_seqs:
+    def _deliver(self, key: str, entry_id: str, fields: dict[str, str]) -> None:
+        if fields.get("i") == self.instance and fields.get("s", "").isdigit() \
+                and int(fields["s"]) in self._fallback_seqs:
             return  # already delivered locally when its write seemed to fail
-        try:
-            item = json.loads(fields["d"])
-        except (KeyError, ValueError):
-            self._warnings.warn("bus: an entry of %s that is not ours (no JSON 'd' field) skipped", topic, key="bad")
+        item = self._parse(key, entry_id, fields)
+        if item is None:
             return
         self.delivered_from_redis += 1
-        self._deliver_here(topic, item)
+        self._deliver_here(key[len(STREAM_PREFIX):], item)
+
+    def _refused(self, exc: BaseException, doing: str) -> None:
+        """Redis answered with an error: degraded (not an outage: what it takes still flows)."""
+        self._refusals[doing] = why = f"{type(exc).__name__}: {exc}"
+        self._warnings.warn("bus: Redis at %s refuses %s (%s): degraded, retrying", self.url_redacted, doing,
+                            why, key="refused-" + doing)
 
     def _lost(self, exc: BaseException) -> None:
         if self._connected:
@@ -271,12 +325,30 @@ class RedisBus(Bus):
                     pipe.xadd(stream_key(topic), {"d": payload, "i": self.instance, "s": seq},
                               maxlen=self.stream_max, approximate=True)
                 try:
-                    pipe.execute()
+                    results = pipe.execute(raise_on_error=False)
                 except CONNECTION_ERRORS as exc:
                     self._lost(exc)
                     self._deliver_outgoing_locally(batch)
+                    continue
+                except redis.RedisError as exc:
+                    self._refused(exc, "writing")
+                    self._deliver_refused(batch)
+                    continue
                 finally:
                     pipe.reset()
+                refused = [entry for entry, result in zip(batch, results, strict=True)
+                           if isinstance(result, Exception)]
+                if refused:
+                    self._refused(next(r for r in results if isinstance(r, Exception)), "writing")
+                    self._deliver_refused(refused)
+                else:
+                    self._refusals.pop("writing", None)
+
+    def _deliver_refused(self, batch: list[tuple[str, str, int]]) -> None:
+        """Items Redis refused to store: this instance's clients get them, once; nobody else can."""
+        self.refused_writes += len(batch)
+        for topic, payload, _ in batch:
+            self._deliver_here(topic, json.loads(payload))
 
     def _deliver_outgoing_locally(self, batch: list[tuple[str, str, int]]) -> None:
         """Items that may not have reached Redis: delivered here, once; their numbers remembered

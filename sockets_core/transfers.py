@@ -182,7 +182,8 @@ class TransferRegistry:
 
     def remember(self, item: Any) -> None:
         """One cluster item: another instance's transfer as it is now (its own are ignored)."""
-        if not isinstance(item, dict) or item.get("instance") in (None, self.instance) or "id" not in item:
+        if not isinstance(item, dict) or item.get("instance") in (None, self.instance) \
+                or not isinstance(item.get("id"), int | str):  # an unhashable id would end the follower
             return
         key = (str(item["instance"]), item["id"])
         self.remote_running.pop(key, None)

@@ -36,6 +36,7 @@ from prometheus_client.registry import Collector
 
 from sockets_core import __version__, logthrottle
 from sockets_core.chat.hub import CHAT_TOPIC
+from sockets_core.logthrottle import ThrottledWarning
 from sockets_core.services import Services
 from sockets_core.transfers import TRANSFER_TOPIC
 
@@ -129,13 +130,20 @@ class EventCounters:
         self.chat = Counter("sockdash_chat_messages", "chat messages, actions (/me) and direct messages",
                             ["kind", "transport"], registry=registry)
         self._instance = services.bus.instance
+        self._warnings = ThrottledWarning(log)
+        self.malformed = 0  # bus items that were not what their topic carries
         self._sub = services.bus.subscribe([TRANSFER_TOPIC, CHAT_TOPIC], limit=QUEUE_LIMIT, name="metrics")
         self._greenlet = gevent.spawn(self._run)
 
     def _run(self) -> None:
         while not self._sub.closed:  # close() wakes the wait
             for topic, item in self._sub.get_batch(timeout=None).items:
-                self.observe(topic, item)
+                try:
+                    self.observe(topic, item)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:  # not a sockdash item
+                    self.malformed += 1
+                    self._warnings.warn("metrics: a malformed %s item not counted (%s: %s)", topic,
+                                        type(exc).__name__, exc, key=topic)
 
     def observe(self, topic: str, item: Any) -> None:
         if topic == TRANSFER_TOPIC:

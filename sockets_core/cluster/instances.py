@@ -21,7 +21,8 @@ from typing import Any
 
 import gevent
 
-from ..redis_bus import CONNECTION_ERRORS, KEY_PREFIX
+from ..redis_bus import KEY_PREFIX, REDIS_ERRORS
+from .loops import spawn_forever
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class InstanceRegistry:
             if self.restore is not None:
                 self.restore(pipe)
             pipe.execute()
-        except CONNECTION_ERRORS as exc:
+        except REDIS_ERRORS as exc:
             log.debug("cluster: instance record not written: %s", exc)
             return False
         self._cache = (float("-inf"), [])
@@ -76,12 +77,12 @@ class InstanceRegistry:
             while True:
                 gevent.sleep(self.beat_interval)
                 self.beat()
-        self._greenlet = gevent.spawn(run)
+        self._greenlet = spawn_forever("instance record", run)
 
     def stop(self) -> None:
         if self._greenlet is not None:
             self._greenlet.kill(block=False)
-        with contextlib.suppress(*CONNECTION_ERRORS):  # else it expires within the TTL
+        with contextlib.suppress(*REDIS_ERRORS):  # else it expires within the TTL
             self.client.delete(INSTANCE_PREFIX + self.instance)
 
     def instances(self) -> list[dict[str, Any]]:
@@ -97,11 +98,13 @@ class InstanceRegistry:
                 if len(keys) >= MAX_LISTED:
                     break
             records = [json.loads(raw) for raw in self.client.mget(keys) if raw] if keys else []
-        except CONNECTION_ERRORS:
+        except REDIS_ERRORS as exc:
+            log.debug("cluster: instances not listed: %s", exc)
             mine = self.record()
             return [mine, *(r for r in cached if r.get("id") != self.instance)]
-        except ValueError:
+        except (ValueError, TypeError):  # a record that is not ours: the list is read again next beat
             records = []
+        records = [r for r in records if isinstance(r, dict)]
         records.sort(key=lambda r: (r.get("id") != self.instance, r.get("started", 0)))
         if not any(r.get("id") == self.instance for r in records):
             records.insert(0, self.record())

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..bus import CLUSTER_TOPICS
-from ..redis_bus import CONNECTION_ERRORS, BusUnavailable, RedisBus
+from ..redis_bus import REDIS_ERRORS, BusUnavailable, RedisBus
 from ..settings import Settings
 from .instances import InstanceRegistry
 from .packets import PACKET_BATCH_TOPIC
@@ -56,12 +56,15 @@ class Cluster:
         return cls(settings, bus)
 
     def adopt_token(self, token: str) -> str:
-        self.token = adopt_token(self.bus.client, token)
+        """The cluster's admin token. An instance given ``--admin-token`` sets it (the way to
+        rotate it); one without adopts the token the cluster has (or offers its own)."""
+        explicit = self.settings.admin_token is not None
+        self.token = adopt_token(self.bus.client, token, self.bus.instance, replace=explicit)
         return self.token
 
     def _restore(self, pipe: Any) -> None:
         """With each beat: a Redis restarted without its data gets the token and rules back."""
-        if self.token is not None:
+        if self.token is not None:  # NX: a token another instance set since (a rotation) stays
             pipe.set(TOKEN_KEY, self.token, nx=True)
         if self.autoreplies is not None:
             pipe.set(AUTOREPLY_KEY, json.dumps(self.autoreplies.snapshot(), ensure_ascii=False), nx=True)
@@ -80,10 +83,10 @@ class Cluster:
             self.autoreplies.watch()
         try:
             entries = self.bus.history(CHAT_TOPIC, min(BACKFILL_MAX, self.settings.bus_stream_max))
-        except CONNECTION_ERRORS as exc:
+        except REDIS_ERRORS as exc:
             log.warning("cluster: chat history not backfilled from Redis: %s", exc)
             return
-        recorded = backfill(item for _, item in entries)
+        recorded = backfill(item for _, item in entries)  # bad entries: skipped by history(), warned
         log.info("cluster: %d chat messages of the cluster's stream recorded in the history", recorded)
 
     def status(self) -> dict[str, Any]:

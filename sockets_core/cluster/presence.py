@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from ..chat.presence import ID_SLOTS, LIVENESS_TTL, NoSlotError
-from ..redis_bus import CONNECTION_ERRORS, KEY_PREFIX
+from ..redis_bus import KEY_PREFIX, REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class RedisPresence:
             if instance in self._slots:
                 self._take(SLOT_PREFIX + str(self._slots[instance]), instance, pipe)
             pipe.execute()
-        except CONNECTION_ERRORS as exc:
+        except REDIS_ERRORS as exc:
             self._failed()
             log.debug("presence: beat of %s not written: %s", instance, exc)
 
@@ -83,7 +83,7 @@ class RedisPresence:
             return True
         try:
             return bool(self.client.exists(ALIVE_PREFIX + instance))
-        except CONNECTION_ERRORS:
+        except REDIS_ERRORS:
             self._failed()
             return True
 
@@ -98,7 +98,7 @@ class RedisPresence:
                 if holder in (None, instance) and self._take(SLOT_PREFIX + str(number), instance):
                     self._slots[instance] = number
                     return number
-        except CONNECTION_ERRORS:
+        except REDIS_ERRORS:
             if instance in self._slots:
                 return self._slots[instance]
             raise
@@ -108,7 +108,7 @@ class RedisPresence:
         key = nick.lower()
         try:
             taken = bool(self._take(NICK_PREFIX + key, instance))
-        except CONNECTION_ERRORS:
+        except REDIS_ERRORS:
             taken = True  # answer from what we know: nobody here holds it (the hub checked its members)
         if taken:
             self._claimed.setdefault(instance, set()).add(key)
@@ -117,7 +117,7 @@ class RedisPresence:
     def release(self, nick: str, instance: str) -> None:
         key = nick.lower()
         self._claimed.get(instance, set()).discard(key)
-        with contextlib.suppress(*CONNECTION_ERRORS):  # else it expires within ttl: no beat refreshes it
+        with contextlib.suppress(*REDIS_ERRORS):  # else it expires within ttl: no beat refreshes it
             self._delete_if_mine(keys=[NICK_PREFIX + key], args=[instance])
 
     def release_all(self, instance: str) -> None:
@@ -127,12 +127,12 @@ class RedisPresence:
             self.client.delete(ALIVE_PREFIX + instance)
             for key in [NICK_PREFIX + n for n in nicks] + ([SLOT_PREFIX + str(slot)] if slot is not None else []):
                 self._delete_if_mine(keys=[key], args=[instance])
-        except CONNECTION_ERRORS:
+        except REDIS_ERRORS:
             pass
 
     def holder(self, nick: str) -> str | None:
         try:
             value = self.client.get(NICK_PREFIX + nick.lower())
-        except CONNECTION_ERRORS:
+        except REDIS_ERRORS:
             return None
         return str(value) if value is not None else None

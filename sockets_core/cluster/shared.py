@@ -20,7 +20,8 @@ import gevent
 
 from ..autoreply_store import AutoReplyStore, FileAutoReplyStore, StoredRules
 from ..bus import BusLike
-from ..redis_bus import CONNECTION_ERRORS, KEY_PREFIX
+from ..redis_bus import KEY_PREFIX, REDIS_ERRORS
+from .loops import spawn_forever
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,19 @@ AUTOREPLY_KEY = KEY_PREFIX + "autoreply"
 CONTROL_TOPIC = "cluster"  # the cluster's own announcements (a cluster topic of the Redis bus)
 
 
-def adopt_token(client: Any, token: str) -> str:
-    """The cluster's admin token: ``token`` if this is the first instance, else the one the
-    first instance stored (a WARNING when this instance was given another one)."""
+def adopt_token(client: Any, token: str, instance: str = "", replace: bool = False) -> str:
+    """The cluster's admin token. ``replace`` (the instance was given ``--admin-token``):
+    ``token`` becomes the cluster's (SET; a WARNING when it replaced another), which is how
+    an operator rotates it. Else: ``token`` if the cluster has none yet, else the cluster's."""
+    if replace:
+        previous = client.set(TOKEN_KEY, token, get=True)
+        if previous is not None and previous != token:
+            log.warning("cluster: admin token of the cluster replaced by instance %s (--admin-token)", instance)
+        return token
     client.set(TOKEN_KEY, token, nx=True)
     shared = str(client.get(TOKEN_KEY))
     if shared != token:
-        log.warning("cluster: this instance's admin token is not the cluster's; using the cluster's "
-                    "(set by the first instance on this Redis)")
+        log.info("cluster: using the cluster's admin token (this instance was given none)")
     return shared
 
 
@@ -64,8 +70,8 @@ class RedisAutoReplyStore(AutoReplyStore):
     def _write(self, stored: StoredRules) -> None:
         try:
             self.client.set(AUTOREPLY_KEY, json.dumps(stored, ensure_ascii=False))
-        except CONNECTION_ERRORS as exc:
-            log.warning("cluster: auto-responses changed on this instance only: Redis unreachable (%s)", exc)
+        except REDIS_ERRORS as exc:
+            log.warning("cluster: auto-responses changed on this instance only: Redis did not take them (%s)", exc)
             return
         self.bus.publish(CONTROL_TOPIC, {"kind": "autoreply", "instance": self.bus.instance})
 
@@ -77,12 +83,19 @@ class RedisAutoReplyStore(AutoReplyStore):
         sub = self.bus.subscribe([CONTROL_TOPIC], limit=100, name="cluster autoreply")
 
         def run() -> None:
-            while True:
+            while not sub.closed:
                 batch = sub.get_batch(timeout=None)
-                if any(item.get("kind") == "autoreply" and item.get("instance") != self.bus.instance
-                       for _, item in batch.items) or batch.dropped:
-                    self.load()
-        self._watcher = gevent.spawn(run)
+                if any(isinstance(item, dict) and item.get("kind") == "autoreply"
+                       and item.get("instance") != self.bus.instance for _, item in batch.items) or batch.dropped:
+                    self.reload()
+        self._watcher = spawn_forever("auto-response watcher", run, lambda: not sub.closed)
+
+    def reload(self) -> None:
+        """load(), with a Redis that refuses logged (throttled by the watcher's net) rather than fatal."""
+        try:
+            self.load()
+        except REDIS_ERRORS as exc:
+            log.warning("cluster: auto-responses not reloaded from Redis: %s", exc)
 
     def stop(self) -> None:
         if self._watcher is not None:

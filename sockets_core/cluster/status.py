@@ -14,4 +14,5 @@ def bus_status(bus: Any, cluster: Any = None) -> dict[str, Any]:
     return {"url_redacted": bus.url_redacted, "state": bus.state(), "instance": bus.instance,
             "instances": registry.instances() if registry is not None else [],
             "stream_max": bus.stream_max, "queue": bus.out_limit, "dropped": bus.dropped_total(),
-            "outages": bus.outages}
+            "outages": bus.outages, "refusal": bus.refusal(), "bad_entries": bus.bad_entries,
+            "refused_writes": bus.refused_writes}

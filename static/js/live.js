@@ -14,7 +14,8 @@ if (busEl) {
     const { bus } = await response.json();
     if (!bus) return;
     busEl.dataset.busState = bus.state;
-    busEl.hidden = bus.state !== 'reconnecting';
+    busEl.hidden = bus.state === 'connected';
+    busEl.textContent = `bus: ${bus.state}`;  // reconnecting (Redis away) or degraded (Redis refuses)
   }, BUS_POLL_MS);
 }
 

@@ -44,10 +44,11 @@ def said(lines: list[str], text: str) -> int:
     return sum(1 for line in lines if line.endswith(f"> {text}"))
 
 
-def request_json(proc: Sockdash, path: str, method: str = "GET", body: Any = None) -> Any:
+def request_json(proc: Sockdash, path: str, method: str = "GET", body: Any = None,
+                 token: str = harness.ADMIN_TOKEN) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(proc.base_url + path, data=data, method=method,
-                                     headers={**ADMIN, "Content-Type": "application/json"})
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.load(response)
 
@@ -179,12 +180,14 @@ def test_a_restarted_instance_shows_what_was_said_elsewhere(tmp_path: Path,
 def test_admin_token_and_auto_responses_are_the_clusters(tmp_path: Path,
                                                          redis_server: RedisServer) -> None:  # noqa: F811
     a = start(tmp_path, redis_server, "A")
-    b = start(tmp_path, redis_server, "B", "--admin-token", "another-token-of-b-0123")
+    rotated = "another-token-of-b-0123"
+    b = start(tmp_path, redis_server, "B", "--admin-token", rotated)  # given: it becomes the cluster's
     try:
-        assert any(harness.ADMIN_TOKEN in line for line in b.banner if line.startswith("Admin:"))
+        assert any(rotated in line for line in b.banner if line.startswith("Admin:"))
+        assert redis_server.client().get("sockdash:admin-token") == rotated
         rules = [{"match": "contains", "pattern": "ping", "reply": "pong from the cluster"}]
         request_json(a, "/api/autoreply/tcp_chat", "PUT", rules)
-        b.wait_for(lambda: request_json(b, "/api/autoreply")["tcp_chat"], what="the rules on B")
+        b.wait_for(lambda: request_json(b, "/api/autoreply", token=rotated)["tcp_chat"], what="the rules on B")
         with chat_client(b, "bob") as bob:
             bob.sendall(b"ping\n")
             recv_until(bob, b"pong from the cluster")

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import pytest
 
-from sockets_core.cluster.instances import InstanceRegistry
+from sockets_core.cluster.instances import INSTANCE_PREFIX, InstanceRegistry
+from sockets_core.cluster.loops import spawn_forever
 from sockets_core.cluster.node import Cluster
-from sockets_core.cluster.presence import RedisPresence
+from sockets_core.cluster.presence import NICK_PREFIX, RedisPresence
 from sockets_core.cluster.shared import AUTOREPLY_KEY, TOKEN_KEY, adopt_token
 from sockets_core.settings import Settings
 from tests.harness import wait_for
@@ -98,10 +100,65 @@ def test_instances_registry_lists_live_instances(redis_server: RedisServer) -> N
     assert b.instances()[0]["id"] == "B" and len(b.instances()) == 1
 
 
-def test_the_first_instances_token_wins(redis_server: RedisServer) -> None:  # noqa: F811
+def test_the_first_instances_token_wins_unless_one_is_given(redis_server: RedisServer,  # noqa: F811
+                                                             caplog: pytest.LogCaptureFixture) -> None:
     client = redis_server.client()
     assert adopt_token(client, "first-token") == "first-token"
-    assert adopt_token(client, "second-token") == "first-token"
+    assert adopt_token(client, "second-token") == "first-token"  # no --admin-token: the cluster's
+    # --admin-token given: it becomes the cluster's (rotation), said once at WARNING
+    assert adopt_token(client, "rotated-token", "C", replace=True) == "rotated-token"
+    assert client.get(TOKEN_KEY) == "rotated-token"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "cluster: admin token of the cluster replaced by instance C (--admin-token)"]
+    assert adopt_token(client, "fourth-token") == "rotated-token"
+
+
+def test_an_explicit_token_survives_the_beats_of_older_instances(redis_server: RedisServer,  # noqa: F811
+                                                                 tmp_path: Path) -> None:
+    old = Cluster.connect(Settings(bus=redis_server.url, data=tmp_path / "a", instance_name="A"))
+    new = Cluster.connect(Settings(bus=redis_server.url, data=tmp_path / "b", instance_name="B",
+                                   admin_token="rotated-token"))
+    try:
+        assert old.adopt_token("old-token-1") == "old-token-1"
+        old.attach("1.0", lambda: {}, lambda items: 0)
+        assert new.adopt_token("rotated-token") == "rotated-token"
+        assert old.registry is not None and old.registry.beat()
+        assert redis_server.client().get(TOKEN_KEY) == "rotated-token"
+    finally:
+        old.close()
+        new.close()
+
+
+def test_a_redis_that_refuses_never_stops_the_beats(redis_server: RedisServer) -> None:  # noqa: F811
+    client = redis_server.client()
+    presence = RedisPresence(redis_server.client())
+    assert presence.claim("alice", "A")
+    client.delete(NICK_PREFIX + "alice")
+    client.rpush(NICK_PREFIX + "alice", "x")  # the claim script's GET answers WRONGTYPE
+    presence.beat("A")  # logged, not raised: the tick goes on
+    assert presence.alive("A")
+    registry = InstanceRegistry(redis_server.client(), "A", "1.0", lambda: {}, beat=0.05)
+    client.rpush(INSTANCE_PREFIX + "B", "not a record")  # MGET of a list: nil, skipped
+    client.set(INSTANCE_PREFIX + "C", "[1, 2]")  # JSON, not a record
+    registry.start()
+    try:
+        assert [r["id"] for r in registry.instances()] == ["A"]
+    finally:
+        registry.stop()
+
+
+def test_a_loop_that_fails_is_logged_and_restarted(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[int] = []
+
+    def loop() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("boom")
+
+    greenlet = spawn_forever("test", loop)
+    greenlet.join(timeout=5)
+    assert greenlet.dead and len(calls) == 3
+    assert any("the test loop failed (RuntimeError: boom); restarting it" in r.getMessage() for r in caplog.records)
 
 
 def test_a_redis_restarted_empty_gets_the_token_and_rules_back(redis_server: RedisServer,  # noqa: F811

@@ -188,6 +188,10 @@ def test_redact_url() -> None:
     assert redact_url("redis://user:pw@h:6379/1") == "redis://user:***@h:6379/1"
     assert redact_url("redis://h:6379/0") == "redis://h:6379/0"
     assert redact_url("unix:///run/r.sock?db=2") == "unix:///run/r.sock?db=2"
+    # redis-py takes the password from the query too: it never shows either
+    assert redact_url("redis://h:6379/0?password=s3cret") == "redis://h:6379/0?password=***"
+    assert redact_url("unix:///run/r.sock?db=2&Password=s3cret") == "unix:///run/r.sock?db=2&Password=***"
+    assert "s3cret" not in redact_url("redis://u:s3cret@h:6379/0?password=s3cret&db=1")
 
 
 def test_a_slow_instance_does_not_slow_the_others(buses: tuple[RedisBus, RedisBus]) -> None:
@@ -225,3 +229,42 @@ def test_a_reader_that_lost_its_connection_resumes_after_the_last_id(buses: tupl
     gwait(lambda: sub.pending() == 101, what="all 100 on B")
     gevent.sleep(0.2)
     assert [item["n"] for _, item in drain(sub)] == list(range(-1, 100))  # none missed, none twice
+
+
+def test_a_redis_that_refuses_degrades_the_bus_and_no_loop_dies(buses: tuple[RedisBus, RedisBus],
+                                                                redis_server: RedisServer,  # noqa: F811
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    a, b = buses
+    on_a, on_b = a.subscribe(["chat", "transfers"]), b.subscribe(["chat"])
+    admin = redis_server.client()
+    admin.set(stream_key("transfers"), "x")  # a stream key overwritten: XADD and XREAD answer WRONGTYPE
+    a.publish("transfers", {"n": 1})
+    gwait(lambda: a.state() == "degraded" and b.state() == "degraded", what="both buses degraded")
+    assert "WRONGTYPE" in (a.refusal() or "")
+    assert any("refuses" in r.getMessage() and "WRONGTYPE" in r.getMessage() for r in caplog.records)
+    gwait(lambda: on_a.pending() == 1, what="the refused item delivered on A, its publisher")
+    assert drain(on_a) == [("transfers", {"n": 1})] and a.refused_writes == 1
+    admin.delete(stream_key("transfers"))  # Redis takes them again: both loops are still there
+    a.publish("chat", {"n": 2})
+    gwait(lambda: on_b.pending() == 1, what="the next item on B")
+    assert drain(on_b) == [("chat", {"n": 2})]
+    gwait(lambda: a.state() == b.state() == "connected", what="both connected again")
+
+
+def test_entries_that_are_not_ours_are_skipped_and_counted(buses: tuple[RedisBus, RedisBus],
+                                                           redis_server: RedisServer,  # noqa: F811
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    a, b = buses
+    sub = b.subscribe(["chat"])
+    admin = redis_server.client()
+    key = stream_key("chat")
+    bad = [admin.xadd(key, {"x": "y"}), admin.xadd(key, {"d": "[]"}), admin.xadd(key, {"d": "{nope"}),
+           admin.xadd(key, {"d": "{}", "i": "B", "s": "not a number"})]
+    a.publish("chat", {"n": 1})
+    gwait(lambda: sub.pending() == 2, what="the good items on B")
+    assert [item for _, item in drain(sub)] == [{}, {"n": 1}]  # the last bad one is a dict (its "s" aside)
+    assert b.bad_entries == 3
+    assert [item for _, item in a.history("chat", 10)] == [{}, {"n": 1, "instance": "A"}]
+    assert any(bad[0] in r.getMessage() and key in r.getMessage() for r in caplog.records)
+    a.publish("chat", {"n": 2})  # B's reader goes on
+    gwait(lambda: sub.pending() == 1, what="the next item on B")
