@@ -97,6 +97,7 @@ class ChatHistory:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self.skipped_flushes = 0  # flushes put off because another writer held the file
+        self._clears: set[str] = set()  # rooms cleared while another writer held the file: done at the next flush
         self._pending: list[tuple[int | None, str, float, str, str, str, str]] = []  # rows, id first
         self._pending_bytes = 0
         self._warnings = ThrottledWarning(log, WARNING_INTERVAL)
@@ -130,7 +131,7 @@ class ChatHistory:
                                 "stored", PENDING_ROWS_MAX, lost, key="pending")
 
     def flush(self) -> int:
-        if not self._pending:
+        if not self._pending and not self._clears:
             return 0
         rows, self._pending = self._pending, []
         pending_bytes, self._pending_bytes = self._pending_bytes, 0
@@ -138,6 +139,8 @@ class ChatHistory:
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")  # the write lock now, or BUSY_TIMEOUT and skip
+                for room in sorted(self._clears):  # before the rows said since the clear
+                    self._delete_room(room)
                 # OR IGNORE: a message stored already (a backfill replaying the cluster's stream,
                 # another process on the same file) is kept once, not an error that loses the batch;
                 # row by row, so the size grows by exactly the rows inserted
@@ -164,7 +167,15 @@ class ChatHistory:
             else:
                 log.error("chat history: could not store %d messages: %s", len(rows), exc)
             return 0
+        self._clears.clear()
         return len(rows)
+
+    def _delete_room(self, room: str) -> int:
+        count, freed = self._db.execute(f"SELECT COUNT(*), COALESCE(SUM({_ROW_SIZE}), 0) FROM messages "
+                                        "WHERE room = ?", (room,)).fetchone()
+        self._db.execute("DELETE FROM messages WHERE room = ?", (room,))
+        self.size -= freed
+        return int(count)
 
     def _trim_room(self, room: str) -> None:
         """Keep the room's last ``per_room`` messages (the (room, id) index finds the cut)."""
@@ -209,14 +220,22 @@ class ChatHistory:
 
     def clear(self, room: str) -> int:
         self.flush()
-        with self._db:
-            self._db.execute("BEGIN")
-            removed = self._db.execute("DELETE FROM messages WHERE room = ?", (room,)).rowcount
         # rows a failed flush kept pending must not bring the room back
         self._pending = [row for row in self._pending if row[1] != room]
         self._pending_bytes = sum(_pending_size(r) for r in self._pending)
-        self.size = self._measure()
-        return removed
+        size_before = self.size
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                return self._delete_room(room)
+        except sqlite3.Error as exc:
+            self.size = size_before
+            if not _is_busy(exc):
+                raise
+            self._clears.add(room)  # another writer holds the file: cleared with the next flush
+            self._warnings.warn("chat history: another writer held the file over %.2f s (limit): #%s is cleared "
+                                "at the next flush", BUSY_TIMEOUT, room, key="busy-clear")
+            return 0
 
     def close(self) -> None:
         self.flush()

@@ -66,3 +66,24 @@ def test_a_locked_file_skips_the_flush_quickly_and_keeps_the_rows(tmp_path: Path
         other.close()
         history.close()
 
+
+
+def test_a_clear_while_another_writer_holds_the_file_is_done_at_the_next_flush(tmp_path: Path) -> None:
+    path = tmp_path / "chat.sqlite3"
+    history = ChatHistory(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        history.add(message(1, "old"))
+        history.flush()
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        assert history.clear("lobby") == 0  # not now: no error, no seconds of waiting
+        assert time.monotonic() - started < 1.0
+        history.add(message(2, "said after the clear"))
+        other.execute("ROLLBACK")
+        history.flush()
+        assert [e.text for e in history.recent("lobby")] == ["said after the clear"]
+        assert history.size == history._measure()
+    finally:
+        other.close()
+        history.close()
