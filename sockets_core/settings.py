@@ -86,6 +86,7 @@ class Settings:
     ws_send_timeout: float = 30.0  # a WebSocket frame the browser does not take in this time: cut (webapp.feed)
     ws_idle_timeout: float = 120.0  # a WebSocket that sent nothing (not even a pong) this long: closed (webapp.feed)
     workers: int = 1  # processes serving the same ports (webapp.workers); more than 1 needs a bus
+    worker_start_timeout: float = 60.0  # a (re)started worker without its banner by then is killed
     bus: str | None = None  # redis://HOST:PORT/DB or unix:///path: instances share one world (sockets_core.cluster)
     bus_stream_max: int = 10_000  # entries kept per Redis stream (XADD MAXLEN ~)
     bus_queue: int = 10_000  # cluster items waiting to be written to Redis; past it the oldest go
@@ -371,6 +372,8 @@ _VALUE_FLAGS: list[tuple[str, str, Callable[[str], object], str]] = [
      "(default 120)"),
     ("--workers", "workers", parse_workers,
      "processes serving the same ports, or auto (one per core); more than 1 needs a bus (default 1)"),
+    ("--worker-start-timeout", "worker_start_timeout", parse_seconds,
+     "seconds a started or restarted worker has to serve before it is killed and tried again (default 60)"),
     ("--bus", "bus", parse_bus_url,
      "redis://HOST:PORT/DB or unix:///path/redis.sock: instances on this Redis share chat, presence, "
      "packet log, transfers, admin token and auto-responses (default: none, one instance)"),

@@ -59,7 +59,7 @@ NOTES_ENV = "SOCKDASH_WORKER_NOTES"  # JSON: service -> why its port is not the 
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 10.0
 STABLE_AFTER = 30.0  # a worker that served this long before dying starts again at once
-START_TIMEOUT = 60.0  # a worker that has not printed its banner by then is taken as failed
+BANNER_MAX = 64  # lines kept of what a worker prints before its banner is complete; more are passed on
 STOP_TIMEOUT = 3.0  # a worker stops within 2 s (README); after this it is killed
 TEXT_FORMAT = "%(asctime)s %(levelname)s worker %(worker)s %(name)s: %(message)s"
 
@@ -225,7 +225,10 @@ class Supervisor:
         for raw in lines:
             line = raw.decode("utf-8", "replace")
             if not worker.ready:
-                worker.banner.append(line)
+                if len(worker.banner) < BANNER_MAX:  # bounded: a worker that never gets ready may print on
+                    worker.banner.append(line)
+                else:
+                    print(line, flush=True)
                 if line.startswith("Admin:"):
                     worker.ready = True
                     if self.serving and worker.proc is not None:  # not None: its output is read before it is reaped
@@ -239,6 +242,17 @@ class Supervisor:
         worker.quick_deaths += 1
         worker.restart_at = now + delay
         return worker.restart_at
+
+    def _kill_the_stuck(self, now: float) -> None:
+        """A restarted worker that does not serve within --worker-start-timeout (hung on a lock, a
+        disk, a bus that does not answer) is killed: _reap starts it again after a longer delay."""
+        timeout = self.settings.worker_start_timeout
+        for worker in self.workers:
+            if worker.proc is not None and not worker.ready and now - worker.started > timeout:
+                log.warning("worker %d (pid %d) did not serve within %.0f s (--worker-start-timeout): killed",
+                            worker.number, worker.proc.pid, timeout)
+                worker.proc.kill()
+                worker.proc.wait()
 
     def _reap(self) -> None:
         now = time.monotonic()
@@ -256,7 +270,7 @@ class Supervisor:
                 self.failed = code if code > 0 else 1
                 self.stopping = True
                 continue
-            if now - worker.started >= STABLE_AFTER:
+            if worker.ready and now - worker.started >= STABLE_AFTER:  # one that never served: backoff
                 worker.quick_deaths, worker.restart_at = 0, now
                 restart_at = now
             else:
@@ -316,6 +330,8 @@ class Supervisor:
                 # registered in spawn with its Worker as data: that worker's proc.stdout
                 self._read(key.data, cast(IO[bytes], key.fileobj))
         self._handle_signals()
+        if self.serving and not self.stopping:
+            self._kill_the_stuck(time.monotonic())
         self._reap()
         self._watch_redis(time.monotonic())
         now = time.monotonic()
@@ -330,10 +346,11 @@ class Supervisor:
         return max(0.0, min([0.5, *(t - time.monotonic() for t in due)]))
 
     def _wait_ready(self, workers: list[Worker]) -> bool:
-        deadline = time.monotonic() + START_TIMEOUT
+        timeout = self.settings.worker_start_timeout
+        deadline = time.monotonic() + timeout
         while not self.stopping and not all(w.ready for w in workers):
             if time.monotonic() > deadline:
-                log.error("the workers did not start within %.0f s", START_TIMEOUT)
+                log.error("the workers did not start within %.0f s (--worker-start-timeout)", timeout)
                 self.failed, self.stopping = 1, True
             self.step(0.5)
         return not self.stopping

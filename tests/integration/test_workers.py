@@ -432,3 +432,46 @@ def test_only_worker_1_stores_chat_history_the_others_read_it(tmp_path: Path) ->
     finally:
         writer.close()
         reader.close()
+
+
+def test_a_restarted_worker_that_hangs_is_killed_and_tried_again(tmp_path: Path) -> None:
+    sd = start_workers(tmp_path, "--worker-start-timeout", "3")
+    try:
+        first, second = worker_pids(sd)
+        os.kill(first, signal.SIGKILL)
+
+        def exec_done(pid: int) -> bool:  # not the fork still in Popen: the supervisor waits for its exec
+            try:
+                return b"SOCKDASH_WORKER=" in Path(f"/proc/{pid}/environ").read_bytes()
+            except (FileNotFoundError, ProcessLookupError):
+                return False
+
+        [hung] = wait_for(lambda: [p for p in worker_pids(sd) if p not in (first, second) and exec_done(p)],
+                          timeout=15, interval=0.005, what="the restarted worker")
+        os.kill(hung, signal.SIGSTOP)  # long before it can print its banner (Python, Flask, gevent)
+        sd.wait_for(lambda: any(f"(pid {hung}) did not serve within 3 s (--worker-start-timeout): killed" in line
+                                for line in sd.output), timeout=15, what="the hung worker killed")
+        assert any(f"(pid {hung}) was killed by SIGKILL; starting it again in 1.0 s" in line for line in sd.output)
+        assert set(status_of_each_worker(sd)) == {1, 2}  # the next try serves
+    finally:
+        assert sd.stop() == 0
+
+
+def test_what_a_worker_prints_before_its_banner_is_kept_bounded(tmp_path: Path) -> None:
+    from sockets_core.settings import parse_settings
+    from webapp.workers import BANNER_MAX, Supervisor, Worker
+
+    supervisor = Supervisor([], parse_settings(["--workers", "2"], {}), {}, {}, "bus")
+    worker = Worker(1)
+    read_end, write_end = os.pipe()
+    try:
+        with os.fdopen(read_end, "rb") as stream:
+            for _ in range(10):  # a worker stuck printing, never ready
+                os.write(write_end, b"".join(b"line %d\n" % i for i in range(100)))
+                supervisor._read(worker, stream)
+            assert len(worker.banner) == BANNER_MAX and not worker.ready
+    finally:
+        os.close(write_end)
+        supervisor.selector.close()
+        supervisor._wake_r.close()
+        supervisor._wake_w.close()
