@@ -12,9 +12,11 @@ import gevent
 import pytest
 
 from sockets_core.bus import Bus
+from sockets_core.chat import instances as chat_instances
 from sockets_core.chat.events import ChatEvent
 from sockets_core.chat.history import ChatHistory
 from sockets_core.chat.hub import ChatHub
+from sockets_core.chat.presence import MemoryPresence
 from sockets_core.chat.wire import to_wire
 from sockets_core.files import FileStore
 from sockets_core.packetlog import PacketLog
@@ -87,3 +89,33 @@ def test_the_metrics_observer_skips_items_that_are_not_what_their_topic_carries(
         assert events.malformed == 3
     finally:
         events.close()
+
+
+class RefusingPresence(MemoryPresence):
+    """A Presence whose beat fails as a Redis that answers READONLY would make it fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.beats = 0
+        self.refusing = False
+
+    def beat(self, instance: str) -> None:
+        if not self.refusing:
+            return super().beat(instance)
+        self.beats += 1
+        raise RuntimeError("READONLY You can't write against a read only replica.")
+
+
+def test_the_chat_tick_goes_on_after_a_failing_beat(monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(chat_instances, "SWEEP_INTERVAL", 0.01)
+    monkeypatch.setattr(chat_instances, "BEAT_INTERVAL", 0.01)
+    presence = RefusingPresence()
+    hub = ChatHub(Bus(), None, presence=presence, instance="A")
+    presence.refusing = True
+    hub.instances.start()
+    try:
+        wait_for(lambda: presence.beats >= 3, 5.0, "three beats, each failing", sleep=gevent.sleep)
+    finally:
+        hub.instances.stop()
+    assert any("the cluster beat failed (RuntimeError: READONLY" in r.getMessage() for r in caplog.records)

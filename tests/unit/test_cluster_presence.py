@@ -14,7 +14,7 @@ from sockets_core.cluster.instances import INSTANCE_PREFIX, InstanceRegistry
 from sockets_core.cluster.loops import spawn_forever
 from sockets_core.cluster.node import Cluster
 from sockets_core.cluster.presence import NICK_PREFIX, RedisPresence
-from sockets_core.cluster.shared import AUTOREPLY_KEY, TOKEN_KEY, adopt_token
+from sockets_core.cluster.shared import AUTOREPLY_KEY, CONTROL_TOPIC, TOKEN_KEY, adopt_token
 from sockets_core.settings import Settings
 from tests.harness import wait_for
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
@@ -177,3 +177,27 @@ def test_a_redis_restarted_empty_gets_the_token_and_rules_back(redis_server: Red
         assert [r["id"] for r in cluster.registry.instances()] == ["A"]
     finally:
         cluster.close()
+
+
+def test_the_auto_response_watcher_outlives_a_redis_that_refuses(redis_server: RedisServer,  # noqa: F811
+                                                                  tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    cluster = Cluster.connect(Settings(bus=redis_server.url, data=tmp_path, instance_name="A"))
+    other = Cluster.connect(Settings(bus=redis_server.url, data=tmp_path / "b", instance_name="B"))
+    try:
+        rules = cluster.autoreply_store(("tcp_chat",))
+        cluster.attach("1.0", lambda: {}, lambda items: 0)
+        client = redis_server.client()
+        client.delete(AUTOREPLY_KEY)
+        client.rpush(AUTOREPLY_KEY, "x")  # GET answers WRONGTYPE
+        announce = {"kind": "autoreply", "instance": "B"}
+        other.bus.publish(CONTROL_TOPIC, announce)
+        gwait(lambda: any(r.getMessage().startswith("cluster: auto-responses not reloaded") for r in caplog.records),
+              what="the refused reload logged")
+        client.delete(AUTOREPLY_KEY)
+        client.set(AUTOREPLY_KEY, json.dumps({"tcp_chat": [{"match": "any", "reply": "hi"}]}))
+        other.bus.publish(CONTROL_TOPIC, announce)  # the watcher is still there: it reloads
+        gwait(lambda: rules.snapshot()["tcp_chat"], what="the rules reloaded")
+    finally:
+        cluster.close()
+        other.close()
