@@ -423,7 +423,10 @@ def supervise(argv: list[str]) -> int:
         prepare_root(settings.root)
         data = prepare_data(settings.data)
         # the token, the ports and the fallbacks are decided here once, not by each worker
-        env = {"SOCKDASH_ADMIN_TOKEN": load_or_create_token(data, settings.admin_token)}
+        token = load_or_create_token(data, settings.admin_token)  # kept in --data before a worker reads it
+        # only a given token goes as one: a worker with --admin-token sets the cluster's (cluster/shared.py),
+        # one without adopts it, like any instance without the flag
+        env = {"SOCKDASH_ADMIN_TOKEN": token} if settings.admin_token else {}
         ports, notes = decide_ports(settings)
         env[NOTES_ENV] = json.dumps(notes)
         if bus:

@@ -244,3 +244,41 @@ def test_the_packet_log_shows_every_instances_events_with_their_instance(pair: t
         exported = [json.loads(line) for line in response.read().decode().splitlines()]
     assert [e["instance"] for e in exported if "instance" in e] == ["A"] * len(events)
     assert not [e for e in request_json(a, "/api/packets?service=tftp")["events"] if "instance" in e]  # not echoed
+
+
+def test_workers_given_no_admin_token_adopt_the_clusters(tmp_path: Path,
+                                                         redis_server: RedisServer) -> None:  # noqa: F811
+    """The supervisor of --workers hands its workers a token only when one was given: else each
+    worker adopts the cluster's, as any instance without --admin-token does."""
+    import os
+    import subprocess
+    import threading
+
+    redis_server.client().set("sockdash:admin-token", "the-clusters-token-0123")
+    argv = [*harness.command(), "--host", "127.0.0.1", "--root", str(tmp_path / "root"), "--data",
+            str(tmp_path / "data"), *harness.ALL_PORTS_ZERO, "--workers", "2"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "SOCKDASH_BUS": redis_server.url})
+    admin: list[str] = []
+    banner = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("Admin:"):
+                admin.append(line)
+                banner.set()
+        banner.set()  # it exited
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        banner.wait(harness.START_TIMEOUT)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        reader.join(5)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert admin and admin[0].rstrip().endswith("?token=the-clusters-token-0123"), admin
+    assert redis_server.client().get("sockdash:admin-token") == "the-clusters-token-0123"
