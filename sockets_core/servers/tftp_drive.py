@@ -23,9 +23,9 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
-from ..addresses import Address
+from ..addresses import Address, SockAddress
 from ..tftp import error_reply
 from ..tftp.packets import ERROR
 from .listen import plain_address
@@ -35,7 +35,6 @@ from .timed import DatagramReceiver
 log = logging.getLogger(__name__)
 
 ERROR_OPCODE = ERROR.to_bytes(2, "big")
-SockAddress = tuple[Any, ...]  # what recvfrom gives: (host, port) or (host, port, flow, scope)
 
 
 class Machine(Protocol):

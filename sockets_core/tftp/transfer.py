@@ -184,7 +184,7 @@ class WriteTransfer(TransferBase):
     def quick_resends(self) -> int:  # type: ignore[override]
         return 1 if self.follows_repeats is False else 4
 
-    def __init__(self, request: Request, write: Callable[[bytes], None], max_size: int,
+    def __init__(self, request: Request, write: Callable[[bytes], object], max_size: int,
                  max_retries: int = DEFAULT_RETRIES, window_bytes: int = DEFAULT_WINDOW_BYTES) -> None:
         super().__init__(request, None, max_retries, window_bytes)
         if "tsize" in request.options and request.options["tsize"].isdigit():
