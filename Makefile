@@ -1,14 +1,15 @@
 # Two commands do all the set-up on a fresh Debian machine with Python 3.11+, pip and root:
 #   make run    create .venv, install the locked dependencies and sockdash, start it with its defaults
-#   make test   the same, then Chromium and the peer clients, then pytest over every test;
-#               PYTEST_ARGS picks a selection: make test PYTEST_ARGS="tests/integration/test_wheel.py -x"
+#   make test   the same, then Chromium and the peer clients, then make lint (ruff check and mypy),
+#               then pytest over every test; PYTEST_ARGS picks the tests (lint still runs):
+#               make test PYTEST_ARGS="tests/integration/test_wheel.py -x"
 # Maintenance:
 #   make lock   regenerate requirements.txt, the lock: exact versions with hashes of pyproject.toml's
 #               dependencies and its test extra, for Python 3.11 (uv pip compile). Run it after changing a
 #               dependency in pyproject.toml; versions already locked are kept unless
 #               LOCK_ARGS=--upgrade (or --upgrade-package NAME) says otherwise
 #   make lint   ruff check and mypy with their settings in pyproject.toml (strict for sockets_core/);
-#               not part of make test yet
+#               make test runs it first
 # A try of the cluster (issue 12):
 #   make cluster  a redis-server on a unix socket in .sockdash/cluster and two sockdash instances on it:
 #               A (--workers 2, dashboard on 8000) and B (dashboard on 8001, its services on other ports);
@@ -53,6 +54,7 @@ peers: $(STAMP)
 	@bash tests/tools/ensure_peers.sh $(BIN)/python
 
 test: $(STAMP) peers
+	@$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lock: $(BIN)/python
