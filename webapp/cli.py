@@ -166,6 +166,9 @@ def main(argv: list[str]) -> int:
     if worker is not None:
         services.notes.update(workers.handed_down_notes())  # the fallback ports the supervisor took
         app.after_request(lambda response: _say_worker(response, worker))
+        from . import worker_metrics
+
+        worker_metrics.install(app, app.extensions["sockdash_registry"], data, worker)  # one /metrics for all
     http = DashboardServer(http_socket, app, services.admission["http"], head_timeout=settings.http_head_timeout,
                            idle_timeout=settings.http_idle_timeout, write_timeout=settings.http_write_timeout)
     services.http_limits = http.status

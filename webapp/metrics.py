@@ -173,6 +173,7 @@ def install(app: Flask, services: Services) -> CollectorRegistry:
     ProcessCollector(registry=registry)
     events = EventCounters(services, registry)
     app.extensions["sockdash_metrics"] = events
+    app.extensions["sockdash_registry"] = registry  # --workers: webapp.worker_metrics labels and merges it
     # the greenlet holds no reference to the app: when the app goes (the tests make many),
     # its subscription and greenlet go too
     weakref.finalize(app, events.close)

@@ -475,3 +475,29 @@ def test_what_a_worker_prints_before_its_banner_is_kept_bounded(tmp_path: Path) 
         supervisor.selector.close()
         supervisor._wake_r.close()
         supervisor._wake_w.close()
+
+
+def test_metrics_from_any_worker_hold_every_workers_samples_labelled(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    sd = start_workers(tmp_path)
+    try:
+        assert set(status_of_each_worker(sd)) == {1, 2}  # both serve, so both wrote their file once
+
+        def scrape() -> tuple[int, str]:
+            with urllib.request.urlopen(sd.base_url + "/metrics", timeout=5) as response:
+                return int(response.headers["X-Sockdash-Worker"]), response.read().decode()
+
+        answered = set()
+        for _ in range(40):
+            number, text = scrape()
+            answered.add(number)
+            types = [line for line in text.splitlines() if line.startswith("# TYPE ")]
+            assert len(types) == len(set(types)), "a family twice"
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            workers = {s.labels.get("worker") for s in families["process_cpu_seconds"].samples}
+            assert workers == {"1", "2"}, (number, workers)
+            assert all("worker" in s.labels for f in families.values() for s in f.samples)
+        assert answered == {1, 2}
+    finally:
+        assert sd.stop() == 0
