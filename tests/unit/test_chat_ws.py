@@ -21,22 +21,9 @@ from sockets_core.files import FileStore
 from sockets_core.packetlog import PacketLog
 from sockets_core.services import Endpoint, Services
 from sockets_core.settings import Settings
-from tests.harness import wait_for
+from tests.harness import FakeWebSocket, wait_for
 from webapp import chat_talk, chat_ws, create_app
 from webapp.chat_ws import ChatSession
-
-
-class FakeWebSocket:
-    connected = True
-
-    def __init__(self) -> None:
-        self.frames: list[dict[str, Any]] = []
-
-    def send(self, text: str) -> None:
-        self.frames.append(json.loads(text))
-
-    def of_type(self, kind: str) -> list[dict[str, Any]]:
-        return [f for f in self.frames if f["type"] == kind]
 
 
 def ask(session: ChatSession, message: dict[str, Any]) -> None:
