@@ -33,6 +33,7 @@ from ..addresses import Address
 from ..bus import Bus
 from ..logthrottle import ThrottledWarning
 from ..packetlog import PACKET_TOPIC, PacketEvent, PacketLog
+from .loops import spawn_forever
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ class ClusterPackets:
         self._greenlets: list[gevent.Greenlet[Any, Any]] = []
 
     def start(self) -> None:
-        self._greenlets = [gevent.spawn(self._share_loop), gevent.spawn(self._ingest_loop)]
+        self._greenlets = [spawn_forever("packet sharing", self._share_loop, lambda: not self._local.closed),
+                           spawn_forever("packet ingest", self._ingest_loop, lambda: not self._batches.closed)]
 
     def stop(self) -> None:
         self._local.close()

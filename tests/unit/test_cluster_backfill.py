@@ -18,6 +18,7 @@ from sockets_core.chat.history import ChatHistory
 from sockets_core.chat.hub import ChatHub
 from sockets_core.chat.presence import MemoryPresence
 from sockets_core.chat.wire import to_wire
+from sockets_core.cluster.packets import PACKET_BATCH_TOPIC, ClusterPackets
 from sockets_core.files import FileStore
 from sockets_core.packetlog import PacketLog
 from sockets_core.services import Services
@@ -119,3 +120,28 @@ def test_the_chat_tick_goes_on_after_a_failing_beat(monkeypatch: pytest.MonkeyPa
     finally:
         hub.instances.stop()
     assert any("the cluster beat failed (RuntimeError: READONLY" in r.getMessage() for r in caplog.records)
+
+
+def test_the_packet_ingest_loop_goes_on_after_an_unexpected_error(caplog: pytest.LogCaptureFixture) -> None:
+    bus = Bus("here")
+    packetlog = PacketLog(bus)
+    packets = ClusterPackets(bus, packetlog)
+    calls: list[Any] = []
+
+    def ingest(event: Any) -> Any:
+        calls.append(event)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in one event's path")
+        return event
+
+    packetlog.ingest = ingest  # type: ignore[method-assign]
+    row = [1, "tftp", "udp", "rrq", "in", ["127.0.0.1", 69], ["127.0.0.1", 5000], 10, "RRQ", "00", False]
+    packets.start()
+    try:
+        bus.publish(PACKET_BATCH_TOPIC, {"instance": "there", "left_out": 0, "events": [row]})
+        wait_for(lambda: len(calls) == 1, 5.0, "the first batch taken", sleep=gevent.sleep)
+        bus.publish(PACKET_BATCH_TOPIC, {"instance": "there", "left_out": 0, "events": [row]})
+        wait_for(lambda: len(calls) == 2, 5.0, "the second batch taken: the loop was restarted", sleep=gevent.sleep)
+    finally:
+        packets.stop()
+    assert any("the packet ingest loop failed (RuntimeError" in r.getMessage() for r in caplog.records)
