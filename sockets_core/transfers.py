@@ -33,6 +33,7 @@ from typing import Any
 import gevent
 
 from .bus import Bus, Subscription
+from .cluster.loops import spawn_forever
 from .files import UnsafePath
 from .names import display, to_wire
 
@@ -171,7 +172,7 @@ class TransferRegistry:
             while not sub.closed:  # close() wakes the wait
                 for _, item in sub.get_batch(timeout=None).items:
                     self.remember(item)
-        self._follower = (sub, gevent.spawn(run))
+        self._follower = (sub, spawn_forever("transfers follower", run, lambda: not sub.closed))
 
     def stop_following(self) -> None:
         if self._follower is not None:
