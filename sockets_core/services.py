@@ -69,6 +69,7 @@ from .watch import FolderWatcher
 if TYPE_CHECKING:  # --bus only: the embedded default never imports the Redis client
     from .cluster.node import Cluster
     from .cluster.packets import ClusterPackets
+    from .cluster.syslog_share import ClusterSyslog
 
 # re-exported: callers import them from here
 __all__ = ["AUTOREPLY_FILE", "STATUS_TOPIC", "STOP_TIMEOUT", "TRANSPORTS", "Endpoint", "Services", "fallback_port"]
@@ -113,6 +114,7 @@ class Services:
             history.set_limits(settings.chat_history_per_room, settings.chat_history_max)
         self.transfers = TransferRegistry(bus)
         self.cluster_packets: ClusterPackets | None = None  # --bus: started with the services
+        self.cluster_syslog: ClusterSyslog | None = None  # --bus: every instance's syslog ring
         self.tcp_delivery = DeliveryCounters(settings.tcp_chat_queue_bytes)  # kept across restarts of tcp_chat
         self.autoreplies = autoreplies or (cluster.autoreply_store(CHAT_SERVICES) if cluster is not None
                                            else FileAutoReplyStore(CHAT_SERVICES, settings.data))
@@ -187,6 +189,10 @@ class Services:
 
             self.cluster_packets = ClusterPackets(self.bus, self.packetlog, self.settings.bus_packets_per_second)
             self.cluster_packets.start()
+            from .cluster.syslog_share import ClusterSyslog  # the syslog messages of every instance
+
+            self.cluster_syslog = ClusterSyslog(self.bus, self.syslog)
+            self.cluster_syslog.start()
 
     def _cluster_record(self) -> dict[str, Any]:
         """What this instance serves, for the cluster's list of instances."""
@@ -221,6 +227,8 @@ class Services:
         self.transfers.stop_following()
         if self.cluster_packets is not None:
             self.cluster_packets.stop()
+        if self.cluster_syslog is not None:
+            self.cluster_syslog.stop()
         if self.cluster is not None:
             self.hub.stop()  # its nicks and id slot are free at once, not after the TTL
             self.cluster.close()

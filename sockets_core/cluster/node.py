@@ -23,6 +23,7 @@ from .packets import PACKET_BATCH_TOPIC
 from .presence import RedisPresence
 from .shared import AUTOREPLY_KEY, CONTROL_TOPIC, TOKEN_KEY, RedisAutoReplyStore, adopt_token
 from .status import bus_status
+from .syslog_share import SYSLOG_BATCH_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class Cluster:
     @classmethod
     def connect(cls, settings: Settings, timeout: float = 5.0) -> Cluster:
         assert settings.bus is not None
-        topics = CLUSTER_TOPICS | {CONTROL_TOPIC, PACKET_BATCH_TOPIC}
+        topics = CLUSTER_TOPICS | {CONTROL_TOPIC, PACKET_BATCH_TOPIC, SYSLOG_BATCH_TOPIC}
         bus = RedisBus(settings.bus, topics, instance=settings.instance_name,
                        stream_max=settings.bus_stream_max, out_queue=settings.bus_queue)
         try:

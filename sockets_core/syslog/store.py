@@ -53,14 +53,16 @@ class SyslogFile(logging.handlers.RotatingFileHandler):
 class SyslogEntry:
     """One received datagram; ``message`` parses it on first use."""
 
-    __slots__ = ("_parsed", "data", "id", "length", "sender", "time")
+    __slots__ = ("_parsed", "data", "id", "instance", "length", "sender", "time")
 
-    def __init__(self, id: int, time: float, sender: str, data: bytes, length: int) -> None:
+    def __init__(self, id: int, time: float, sender: str, data: bytes, length: int,
+                 instance: str | None = None) -> None:
         self.id = id
         self.time = time
         self.sender = sender
         self.data = data  # at most MAX_MESSAGE bytes
         self.length = length  # as received
+        self.instance = instance  # --bus: the instance that received it; None: this one
         self._parsed: SyslogMessage | None = None
 
     @property
@@ -74,8 +76,11 @@ class SyslogEntry:
         return self._parsed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "received": round(self.time, 3), "length": self.length,
-                "truncated": self.truncated, **self.message.to_dict()}
+        shown = {"id": self.id, "received": round(self.time, 3), "length": self.length,
+                 "truncated": self.truncated, **self.message.to_dict()}
+        if self.instance is not None:
+            shown["instance"] = self.instance
+        return shown
 
     def log_line(self) -> str:
         """One line of text: receive time (UTC), sender and the datagram as sent, its control
@@ -117,7 +122,8 @@ class SyslogStore:
             raise ValueError("the syslog ring keeps at least one message")
         self.capacity = capacity
         self.max_message = max_message
-        self.received = 0
+        self.received = 0  # messages taken into the ring (here or, --bus, another instance's): their ids
+        self.ingested = 0  # of those, other instances' (cluster/syslog_share.py)
         self.truncated = 0
         self.evicted = 0
         self.file_errors = 0
@@ -149,6 +155,20 @@ class SyslogStore:
         self._ring.append(entry)
         if self._file is not None:
             self._write(entry)
+        if self._bus is not None:
+            self._bus.publish(SYSLOG_TOPIC, entry)
+        return entry
+
+    def ingest(self, data: bytes, sender: str, length: int, when: float, instance: str) -> SyslogEntry:
+        """Keep a message another instance received (--bus): numbered here, so that ``after``
+        stays one sequence; not written to --syslog-file (its receiver writes it), but on the
+        local bus for the live page."""
+        self.received += 1
+        self.ingested += 1
+        entry = SyslogEntry(self.received, when, sender, bytes(data[:self.max_message]), length, instance)
+        if len(self._ring) == self.capacity:
+            self._evict()
+        self._ring.append(entry)
         if self._bus is not None:
             self._bus.publish(SYSLOG_TOPIC, entry)
         return entry

@@ -501,3 +501,33 @@ def test_metrics_from_any_worker_hold_every_workers_samples_labelled(tmp_path: P
         assert answered == {1, 2}
     finally:
         assert sd.stop() == 0
+
+
+def test_api_syslog_lists_every_message_whichever_worker_answers(tmp_path: Path) -> None:
+    sd = start_workers(tmp_path, "--instance-name", "lab")
+    try:
+        assert set(status_of_each_worker(sd)) == {1, 2}  # both serve: worker 2 is on the bus
+        for i in range(20):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                sender.sendto(f"<13>message {i}".encode(), (HOST, sd.ports["syslog"]))
+        expected = [f"message {i}" for i in range(20)]
+
+        def listed() -> tuple[int, list[dict[str, Any]]]:
+            with urllib.request.urlopen(sd.base_url + "/api/syslog", timeout=5) as response:
+                return int(response.headers["X-Sockdash-Worker"]), json.load(response)["messages"]
+
+        def worker_2_has_them() -> bool:
+            number, messages = listed()
+            return number == 2 and [m["message"] for m in messages] == expected
+
+        sd.wait_for(worker_2_has_them, timeout=10, what="all 20 syslog messages in worker 2")
+        answered: list[int] = []
+        while len(answered) < 10 or (set(answered) != {1, 2} and len(answered) < 40):  # the kernel picks
+            number, messages = listed()
+            answered.append(number)
+            assert [m["message"] for m in messages] == expected, number
+            # worker 1 received them (no instance: its own); worker 2 took them from it
+            assert {m.get("instance") for m in messages} == ({None} if number == 1 else {"lab-w1"})
+        assert set(answered) == {1, 2}
+    finally:
+        assert sd.stop() == 0
