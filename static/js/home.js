@@ -12,6 +12,7 @@ const app = document.getElementById('home-app');
 const SPARK_SECONDS = 300; // as /api/rates keeps: the last five minutes
 const WHO_REFRESH = 5000; // ms between member-list refreshes when nothing else changed
 const WHO_SHOWN = 12;
+const WHO_SETTLE = 1000; // ms: the second look after the number of chat clients changed
 const history = new Map(); // service -> [bytes/s, ...], oldest first
 let lastUptime = -1;
 let lastClients = '';
@@ -144,6 +145,9 @@ function render(status) {
   renderSummary(status.services);
   const clients = ['tcp_chat', 'udp_chat'].map((n) => (status.services[n] || {}).clients).join();
   if (clients !== lastClients || Date.now() - lastWho > WHO_REFRESH) {
+    // a client that just connected names itself a moment later (nc's "/nick ana"): look
+    // again soon, so the list does not show its address for the next WHO_REFRESH
+    if (clients !== lastClients) setTimeout(refreshWho, WHO_SETTLE);
     lastClients = clients;
     refreshWho();
   }
