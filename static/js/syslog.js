@@ -47,6 +47,14 @@ function row(m) {
   cell(tr, when.toLocaleTimeString([], { hour12: false }) + '.' + String(when.getMilliseconds()).padStart(3, '0'));
   const host = cell(tr, m.host);
   if (m.host !== m.sender) host.title = `from ${m.sender}`;
+  // with --bus another instance's messages say who received them (this instance's carry no instance)
+  if (m.instance) {
+    const label = document.createElement('span');
+    label.className = 'instance';
+    label.textContent = ` @${m.instance}`;
+    label.title = `recorded by instance ${m.instance}`;
+    host.appendChild(label);
+  }
   cell(tr, m.severity_name, 'sev');
   cell(tr, m.facility_name);
   cell(tr, m.app || '');

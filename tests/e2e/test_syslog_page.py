@@ -6,10 +6,13 @@ import re
 import socket
 import subprocess
 import uuid
+from pathlib import Path
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from tests import harness
+from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
 
 
 def send(sockdash: harness.Sockdash, *datagrams: bytes) -> None:
@@ -103,3 +106,30 @@ def test_a_burst_shows_the_newest_and_counts_the_rest(page: Page, sockdash: harn
     shown = page.locator("#s-rows tr").count()
     more = int(page.locator("#s-more").inner_text().split()[0])
     assert shown < 1_000 and shown + more == 1_000
+
+
+def test_with_a_bus_another_instances_messages_are_labelled_with_their_instance(
+        page: Page, tmp_path: Path, redis_server: RedisServer) -> None:  # noqa: F811
+    a, b = (harness.start(tmp_path / name, "--bus", redis_server.url, "--instance-name", name) for name in "AB")
+    try:
+        open_page(page, b)
+        tag = uuid.uuid4().hex[:8]
+        send(b, f"<14>Mar  1 00:00:00 sw-b-{tag} app: said on B {tag}".encode())  # B's own: no label
+        send(a, f"<11>Mar  1 00:00:00 sw-a-{tag} app: said on A {tag}".encode())  # A's, through Redis
+        from_a = page.locator("#s-rows tr", has_text=f"said on A {tag}")
+        expect(from_a).to_have_count(1)
+        expect(from_a.locator("td").nth(1)).to_have_text(f"sw-a-{tag} @A")
+        expect(from_a.locator("td .instance")).to_have_attribute("title", "recorded by instance A")
+        from_b = page.locator("#s-rows tr", has_text=f"said on B {tag}")
+        expect(from_b).to_have_count(1)
+        expect(from_b.locator("td").nth(1)).to_have_text(f"sw-b-{tag}")
+        expect(from_b.locator(".instance")).to_have_count(0)
+        # the label keeps AA contrast on every severity's row (the a11y test has no bus, so no label)
+        send(a, *[f"<{severity}>Mar  1 00:00:00 sw-a-{tag} app: colour {severity} {tag}".encode()
+                  for severity in range(8)])
+        expect(page.locator("#s-rows tr .instance")).to_have_count(9)
+        contrast = Axe().run(page, options={"runOnly": ["color-contrast"]}).response["violations"]
+        assert contrast == [], [n["target"] for v in contrast for n in v["nodes"]]
+    finally:
+        a.stop()
+        b.stop()
