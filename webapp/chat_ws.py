@@ -12,41 +12,38 @@ and one that stops reading is cut after --ws-send-timeout and its nick freed.
 Nothing a browser sends grows the server without bound: message ids are at most MAX_ID
 characters and the ids remembered are bounded per client and in total (RecentIds). The
 room list and member lists are snapshots sent at most every SNAPSHOT_INTERVAL and only
-when they changed (the room list is serialised once per change for every browser), so
-a client joining rooms in a loop does not make every browser receive the list each time.
+when they changed (serialised once for every browser: chat_frames.py).
 
-Text starting with ``/`` is a command (chat_talk.py), answered to this browser alone. The
-direct messages of a tab are kept in memory under its client secret (PrivateMessages) and
-replayed in its next welcome, so a reload shows them again; a room's older messages come
-page by page with ``{"type": "history", "room", "before": ID}``.
-
-With --bus a tab may reconnect to another instance: the secret's key, the ids handled and
-the kept direct messages are then the cluster's, in Redis (webapp/chat_shared.py), so the
-resend is recognised and the reload shows the DMs there too; a nick its old connection
-still holds on another instance is taken back (chat_takeover.py).
+Text starting with ``/`` is a command (chat_talk.py), answered to this browser alone. A
+tab's direct messages are replayed in its next welcome (chat_reconnect.py); a room's
+older messages come page by page with ``{"type": "history", "room", "before": ID}``.
+With --bus the secret's key and the ids handled are the cluster's, in Redis
+(chat_shared.py), so a resend to another instance is recognised; a nick its old
+connection still holds on another instance is taken back (chat_takeover.py).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import weakref
 from typing import Any
 
 from flask import request
 
 from sockets_core.bus import Batch, BoundedQueue
-from sockets_core.chat.history import RECENT_LIMIT
 from sockets_core.chat.hub import ChatError, ChatEvent, ChatHub, Member, check_room
 from sockets_core.chat.limits import WARNING_INTERVAL, RecentIds
 from sockets_core.logthrottle import ThrottledWarning
 
 from . import chat_identity
+from .chat_frames import event_json, history_frame, members_frame, rooms_frame
+from .chat_reconnect import drop_taken_over, keep_dm, kept_dms, register
 from .chat_shared import SharedChatState, shared_state
 from .chat_takeover import take_over, watch
-from .chat_talk import MAX_LINES, TooManyLines, carries_dm, private_messages, talk
+from .chat_talk import MAX_LINES, TooManyLines, carries_dm, talk
 from .context import services
-from .feed import Feed, FeedRoute, Frame
+from .feed import Feed
+from .feed_route import FeedRoute, Frame
 from .frames import to_json
 from .ws_transport import WebSocketTransport
 
@@ -61,28 +58,6 @@ HANDLED_IDS_TOTAL = 20_000
 FLOOD_AGE = 60.0  # an id evicted by the total bound younger than this means someone floods
 _handled = RecentIds(HANDLED_IDS_PER_CLIENT, HANDLED_IDS_TOTAL)
 _warnings = ThrottledWarning(log, WARNING_INTERVAL)
-_sessions: weakref.WeakValueDictionary[int, ChatSession] = weakref.WeakValueDictionary()  # id(member) ->
-_rooms_frames: weakref.WeakKeyDictionary[ChatHub, tuple[int, str]] = weakref.WeakKeyDictionary()
-
-
-def _rooms_frame(hub: ChatHub) -> str:
-    """The ``rooms`` frame, serialised once per change of the room list for every browser."""
-    version, frame = _rooms_frames.get(hub, (-1, ""))
-    if version != hub.rooms_version:
-        version, frame = hub.rooms_version, to_json({"type": "rooms", "rooms": hub.rooms()})
-        _rooms_frames[hub] = (version, frame)
-    return frame
-
-
-def _event_json(event: ChatEvent) -> str:
-    """An event as JSON, serialised once however many browsers receive it."""
-    if "json" not in event.cache:
-        event.cache["json"] = to_json(event.as_dict())
-    return event.cache["json"]  # type: ignore[no-any-return]
-
-
-def _members(hub: ChatHub, room: str) -> list[dict[str, str]]:
-    return [{"nick": m.nick, "transport": m.transport} for m in hub.who(room)]
 
 
 class ChatSession(FeedRoute):
@@ -99,7 +74,7 @@ class ChatSession(FeedRoute):
         self.shared: SharedChatState | None = shared_state(self.svc.cluster)  # None: embedded
         self.cluster_bus = self.svc.cluster.bus if self.svc.cluster is not None else None
         if self.cluster_bus is not None:
-            watch(self.cluster_bus, self.hub, _drop_taken_over)
+            watch(self.cluster_bus, self.hub, drop_taken_over)
         self.peer = f"{request.remote_addr}:{request.environ.get('REMOTE_PORT', '?')}"
         self.tap = self.svc.web_chat_tap
         self.delivery = self.svc.web_chat_delivery
@@ -169,7 +144,7 @@ class ChatSession(FeedRoute):
         for private in (False, True):
             group = [e for e in batch.items if (e.kind == "dm") == private]
             if group:
-                frames.append(Frame('{"type":"events","events":[' + ",".join(_event_json(e) for e in group) + "]}",
+                frames.append(Frame('{"type":"events","events":[' + ",".join(event_json(e) for e in group) + "]}",
                                     private))
         for event in batch.items:
             if event.kind in ("join", "leave", "nick") and self.member is not None:
@@ -197,11 +172,11 @@ class ChatSession(FeedRoute):
         self.hub.expire(time.time())
         stale = sorted(r for r in self._stale_members if self.member is not None and r in self.member.rooms)
         self._stale_members.clear()
-        frames = [Frame(to_json({"type": "members", "room": room, "members": _members(self.hub, room)}))
+        frames = [Frame(to_json(members_frame(self.hub, room)))
                   for room in stale]
         if self.hub.rooms_version != self._rooms_sent:
             self._rooms_sent = self.hub.rooms_version
-            frames.append(Frame(_rooms_frame(self.hub)))
+            frames.append(Frame(rooms_frame(self.hub)))
         if frames:  # a change after a quiet while goes out at once
             self._snapshot_at = now
         return frames
@@ -254,17 +229,7 @@ class ChatSession(FeedRoute):
         self._queue.put(event)
 
     def _keep_dm(self, partner: str, event: ChatEvent) -> None:
-        if not self.client:
-            return
-        now = time.time()
-        kept = private_messages(self.hub)
-        if self.shared is not None:  # for a reload on any instance
-            self.shared.keep_dm(self.client, partner, event, kept.per_client, kept.ttl)
-        idle = kept.add(self.client, partner, event, now)
-        if idle is not None:
-            _warnings.warn("web chat: direct messages kept for reloads passed %d bytes (limit): forgot those of a "
-                           "tab last used %.0f s ago; latest from %s", private_messages(self.hub).max_bytes, idle,
-                           self.peer, key="private")
+        keep_dm(self.hub, self.shared, self.client, partner, event, self.peer, _warnings)
 
     def _hello(self, message: dict[str, Any]) -> None:
         nick = str(message.get("nick", ""))
@@ -288,44 +253,24 @@ class ChatSession(FeedRoute):
         member = Member(nick, "web", self._deliver, room=rooms[0], client=self.client, address=self.peer)
         self.hub.join(member, time.time(), rooms)
         self.member = member
-        _sessions[id(member)] = self
+        register(self, member)
         log.info("web chat: %s joined as %s", self.peer, member.nick)
         self._rooms_sent = self.hub.rooms_version
         self._out({"type": "welcome", "nick": member.nick, "rooms": self.hub.rooms(),
                         "joined": sorted(member.rooms), "client": self.client})
         for room in sorted(member.rooms):
             self._room_state(room)
-        kept = self._kept_dms()
+        kept = kept_dms(self.hub, self.shared, self.client)
         if kept:  # this tab's direct messages, for a reload: in a frame the packet log keeps private
             self._out({"type": "dms", "events": kept}, private=True)
 
-    def _kept_dms(self) -> list[dict[str, Any]]:
-        """The tab's direct messages kept for a reload: the cluster's if Redis answers, else this instance's."""
-        local = private_messages(self.hub)
-        shared = self.shared.dms(self.client, local.ttl) if self.shared is not None else None
-        if shared is not None:
-            return shared
-        return [{**e.as_dict(), "with": partner} for partner, e in local.replay(self.client, time.time())]
-
     def _room_state(self, room: str) -> None:
         self._room_history(room, None)
-        self._out({"type": "members", "room": room, "members": _members(self.hub, room)})
+        self._out(members_frame(self.hub, room))
         self._send_snapshots()  # the room list, unless it went out less than a second ago
 
     def _room_history(self, room: str, before: object) -> None:
-        """The last RECENT_LIMIT messages of a room (before the id ``before``, for Load older);
-        ``more`` says whether older ones are stored."""
-        if before is not None and (not isinstance(before, int) or isinstance(before, bool)
-                                   or not 0 < before < 1 << 63):  # SQLite integers are 64-bit
-            raise ChatError("before is the id of a message")
-        history = self.hub.history
-        events = history.recent(room, RECENT_LIMIT + 1, before) if history is not None else []
-        frame: dict[str, Any] = {"type": "history", "room": room, "events": [e.as_dict() for e in
-                                                                               events[-RECENT_LIMIT:]],
-                                 "more": len(events) > RECENT_LIMIT}
-        if before is not None:
-            frame["before"] = before
-        self._out(frame)
+        self._out(history_frame(self.hub, room, before))
 
     def _say(self, kind: str, message: dict[str, Any], message_id: str) -> None:
         assert self.member is not None
@@ -365,15 +310,3 @@ class ChatSession(FeedRoute):
         private = said.event is not None and said.event.kind == "dm"
         self._out({"type": "ack", "id": message_id, **said.ack}, private=private)
 
-
-def _drop_taken_over(member: Member) -> None:
-    """The tab reconnected to another instance (chat_takeover.py): its old session here
-    leaves the chat at once and is closed."""
-    session = _sessions.get(id(member))
-    if session is None or session.member is not member:
-        return
-    session.member = None  # its nick is the new connection's now
-    try:
-        session.ws.close(reason=1000, message="reconnected elsewhere")
-    except Exception as exc:  # a dead socket's close fails: its feed ends on its own
-        log.debug("web chat: closing %s: %s", session.peer, exc)

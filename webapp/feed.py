@@ -1,7 +1,8 @@
 """The one shape of every WebSocket route: a reader greenlet for the browser's requests and
 a writer draining one bounded bus subscription.
 
-A route says what it sends (a ``FeedRoute``); ``Feed`` does the rest the same way for all:
+A route says what it sends (a ``FeedRoute``, webapp/feed_route.py, with ``Frame`` and the
+``Transport`` a feed runs on); ``Feed`` does the rest the same way for all:
 
 - reader: every client frame goes through ``frames.parse_request``; a bad one is answered
   with the route's ``error_frame`` and the feed goes on. Two requests every feed knows:
@@ -49,8 +50,7 @@ import contextvars
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import gevent
 from flask import request
@@ -59,7 +59,8 @@ from gevent.lock import Semaphore
 from sockets_core.bus import Batch, BoundedQueue
 from sockets_core.logthrottle import ThrottledWarning
 
-from .frames import FrameError, expect, parse_request, to_json
+from .feed_route import FeedRoute, Out, Transport, as_frame
+from .frames import FrameError, expect, parse_request
 from .ws_transport import ConnectionClosed, WebSocketTransport
 
 log = logging.getLogger(__name__)
@@ -71,83 +72,6 @@ IDLE_TIMEOUT = 120.0  # default of --ws-idle-timeout
 PING_INTERVAL = 25.0  # at most; a third of the idle timeout when that is shorter
 MAX_PING_ID = 64
 _warnings = ThrottledWarning(log)
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One message to the browser, serialised once. ``private``: it carries a direct message
-    (the packet log keeps such frames' payload for the admin only)."""
-
-    text: str
-    private: bool = False
-
-
-Out = dict[str, Any] | str | Frame
-
-
-def as_frame(message: Out) -> Frame:
-    if isinstance(message, Frame):
-        return message
-    return Frame(message if isinstance(message, str) else to_json(message))
-
-
-class Transport(Protocol):
-    """The socket side of a feed (WebSocketTransport; a fake in the tests)."""
-
-    peer: str
-
-    @property
-    def connected(self) -> bool: ...
-
-    def receive(self, timeout: float) -> str | bytes | None: ...
-
-    def send(self, text: str) -> None: ...
-
-    def close(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-    def ping(self) -> None:
-        """Send a WebSocket ping (the browser answers with a pong)."""
-
-    def pong_arrived(self) -> bool:
-        """Whether a pong came since the last call."""
-
-    def has_input(self) -> bool:
-        """Whether bytes wait to be read (the browser spoke; we have not read it yet)."""
-
-    def server_closed(self) -> str:
-        """Why the library closed the connection itself ("" if it did not)."""
-
-
-class FeedRoute:
-    """What a route sends and how it answers; the defaults send nothing and take no requests."""
-
-    drop_note = True  # False: the route's frames carry the count of what was dropped themselves
-
-    def opening(self) -> Iterable[Out]:
-        """The frames a browser gets first (a snapshot): sent before any batch."""
-        return ()
-
-    def render(self, batch: Batch) -> Iterable[Out]:
-        """The frames for one batch (empty on a quiet wake)."""
-        return ()
-
-    def on_request(self, message: dict[str, Any]) -> Iterable[Out]:
-        """The replies to one request; FrameError or ValueError: an error_frame with its text."""
-        raise FrameError("this feed takes no requests")
-
-    def error_frame(self, text: str) -> dict[str, Any]:
-        return {"type": "error", "error": text}
-
-    def on_text(self, text: str | bytes, message: dict[str, Any] | None) -> None:
-        """Every frame received, parsed (``message``) or not (None)."""
-
-    def on_sent(self, frame: Frame) -> None:
-        """Every frame sent."""
-
-    def close(self) -> None:
-        """The feed ended (either side): release what the route holds."""
 
 
 class SendTimeout(Exception):

@@ -26,7 +26,8 @@ from sockets_core.transfers import TRANSFER_TOPIC
 
 from .api import CHUNK_EVENTS, _export_name, _stepped
 from .context import services
-from .feed import Feed, FeedRoute, Out, feed
+from .feed import Feed, feed
+from .feed_route import FeedRoute, Out
 from .frames import expect, to_json
 
 bp = Blueprint("syslog_api", __name__)

@@ -19,7 +19,8 @@ from sockets_core.tools.sessions import TOOLS_TOPIC, ToolError, open_tftp
 from webapp.tftp_cli import TFTP_PORT
 
 from .context import services
-from .feed import FeedRoute, Out, serve
+from .feed import serve
+from .feed_route import FeedRoute, Out
 from .frames import FrameError, parse_request
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ from . import tools_ws
 from .auth import is_admin
 from .chat_ws import ChatSession
 from .context import services
-from .feed import FeedRoute, Out, serve
+from .feed import serve
+from .feed_route import FeedRoute, Out
 from .frames import FrameError, expect, parse_request
 
 PACKET_BATCH_INTERVAL = 0.1  # at most one batch per 100 ms per browser

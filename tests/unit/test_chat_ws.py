@@ -22,7 +22,7 @@ from sockets_core.packetlog import PacketLog
 from sockets_core.services import Endpoint, Services
 from sockets_core.settings import Settings
 from tests.harness import FakeWebSocket, wait_for
-from webapp import chat_talk, chat_ws, create_app
+from webapp import chat_frames, chat_talk, chat_ws, create_app
 from webapp.chat_ws import ChatSession
 
 
@@ -120,10 +120,10 @@ def test_snapshots_go_out_at_most_once_a_second_and_only_after_a_change(
 
 def test_the_room_list_is_serialised_once_per_change_for_every_browser(app: Flask) -> None:
     hub = app.extensions["sockdash"].hub
-    first = chat_ws._rooms_frame(hub)
-    assert chat_ws._rooms_frame(hub) is first
+    first = chat_frames.rooms_frame(hub)
+    assert chat_frames.rooms_frame(hub) is first
     hub.join(Member("carol", "tcp", lambda e: None), 0.0)
-    assert chat_ws._rooms_frame(hub) is not first and '"lobby":1' in chat_ws._rooms_frame(hub)
+    assert chat_frames.rooms_frame(hub) is not first and '"lobby":1' in chat_frames.rooms_frame(hub)
 
 
 def test_hello_looks_only_at_as_many_rooms_as_a_client_may_join(app: Flask) -> None:

@@ -17,7 +17,8 @@ from gevent.event import Event
 
 from sockets_core.bus import Batch, Bus
 from tests.harness import make_app, wait_for
-from webapp.feed import Feed, FeedRoute, Out
+from webapp.feed import Feed
+from webapp.feed_route import FeedRoute, Out
 from webapp.ws_transport import WebSocketTransport
 
 
