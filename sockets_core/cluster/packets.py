@@ -24,25 +24,18 @@ cluster topic PACKET_BATCH_TOPIC::
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
-
-import gevent
 
 from ..addresses import Address
 from ..bus import Bus
-from ..logthrottle import ThrottledWarning
 from ..packetlog import PACKET_TOPIC, PacketEvent, PacketLog
-from .loops import spawn_forever
+from .batches import BATCH_INTERVAL, BatchSharer
 
 log = logging.getLogger(__name__)
 
 PACKET_BATCH_TOPIC = "packet_batches"
-BATCH_INTERVAL = 0.15  # seconds between two batches of one instance
 DEFAULT_PER_SECOND = 2_000  # --bus-packets-per-second
 SHARED_PAYLOAD = 64  # bytes of a payload shared: a header for the page's decoders, not the file
-LOCAL_QUEUE = 20_000  # this instance's events waiting for the next batch (past it: left out)
-BATCH_QUEUE = 1_000  # other instances' batches waiting to be ingested
 
 
 class RemotePacketEvent(PacketEvent):
@@ -83,90 +76,31 @@ def _address(value: Any) -> Address:
     return str(host), int(port)
 
 
-def sample(events: list[PacketEvent], budget: int) -> list[PacketEvent]:
-    """At most ``budget`` of ``events``, spread evenly over them (in order)."""
-    if len(events) <= budget:
-        return events
-    step = len(events) / budget
-    return [events[math.floor(i * step)] for i in range(budget)]
 
-
-class ClusterPackets:
+class ClusterPackets(BatchSharer[PacketEvent]):
     """Shares this instance's packet events and ingests the others' (see the module's doc)."""
+
+    NOUN, ROWS_KEY, ROW_NAME = "packet", "events", "packet event"
 
     def __init__(self, bus: Bus, packetlog: PacketLog, per_second: int = DEFAULT_PER_SECOND,
                  interval: float = BATCH_INTERVAL) -> None:
         if per_second < 1:
             raise ValueError("--bus-packets-per-second is at least 1")
-        self.bus = bus
+        super().__init__(bus, PACKET_TOPIC, PACKET_BATCH_TOPIC, per_second, interval, log)
         self.packetlog = packetlog
-        self.per_second = per_second
-        self.interval = interval
-        self.budget = max(1, round(per_second * interval))  # events per batch
-        self.shared = 0  # this instance's events sent
-        self.left_out = 0  # this instance's events not sent (over the budget)
-        self.ingested = 0  # other instances' events taken into the log
-        self._local = bus.subscribe([PACKET_TOPIC], limit=LOCAL_QUEUE, name="packets shared with the cluster")
-        self._batches = bus.subscribe([PACKET_BATCH_TOPIC], limit=BATCH_QUEUE, name="packets of other instances")
-        self._warnings = ThrottledWarning(log)
-        self._greenlets: list[gevent.Greenlet[Any, Any]] = []
 
-    def start(self) -> None:
-        self._greenlets = [spawn_forever("packet sharing", self._share_loop, lambda: not self._local.closed),
-                           spawn_forever("packet ingest", self._ingest_loop, lambda: not self._batches.closed)]
-
-    def stop(self) -> None:
-        self._local.close()
-        self._batches.close()
-        gevent.killall(self._greenlets, block=False)
-
-    # -- this instance's events -------------------------------------------------------------
-    def _share_loop(self) -> None:
-        while not self._local.closed:
-            gevent.sleep(self.interval)
-            self.share_now()
-
-    def share_now(self) -> int:
-        """Publish one batch of what was recorded since the last (if anything); events sent."""
-        batch = self._local.get_batch(timeout=0)
+    def own(self, items: list[Any]) -> list[PacketEvent]:
         # exactly PacketEvent: this instance's (the others' are RemotePacketEvent); a class test,
         # not isinstance: a storm puts LOCAL_QUEUE events here every interval
-        own = [e for _, e in batch.items if e.__class__ is PacketEvent]
-        chosen = sample(own, self.budget)
-        left_out = len(own) - len(chosen) + batch.dropped
-        if left_out:
-            self.left_out += left_out
-            self._warnings.warn("cluster: %d packet events in %.2f s, over --bus-packets-per-second %d: "
-                                "%d shared, %d left out", len(own) + batch.dropped, self.interval, self.per_second,
-                                len(chosen), left_out, key="sample")
-        if not chosen:
-            return 0
-        self.bus.publish(PACKET_BATCH_TOPIC, {"instance": self.bus.instance, "left_out": left_out,
-                                              "events": [encode(e) for e in chosen]})
-        self.shared += len(chosen)
-        return len(chosen)
+        return [e for e in items if e.__class__ is PacketEvent]
 
-    # -- the other instances' ---------------------------------------------------------------
-    def _ingest_loop(self) -> None:
-        while not self._batches.closed:  # close() wakes the wait
-            for _, item in self._batches.get_batch(timeout=None).items:
-                self.ingest(item)
-                gevent.sleep(0)  # a burst of batches must not hold up the services
+    def encode(self, item: PacketEvent) -> list[Any]:
+        return encode(item)
 
-    def ingest(self, item: Any) -> int:
-        """Take one batch of another instance into the packet log; events taken."""
-        if not isinstance(item, dict) or item.get("instance") in (None, self.bus.instance):
-            return 0  # ours (back from Redis), or not a batch
-        instance, taken = str(item["instance"]), 0
-        rows = item.get("events")
-        for row in rows if isinstance(rows, list) else ():
-            try:
-                event = decode(row, instance)
-            except (ValueError, TypeError, IndexError):
-                self._warnings.warn("cluster: a packet event of %s that is not one skipped: %.80r", instance, row,
-                                    key="bad:" + instance)
-                continue
-            self.packetlog.ingest(event)
-            taken += 1
-        self.ingested += taken
-        return taken
+    def take(self, row: Any, instance: str) -> None:
+        self.packetlog.ingest(decode(row, instance))
+
+    def warn_over_budget(self, total: int, shared: int, left_out: int) -> None:
+        self._warnings.warn("cluster: %d packet events in %.2f s, over --bus-packets-per-second %d: "
+                            "%d shared, %d left out", total, self.interval, self.per_second, shared, left_out,
+                            key="sample")
